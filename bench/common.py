@@ -1,0 +1,64 @@
+"""Shared set-up for benchmarks: a throw-away database on the configured server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+
+from engine.config import Settings, load_settings
+from engine.db.database import Database
+from engine.db.migrate import migrate
+
+
+def bench_settings(tag: str) -> Settings:
+    """Settings for a benchmark: its own database and namespace on the configured servers."""
+    base = load_settings(os.environ.get("QUEUECONSOLE_CONFIG"))
+    name = f"qcbench_{tag}_{os.getpid()}_{secrets.token_hex(2)}"
+    return base.evolve(
+        database_url=base.database_url.rsplit("/", 1)[0] + f"/{name}",
+        namespace=name.replace("_", "-"),
+    )
+
+
+@asynccontextmanager
+async def scratch_database(tag: str) -> AsyncIterator[Settings]:
+    """A migrated database that is dropped afterwards."""
+    settings = bench_settings(tag)
+    await migrate(settings)
+    try:
+        yield settings
+    finally:
+        admin = Database(
+            settings.evolve(database_url=settings.database_url.rsplit("/", 1)[0] + "/postgres")
+        )
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(
+                text(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
+            )
+        await admin.close()
+
+
+def median(values: Sequence[float]) -> float:
+    """The median, for repetitions."""
+    return statistics.median(values)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain aligned table on stdout."""
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in cells:
+        print(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )

@@ -1,0 +1,203 @@
+"""The engine's Python API: submit work, change it, read it.
+
+A :class:`Client` is what an application, the CLI and the console hold. It
+commits each operation in one short transaction, then runs the after-commit
+hooks (publisher, status cache) it was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.config import Settings
+from engine.db.database import Database
+from engine.errors import JobNotFound
+from engine.hooks import AfterCommit, run_hooks
+from engine.priority import Priority
+from engine.queries.jobs import JOB_GET
+from engine.readapi.jobs import job_detail, job_page, queue_counts
+from engine.snapshots import JobDetail, JobFilter, JobPage, JobRef, QueueCounts
+from engine.specs import JobSpec, prepare
+from engine.states import State
+from engine.store import transitions
+from engine.store.changes import ChangeSet
+from engine.store.submission import Submission, Submitted, insert_jobs
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSubmitted:
+    """A submitted workflow: its id and, per ref, the job it became."""
+
+    workflow_id: int | None
+    jobs: Mapping[str, Submitted]
+
+    @property
+    def ids(self) -> dict[str, int]:
+        """ref -> job id."""
+        return {ref: s.id for ref, s in self.jobs.items()}
+
+
+class Client:
+    """Submit, cancel, retry and read jobs.
+
+    Args:
+        settings: the installation to talk to.
+        database: share an existing pool (the console and workers do); by
+            default the client opens its own and closes it in :meth:`close`.
+        hooks: run after every commit, e.g. the broker publisher.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        hooks: Sequence[AfterCommit] = (),
+    ) -> None:
+        self.settings = settings
+        self._owns_db = database is None
+        self.db = database if database is not None else Database(settings)
+        self.hooks: list[AfterCommit] = list(hooks)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the connection pool if this client opened it."""
+        if self._owns_db:
+            await self.db.close()
+
+    # -- submission ---------------------------------------------------------
+
+    async def submit(
+        self,
+        type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        queue: str = "default",
+        priority: Priority | str = Priority.NORMAL,
+        depends_on: Sequence[int] = (),
+        idempotency_key: str | None = None,
+        max_retries: int = 3,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+        ttl_s: float | None = None,
+        backoff_s: float = 1.0,
+        backoff_max_s: float = 300.0,
+    ) -> Submitted:
+        """Submit one job. With a key held by a live job, returns that job as a duplicate."""
+        spec = JobSpec(
+            type=type,
+            payload={} if payload is None else payload,
+            queue=queue,
+            priority=priority,
+            depends_on=tuple(depends_on),
+            idempotency_key=idempotency_key,
+            max_retries=max_retries,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
+            ttl_s=ttl_s,
+            backoff_s=backoff_s,
+            backoff_max_s=backoff_max_s,
+        )
+        submission = await self._submit([spec], workflow=False)
+        return submission.jobs[0]
+
+    async def submit_many(self, specs: Sequence[JobSpec]) -> list[Submitted]:
+        """Submit independent jobs (or ones depending on existing ids) in one transaction."""
+        submission = await self._submit(specs, workflow=False)
+        order = {s.ref: s for s in submission.jobs}
+        return [order[s.ref if s.ref is not None else f"#{i + 1}"] for i, s in enumerate(specs)]
+
+    async def submit_workflow(
+        self, specs: Sequence[JobSpec], *, name: str | None = None
+    ) -> WorkflowSubmitted:
+        """Submit jobs that refer to each other by ``ref``: all of them and their edges, or
+        nothing. Cycles, unknown refs and unknown ids are refused before anything is written."""
+        submission = await self._submit(specs, workflow=True, name=name)
+        return WorkflowSubmitted(
+            submission.workflow_id, MappingProxyType({s.ref: s for s in submission.jobs})
+        )
+
+    async def _submit(
+        self, specs: Sequence[JobSpec], *, workflow: bool, name: str | None = None
+    ) -> Submission:
+        prepared = prepare(specs, workflow=workflow)
+
+        async def work(conn: AsyncConnection) -> Submission:
+            return await insert_jobs(conn, prepared, workflow_name=name, as_workflow=workflow)
+
+        submission = await self.db.run(work)
+        await run_hooks(self.hooks, submission.changes)
+        return submission
+
+    # -- operator actions ---------------------------------------------------
+
+    async def cancel(self, job_id: int, reason: str = "cancelled by operator") -> ChangeSet:
+        """Cancel a live job; dependents downstream become BLOCKED."""
+        changes = await self.db.run(lambda conn: transitions.cancel(conn, job_id, reason))
+        await run_hooks(self.hooks, changes)
+        return changes
+
+    async def retry(self, job_id: int, reason: str = "retried by operator") -> ChangeSet:
+        """Run a failed or cancelled job again (fresh attempt budget), or a retrying one now."""
+        changes = await self.db.run(lambda conn: transitions.retry(conn, job_id, reason))
+        await run_hooks(self.hooks, changes)
+        return changes
+
+    async def preview_cancel(self, job_id: int) -> list[JobRef]:
+        """The jobs a cancel would block: every PENDING job downstream."""
+        async with self.db.connection() as conn:
+            await _require_job(conn, job_id)
+            return [
+                JobRef(i, t, s)
+                for i, s, t in await transitions.descendants(conn, job_id)
+                if s is State.PENDING
+            ]
+
+    async def preview_retry(self, job_id: int) -> list[JobRef]:
+        """The BLOCKED jobs downstream that a retry may release (each is re-checked then)."""
+        async with self.db.connection() as conn:
+            await _require_job(conn, job_id)
+            return [
+                JobRef(i, t, s)
+                for i, s, t in await transitions.descendants(conn, job_id)
+                if s is State.BLOCKED
+            ]
+
+    # -- reads --------------------------------------------------------------
+
+    async def job(self, job_id: int) -> JobDetail:
+        """One job with its dependencies, events and logs."""
+        async with self.db.connection() as conn:
+            return await job_detail(conn, job_id)
+
+    async def jobs(
+        self, flt: JobFilter | None = None, *, limit: int = 50, before: int | None = None
+    ) -> JobPage:
+        """A page of jobs, newest first."""
+        async with self.db.connection() as conn:
+            return await job_page(conn, flt or JobFilter(), limit=limit, before=before)
+
+    async def queue_counts(self) -> list[QueueCounts]:
+        """Jobs per state for every queue."""
+        async with self.db.connection() as conn:
+            return await queue_counts(conn)
+
+
+async def _require_job(conn: AsyncConnection, job_id: int) -> None:
+    if (await conn.execute(JOB_GET, {"id": job_id})).first() is None:
+        raise JobNotFound(job_id)

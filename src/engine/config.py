@@ -1,0 +1,210 @@
+"""Settings: where the services are and how this installation is named.
+
+Precedence, lowest to highest: built-in defaults (the standard local ports),
+``QUEUECONSOLE_*`` environment variables, then the TOML file passed with
+``--config``. Every URL shown anywhere goes through :func:`mask_url`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+from engine.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/queueconsole"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_NAMESPACE = "qc"
+
+ENV_PREFIX = "QUEUECONSOLE_"
+_NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
+_SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "sslpassword"})
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One installation's configuration. Immutable; derive variants with :meth:`evolve`."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """PostgreSQL, the source of truth (``postgresql://user:pass@host:port/db``)."""
+    amqp_url: str = DEFAULT_AMQP_URL
+    """RabbitMQ, which dispatches work (``amqp://`` or ``amqps://``)."""
+    redis_url: str = DEFAULT_REDIS_URL
+    """Redis, the status cache (``redis://`` or ``rediss://``)."""
+    namespace: str = DEFAULT_NAMESPACE
+    """Prefix of every broker name and Redis key, so installations sharing servers
+    never see each other."""
+    job_modules: tuple[str, ...] = field(default=())
+    """Python modules imported by workers so their ``@job`` handlers register."""
+
+    def __post_init__(self) -> None:
+        if not _NAMESPACE_RE.match(self.namespace):
+            raise ConfigError(
+                f"namespace {self.namespace!r} is not usable: start with a letter, then up to "
+                "39 letters, digits, '_' or '-'"
+            )
+        for name, schemes in (
+            ("database_url", ("postgresql", "postgres", "postgresql+asyncpg")),
+            ("amqp_url", ("amqp", "amqps")),
+            ("redis_url", ("redis", "rediss", "unix")),
+        ):
+            url = getattr(self, name)
+            scheme = urlsplit(url).scheme if isinstance(url, str) else ""
+            if scheme not in schemes:
+                raise ConfigError(
+                    f"{name} {mask_url(str(url))!r} must start with "
+                    + " or ".join(f"{s}://" for s in schemes)
+                )
+        for module in self.job_modules:
+            if not re.match(r"^[A-Za-z_][\w.]*$", module):
+                raise ConfigError(f"job_modules entry {module!r} is not a Python module name")
+
+    def evolve(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    @property
+    def database_name(self) -> str:
+        """The database the engine uses (the path of ``database_url``)."""
+        return urlsplit(self.database_url).path.lstrip("/") or "postgres"
+
+    def secrets(self) -> list[str]:
+        """Every password in the configured URLs, for :func:`redact`."""
+        found = []
+        for url in (self.database_url, self.amqp_url, self.redis_url):
+            parts = urlsplit(url)
+            if parts.password:
+                found.extend({parts.password, unquote(parts.password)})
+            found.extend(v for k, v in parse_qsl(parts.query) if k.lower() in _SECRET_QUERY_KEYS)
+        return [s for s in found if s]
+
+    def redact(self, text: str) -> str:
+        """``text`` with every configured password replaced by ``***``."""
+        return redact(text, self.secrets())
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (in the userinfo or the query) replaced by ``***``.
+
+    Never raises: an unparsable URL comes back with everything between ``://``
+    and ``@`` masked, which is where a password would be.
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            userinfo, _, hostinfo = netloc.rpartition("@")
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{MASK}@{hostinfo}"
+        query = parts.query
+        if query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            if any(k.lower() in _SECRET_QUERY_KEYS for k, _ in pairs):
+                query = urlencode(
+                    [(k, MASK if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs],
+                    safe="*/",
+                )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return re.sub(r"://[^@/]*@", f"://{MASK}@", url)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Replace every occurrence of each secret (and its URL-quoted form) with ``***``."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+        quoted = quote(secret, safe="")
+        if quoted != secret:
+            text = text.replace(quoted, MASK)
+    return text
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The SQLAlchemy URL for the asyncpg driver.
+
+    ``postgresql://`` becomes ``postgresql+asyncpg://``; libpq's ``sslmode``
+    becomes asyncpg's ``ssl`` (same values), so TLS settings pass through.
+    """
+    parts = urlsplit(url)
+    pairs = [("ssl", v) if k == "sslmode" else (k, v) for k, v in parse_qsl(parts.query)]
+    return urlunsplit(
+        ("postgresql+asyncpg", parts.netloc, parts.path, urlencode(pairs), parts.fragment)
+    )
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Defaults, overridden by ``QUEUECONSOLE_*`` variables, overridden by the TOML file.
+
+    Every field of :class:`Settings` can be set both ways: ``job_modules`` as
+    ``QUEUECONSOLE_JOB_MODULES=a,b`` or a TOML list, numbers as numbers.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw:
+            origin = f"environment variable {ENV_PREFIX}{f.name.upper()}"
+            values[f.name] = _coerce(f.name, raw, origin)
+    if config_path is not None:
+        path = Path(config_path)
+        for key, value in _read_toml(path).items():
+            values[key] = _coerce(key, value, f"config file {path}")
+    return Settings(**values)
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    """Convert a raw setting to the type of the field's default, or say what is wrong."""
+    default = next(f.default for f in fields(Settings) if f.name == name)
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{origin}: {name} must be a list of strings")
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        raise ConfigError(f"{origin}: {name} must be true or false")
+    if isinstance(default, int | float):
+        try:
+            number = type(default)(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{origin}: {name} must be a number, not {value!r}") from None
+        if number < 0:
+            raise ConfigError(f"{origin}: {name} must not be negative")
+        return number
+    if not isinstance(value, str):
+        raise ConfigError(f"{origin}: {name} must be a string")
+    return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"known keys are {', '.join(sorted(known))}"
+        )
+    return data

@@ -1,0 +1,154 @@
+"""The engine's handle on PostgreSQL.
+
+Owns the SQLAlchemy async engine (asyncpg driver) and turns driver failures
+into errors a person can act on: an unreachable server becomes
+:class:`~engine.errors.ServiceUnavailable` with the URL masked, a database that
+was never migrated says to run ``queueconsole migrate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from engine.config import Settings, mask_url, sqlalchemy_url
+from engine.errors import ServiceUnavailable, UserError
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT_S = 5.0  # seconds; a dead server is reported, not waited on for a minute
+TRANSIENT_RETRIES = 5  # deadlock / serialization failures retried before giving up
+SERVICE = "PostgreSQL"
+
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+_AUTH_ERRORS = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError)
+_DOWN_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    OperationalError,
+    InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+)
+
+
+class Database:
+    """A pool of connections to the engine's database.
+
+    Args:
+        settings: where the database is.
+        pool_size: connections kept open; workers need two, the console a few.
+        application_name: shown in ``pg_stat_activity`` so an operator can tell
+            which process holds a connection.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool_size: int = 5,
+        application_name: str = "queueconsole",
+    ) -> None:
+        self.settings = settings
+        self.masked_url = mask_url(settings.database_url)
+        self.engine: AsyncEngine = create_async_engine(
+            sqlalchemy_url(settings.database_url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            pool_recycle=3600,
+            connect_args={
+                "timeout": CONNECT_TIMEOUT_S,
+                "server_settings": {"application_name": application_name},
+            },
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction; commits on success, rolls back on any error."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except (TimeoutError, DBAPIError, OSError) as exc:
+            raise self.translate(exc) from exc
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads; each statement sees committed data."""
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except (TimeoutError, DBAPIError, OSError) as exc:
+            raise self.translate(exc) from exc
+
+    async def run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` in a transaction, again if PostgreSQL aborted it for a deadlock.
+
+        Our multi-row writers lock rows in id order, so deadlocks should not
+        happen; this is the belt to those braces, never a reason to skip them.
+        """
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                async with self.engine.begin() as conn:
+                    return await fn(conn)
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+                if code in _TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
+                    await asyncio.sleep(0.01 * (attempt + 1))
+                    continue
+                raise self.translate(exc) from exc
+            except (TimeoutError, OSError) as exc:
+                raise self.translate(exc) from exc
+        raise AssertionError("unreachable")
+
+    async def ping(self) -> float:
+        """Round-trip time of ``SELECT 1`` in milliseconds; raises if the server is down."""
+        started = time.perf_counter()
+        async with self.connection() as conn:
+            await conn.execute(text("SELECT 1"))
+        return (time.perf_counter() - started) * 1000.0
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    def translate(self, exc: BaseException) -> Exception:
+        """The error to show for a driver failure; user-facing where the cause is setup."""
+        orig = getattr(exc, "orig", None) or exc
+        cause = getattr(orig, "__cause__", None)
+        for candidate in (orig, cause):
+            if isinstance(candidate, asyncpg.InvalidCatalogNameError):
+                return UserError(
+                    f"database {self.settings.database_name!r} does not exist at "
+                    f"{self.masked_url}; run `queueconsole migrate` to create it"
+                )
+            if isinstance(candidate, asyncpg.UndefinedTableError):
+                return UserError(
+                    f"the database at {self.masked_url} has no queueconsole tables; "
+                    "run `queueconsole migrate`"
+                )
+            if isinstance(candidate, _AUTH_ERRORS):
+                return ServiceUnavailable(SERVICE, self.masked_url, self._reason(candidate))
+        if isinstance(exc, _DOWN_ERRORS) or isinstance(orig, _DOWN_ERRORS):
+            return ServiceUnavailable(SERVICE, self.masked_url, self._reason(orig))
+        if isinstance(exc, Exception):
+            return exc
+        return RuntimeError(str(exc))
+
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, asyncio.TimeoutError):
+            return f"no answer within {CONNECT_TIMEOUT_S:g} s"
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return self.settings.redact(message)

@@ -1,0 +1,47 @@
+"""Queries on ``job_dependencies`` (job ``job_id`` waits for ``depends_on_id``)."""
+
+from sqlalchemy import text
+
+# -- dependency_insert_many -- a submission's edges in one statement.
+DEPENDENCY_INSERT_MANY = text(
+    """
+    INSERT INTO job_dependencies (job_id, depends_on_id)
+    SELECT * FROM unnest(CAST(:job_ids AS bigint[]), CAST(:depends_on_ids AS bigint[]))
+    """
+)
+
+# -- dependency_upstream -- what a job waits for, with each one's state.
+DEPENDENCY_UPSTREAM = text(
+    """
+    SELECT j.id, j.type, j.state FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on_id
+    WHERE d.job_id = :id ORDER BY j.id
+    """
+)
+
+# -- dependency_downstream -- what waits for a job, with each one's state.
+DEPENDENCY_DOWNSTREAM = text(
+    """
+    SELECT j.id, j.type, j.state FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+    WHERE d.depends_on_id = :id ORDER BY j.id
+    """
+)
+
+# -- dependency_blocked_dependents -- BLOCKED direct dependents of some jobs.
+DEPENDENCY_BLOCKED_DEPENDENTS = text(
+    """
+    SELECT DISTINCT j.id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+    WHERE d.depends_on_id = ANY(CAST(:ids AS bigint[])) AND j.state = 'blocked'
+    ORDER BY j.id
+    """
+)
+
+# -- dependency_states_of -- each dependency of some jobs, locked FOR SHARE so it cannot
+# -- fail or finish while we decide whether its dependents may leave BLOCKED.
+DEPENDENCY_STATES_OF = text(
+    """
+    SELECT d.job_id, dep.id AS depends_on_id, dep.state
+    FROM job_dependencies d JOIN jobs dep ON dep.id = d.depends_on_id
+    WHERE d.job_id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY dep.id FOR SHARE OF dep
+    """
+)

@@ -1,0 +1,23 @@
+"""Queries on ``job_logs``, what handlers logged."""
+
+from sqlalchemy import text
+
+# -- log_insert_many -- a batch of handler log lines.
+LOG_INSERT_MANY = text(
+    """
+    INSERT INTO job_logs (job_id, attempt, at, level, message)
+    SELECT * FROM unnest(CAST(:job_ids AS bigint[]), CAST(:attempts AS int[]),
+                         CAST(:ats AS timestamptz[]), CAST(:levels AS text[]),
+                         CAST(:messages AS text[]))
+    """
+)
+
+# -- log_list_for_job -- a job's most recent log lines, oldest first.
+LOG_LIST_FOR_JOB = text(
+    """
+    SELECT attempt, at, level, message FROM (
+        SELECT id, attempt, at, level, message FROM job_logs
+        WHERE job_id = :id ORDER BY id DESC LIMIT :limit
+    ) recent ORDER BY id
+    """
+)

@@ -1,0 +1,186 @@
+"""Reads of single jobs, pages of jobs and counts per queue and state."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.errors import JobNotFound, ValidationError
+from engine.priority import Priority
+from engine.queries.dependencies import DEPENDENCY_DOWNSTREAM, DEPENDENCY_UPSTREAM
+from engine.queries.events import EVENT_LIST_FOR_JOB
+from engine.queries.jobs import JOB_GET
+from engine.queries.logs import LOG_LIST_FOR_JOB
+from engine.queries.queues import COUNT_TOTALS, QUEUE_LIST
+from engine.snapshots import (
+    ErrorInfo,
+    JobDetail,
+    JobEvent,
+    JobFilter,
+    JobPage,
+    JobRef,
+    JobSummary,
+    LogLine,
+    QueueCounts,
+)
+from engine.states import State
+
+MAX_PAGE = 1000  # rows per page at most
+EVENTS_SHOWN = 1000  # a job's trail is cut after this many events
+LOGS_SHOWN = 500  # the most recent log lines of a job
+
+
+async def job_detail(conn: AsyncConnection, job_id: int) -> JobDetail:
+    """A job with its neighbours, event trail and recent logs."""
+    row = (await conn.execute(JOB_GET, {"id": job_id})).one_or_none()
+    if row is None:
+        raise JobNotFound(job_id)
+    upstream = tuple(
+        JobRef(r.id, r.type, State(r.state))
+        for r in await conn.execute(DEPENDENCY_UPSTREAM, {"id": job_id})
+    )
+    downstream = tuple(
+        JobRef(r.id, r.type, State(r.state))
+        for r in await conn.execute(DEPENDENCY_DOWNSTREAM, {"id": job_id})
+    )
+    events = tuple(
+        JobEvent(
+            r.at,
+            State(r.from_state) if r.from_state else None,
+            State(r.to_state),
+            r.attempt,
+            r.worker_id,
+            r.reason,
+        )
+        for r in await conn.execute(EVENT_LIST_FOR_JOB, {"id": job_id, "limit": EVENTS_SHOWN})
+    )
+    logs = tuple(
+        LogLine(r.at, r.attempt, r.level, r.message)
+        for r in await conn.execute(LOG_LIST_FOR_JOB, {"id": job_id, "limit": LOGS_SHOWN})
+    )
+    error = None
+    if row.error_type or row.error_message:
+        error = ErrorInfo(
+            row.error_type, row.error_message, row.error_traceback, row.error_fingerprint
+        )
+    used = row.attempts - row.budget_base
+    return JobDetail(
+        id=row.id,
+        type=row.type,
+        queue=row.queue,
+        priority=Priority(row.priority),
+        state=State(row.state),
+        payload_json=json.dumps(row.payload, ensure_ascii=False),
+        idempotency_key=row.idempotency_key,
+        workflow_id=row.workflow_id,
+        attempts=row.attempts,
+        attempts_left=max(0, row.max_retries + 1 - used),
+        max_retries=row.max_retries,
+        timeout_s=row.timeout_s,
+        memory_mb=row.memory_mb,
+        ttl_s=row.ttl_s,
+        run_at=row.run_at,
+        created_at=row.created_at,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        worker_id=row.worker_id,
+        wait_reason=row.wait_reason,
+        error=error,
+        result_json=None if row.result is None else json.dumps(row.result, ensure_ascii=False),
+        peak_rss_bytes=row.peak_rss_bytes,
+        cpu_time_s=row.cpu_time_s,
+        upstream=upstream,
+        downstream=downstream,
+        events=events,
+        logs=logs,
+    )
+
+
+_SUMMARY_COLUMNS = """
+    j.id, j.type, j.queue, j.priority, j.state, j.attempts, j.created_at, j.started_at,
+    j.finished_at, j.worker_id, j.workflow_id, j.error_message, j.wait_reason
+"""
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def job_page(
+    conn: AsyncConnection, flt: JobFilter, *, limit: int = 50, before: int | None = None
+) -> JobPage:
+    """Jobs matching ``flt``, newest first, at most ``limit``, with ids below ``before``.
+
+    Keyset pagination on the primary key: the cost of a page does not grow
+    with how deep it is. Every value is a bound parameter, never SQL text.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be between 1 and {MAX_PAGE} (got {limit})")
+    clauses = []
+    params: dict[str, object] = {"limit": limit + 1}
+    if before is not None:
+        clauses.append("j.id < :before")
+        params["before"] = before
+    if flt.state is not None:
+        clauses.append("j.state = :state")
+        params["state"] = flt.state.value
+    if flt.queue is not None:
+        clauses.append("j.queue = :queue")
+        params["queue"] = flt.queue
+    if flt.type is not None:
+        clauses.append("j.type = :type")
+        params["type"] = flt.type
+    if flt.workflow_id is not None:
+        clauses.append("j.workflow_id = :workflow_id")
+        params["workflow_id"] = flt.workflow_id
+    if flt.text:
+        clauses.append(
+            "(j.type ILIKE :pattern OR j.error_message ILIKE :pattern "
+            "OR j.idempotency_key ILIKE :pattern OR j.wait_reason ILIKE :pattern "
+            "OR CAST(j.id AS text) = :text)"
+        )
+        params["pattern"] = f"%{_escape_like(flt.text)}%"
+        params["text"] = flt.text.strip()
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    sql = text(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY j.id DESC LIMIT :limit")
+    rows = (await conn.execute(sql, params)).all()
+    items = tuple(
+        JobSummary(
+            r.id,
+            r.type,
+            r.queue,
+            Priority(r.priority),
+            State(r.state),
+            r.attempts,
+            r.created_at,
+            r.started_at,
+            r.finished_at,
+            r.worker_id,
+            r.workflow_id,
+            r.error_message,
+            r.wait_reason,
+        )
+        for r in rows[:limit]
+    )
+    next_before = items[-1].id if len(rows) > limit else None
+    return JobPage(items, next_before)
+
+
+async def queue_counts(conn: AsyncConnection) -> list[QueueCounts]:
+    """Exact counts per queue and state, from the count tables (no scan of jobs)."""
+    queues = {r.name: r for r in await conn.execute(QUEUE_LIST)}
+    counts: dict[str, dict[State, int]] = {name: {} for name in queues}
+    for r in await conn.execute(COUNT_TOTALS):
+        counts.setdefault(r.queue, {})[State(r.state)] = int(r.count)
+    return [
+        QueueCounts.build(
+            name,
+            bool(queues[name].paused) if name in queues else False,
+            queues[name].max_waiting if name in queues else None,
+            counts[name],
+        )
+        for name in sorted(counts)
+    ]

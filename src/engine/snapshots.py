@@ -1,0 +1,265 @@
+"""Immutable snapshots the read API returns to the CLI and the console.
+
+Frozen dataclasses of plain values: safe to hand across threads and to keep
+in a widget while the next refresh builds new ones. Payloads and results are
+kept as JSON text and parsed on access, so no caller can mutate shared state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from engine.priority import Priority
+from engine.states import State
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with time zone, or None."""
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One entry of a job's audit trail."""
+
+    at: datetime
+    from_state: State | None
+    to_state: State
+    attempt: int
+    worker_id: str | None
+    reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``events[]`` entry of ``queueconsole job --json``."""
+        return {
+            "from": self.from_state.value if self.from_state else None,
+            "to": self.to_state.value,
+            "at": iso(self.at),
+            "reason": self.reason,
+            "attempt": self.attempt,
+            "worker": self.worker_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """A line a handler logged during one attempt."""
+
+    at: datetime
+    attempt: int
+    level: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``logs[]`` entry of ``queueconsole job --json``."""
+        return {
+            "at": iso(self.at),
+            "attempt": self.attempt,
+            "level": self.level,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """A neighbouring job in the dependency graph."""
+
+    id: int
+    type: str
+    state: State
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"id", "type", "state"}``."""
+        return {"id": self.id, "type": self.type, "state": self.state.value}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """The last error of a job."""
+
+    type: str | None
+    message: str | None
+    traceback: str | None
+    fingerprint: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``error`` object of ``queueconsole job --json``."""
+        return {
+            "type": self.type,
+            "message": self.message,
+            "traceback": self.traceback,
+            "fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail:
+    """Everything known about one job: the job detail pane and ``queueconsole job``."""
+
+    id: int
+    type: str
+    queue: str
+    priority: Priority
+    state: State
+    payload_json: str
+    idempotency_key: str | None
+    workflow_id: int | None
+    attempts: int
+    attempts_left: int
+    max_retries: int
+    timeout_s: float | None
+    memory_mb: int | None
+    ttl_s: float | None
+    run_at: datetime | None
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker_id: str | None
+    wait_reason: str | None
+    error: ErrorInfo | None
+    result_json: str | None
+    peak_rss_bytes: int | None
+    cpu_time_s: float | None
+    upstream: tuple[JobRef, ...]
+    downstream: tuple[JobRef, ...]
+    events: tuple[JobEvent, ...]
+    logs: tuple[LogLine, ...]
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """A fresh copy of the payload."""
+        return json.loads(self.payload_json)
+
+    @property
+    def result(self) -> Any:
+        """A fresh copy of the result summary, or None."""
+        return None if self.result_json is None else json.loads(self.result_json)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``queueconsole job --json`` document (a contract: add keys, never rename)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "queue": self.queue,
+            "priority": self.priority.label,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "attempts_left": self.attempts_left,
+            "max_retries": self.max_retries,
+            "payload": self.payload,
+            "depends_on": [j.id for j in self.upstream],
+            "dependents": [j.id for j in self.downstream],
+            "upstream": [j.to_json() for j in self.upstream],
+            "downstream": [j.to_json() for j in self.downstream],
+            "error": self.error.to_json() if self.error else None,
+            "created_at": iso(self.created_at),
+            "queued_at": iso(self.queued_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "run_at": iso(self.run_at),
+            "worker": self.worker_id,
+            "workflow_id": self.workflow_id,
+            "idempotency_key": self.idempotency_key,
+            "timeout_s": self.timeout_s,
+            "memory_mb": self.memory_mb,
+            "ttl_s": self.ttl_s,
+            "wait_reason": self.wait_reason,
+            "result": self.result,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "cpu_time_s": self.cpu_time_s,
+            "events": [e.to_json() for e in self.events],
+            "logs": [line.to_json() for line in self.logs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """One row of a job list."""
+
+    id: int
+    type: str
+    queue: str
+    priority: Priority
+    state: State
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker_id: str | None
+    workflow_id: int | None
+    error_message: str | None
+    wait_reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """One element of ``queueconsole jobs --json``."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "queue": self.queue,
+            "priority": self.priority.label,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "worker": self.worker_id,
+            "workflow_id": self.workflow_id,
+            "error": self.error_message,
+            "wait_reason": self.wait_reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """What a job list is narrowed to; every field is optional."""
+
+    state: State | None = None
+    queue: str | None = None
+    type: str | None = None
+    text: str | None = None
+    workflow_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """A page of jobs, newest first; pass ``next_before`` to get the next page."""
+
+    items: tuple[JobSummary, ...]
+    next_before: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """Jobs per state in one queue, and the queue's settings."""
+
+    queue: str
+    paused: bool
+    max_waiting: int | None
+    counts: Mapping[State, int]
+
+    @staticmethod
+    def build(
+        queue: str, paused: bool, max_waiting: int | None, counts: Mapping[State, int]
+    ) -> QueueCounts:
+        """A snapshot with every state present (zero where none) and a read-only map."""
+        full = {s: int(counts.get(s, 0)) for s in State}
+        return QueueCounts(queue, paused, max_waiting, MappingProxyType(full))
+
+    @property
+    def total(self) -> int:
+        """Jobs in the queue, any state."""
+        return sum(self.counts.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """Per-queue entry of ``queueconsole status --json``."""
+        return {
+            "paused": self.paused,
+            "max_waiting": self.max_waiting,
+            "counts": {s.value: n for s, n in self.counts.items()},
+        }

@@ -1,0 +1,344 @@
+"""What a caller asks for (:class:`JobSpec`) and its validation.
+
+Validation is pure and complete before anything touches the database, so a
+bad submission writes nothing and its error names the job and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.dag import find_cycle, topological_order
+from engine.errors import CycleError, ValidationError
+from engine.priority import Priority
+
+MAX_PAYLOAD_BYTES = 1024 * 1024  # 1 MiB of UTF-8 JSON
+MAX_PAYLOAD_DEPTH = 64  # nesting levels; PostgreSQL and every reader must cope
+MAX_RETRIES = 1000
+MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week
+MAX_TYPE_LENGTH = 200
+MAX_KEY_LENGTH = 512
+MAX_WORKFLOW_JOBS = 100_000
+
+_TYPE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_REF_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+_NUL_ESCAPE_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job to submit.
+
+    ``depends_on`` holds ids of existing jobs (ints) and, inside a workflow,
+    ``ref`` names of other specs of the same submission (strings).
+    """
+
+    type: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    queue: str = "default"
+    priority: Priority | str | int = Priority.NORMAL
+    depends_on: Sequence[int | str] = ()
+    idempotency_key: str | None = None
+    max_retries: int = 3
+    timeout_s: float | None = None
+    memory_mb: int | None = None
+    ttl_s: float | None = None
+    backoff_s: float = 1.0
+    backoff_max_s: float = 300.0
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedJob:
+    """A validated spec, its payload already serialized once for size check and insert."""
+
+    ref: str
+    label: str
+    """How error messages name this job: ``job 'resize'``, ``job #3`` or just ``job``."""
+    type: str
+    payload_json: str
+    queue: str
+    priority: Priority
+    depends_on_ids: tuple[int, ...]
+    depends_on_refs: tuple[str, ...]
+    idempotency_key: str | None
+    max_retries: int
+    timeout_s: float | None
+    memory_mb: int | None
+    ttl_s: float | None
+    backoff_s: float
+    backoff_max_s: float
+
+
+def prepare(specs: Sequence[JobSpec], *, workflow: bool) -> list[PreparedJob]:
+    """Validate a submission and return it in dependency order.
+
+    Raises :class:`ValidationError` (or :class:`CycleError`) naming the job and
+    what is wrong with it.
+    """
+    if not specs:
+        raise ValidationError("nothing to submit: the workflow has no jobs")
+    if len(specs) > MAX_WORKFLOW_JOBS:
+        raise ValidationError(
+            f"a submission holds at most {MAX_WORKFLOW_JOBS} jobs, this one has {len(specs)}"
+        )
+    prepared: list[PreparedJob] = []
+    seen_refs: set[str] = set()
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, JobSpec):
+            raise ValidationError(f"job #{index + 1} is not a JobSpec but {type(spec).__name__}")
+        ref = spec.ref if spec.ref is not None else f"#{index + 1}"
+        if spec.ref is not None:
+            where = f"job {ref!r}"
+        else:
+            where = "job" if len(specs) == 1 else f"job #{index + 1}"
+        if spec.ref is not None and (not isinstance(spec.ref, str) or not _REF_RE.match(spec.ref)):
+            raise ValidationError(f"{where}: ref must be 1 to 200 printable characters")
+        if ref in seen_refs:
+            raise ValidationError(f"{where}: ref {ref!r} is used by more than one job")
+        seen_refs.add(ref)
+        prepared.append(_prepare_one(spec, ref, where, workflow=workflow))
+
+    refs = [p.ref for p in prepared]
+    by_ref = {p.ref: p for p in prepared}
+    for p in prepared:
+        for dep in p.depends_on_refs:
+            if dep == p.ref:
+                raise ValidationError(f"{p.label} depends on itself")
+            if dep not in by_ref:
+                raise ValidationError(
+                    f"{p.label} depends on {dep!r}, which is not a ref in this workflow"
+                )
+    edges = {p.ref: p.depends_on_refs for p in prepared}
+    cycle = find_cycle(refs, edges)
+    if cycle is not None:
+        raise CycleError(cycle)
+    return [by_ref[r] for r in topological_order(refs, edges)]
+
+
+def _prepare_one(spec: JobSpec, ref: str, where: str, *, workflow: bool) -> PreparedJob:
+    if not isinstance(spec.type, str) or not spec.type.strip():
+        raise ValidationError(f"{where}: type is empty; name a registered job type")
+    if len(spec.type) > MAX_TYPE_LENGTH or not _TYPE_RE.match(spec.type):
+        raise ValidationError(
+            f"{where}: type {spec.type[:60]!r} is not a job type name (letters, digits and "
+            f"'_.:-', starting with a letter or '_', at most {MAX_TYPE_LENGTH} characters)"
+        )
+    if not isinstance(spec.queue, str) or not _QUEUE_RE.match(spec.queue):
+        raise ValidationError(
+            f"{where}: queue {str(spec.queue)[:60]!r} is not a queue name (1 to 64 letters, "
+            "digits and '_.-', not starting with '.' or '-')"
+        )
+    try:
+        priority = Priority.parse(spec.priority)
+    except ValidationError as exc:
+        raise ValidationError(f"{where}: {exc}") from None
+    payload_json = serialize_payload(spec.payload, where)
+    ids, refs = _split_dependencies(spec.depends_on, where, workflow=workflow)
+    key = spec.idempotency_key
+    if key is not None and (
+        not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or "\x00" in key
+    ):
+        raise ValidationError(
+            f"{where}: idempotency key must be 1 to {MAX_KEY_LENGTH} characters without NUL"
+        )
+    return PreparedJob(
+        ref=ref,
+        label=where,
+        type=spec.type,
+        payload_json=payload_json,
+        queue=spec.queue,
+        priority=priority,
+        depends_on_ids=ids,
+        depends_on_refs=refs,
+        idempotency_key=key,
+        max_retries=_int(spec.max_retries, "max_retries", where, 0, MAX_RETRIES),
+        timeout_s=_opt_seconds(spec.timeout_s, "timeout", where),
+        memory_mb=(
+            None
+            if spec.memory_mb is None
+            else _int(spec.memory_mb, "memory_mb", where, 1, 1024 * 1024)
+        ),
+        ttl_s=_opt_seconds(spec.ttl_s, "ttl", where),
+        backoff_s=_seconds(spec.backoff_s, "backoff", where, allow_zero=True),
+        backoff_max_s=_seconds(spec.backoff_max_s, "backoff_max", where, allow_zero=True),
+    )
+
+
+def serialize_payload(payload: Any, where: str = "job") -> str:
+    """The payload as compact JSON text, or a ValidationError saying why it cannot be one."""
+    if not isinstance(payload, Mapping):
+        kind = "null" if payload is None else type(payload).__name__
+        raise ValidationError(f"{where}: payload must be a JSON object, not {kind}")
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except RecursionError:
+        raise ValidationError(f"{where}: payload is nested too deeply") from None
+    except ValueError as exc:  # NaN / Infinity, circular references
+        raise ValidationError(f"{where}: payload is not valid JSON: {exc}") from None
+    except TypeError as exc:
+        raise ValidationError(f"{where}: payload is not JSON: {exc}") from None
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{where}: payload contains text that is not valid Unicode (a lone surrogate)"
+        ) from None
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValidationError(
+            f"{where}: payload is {size:,} bytes of JSON; "
+            f"the limit is {MAX_PAYLOAD_BYTES:,} (1 MiB)"
+        )
+    if "\\u0000" in text and _NUL_ESCAPE_RE.search(text):
+        raise ValidationError(
+            f"{where}: payload contains a NUL character, which JSON in PostgreSQL cannot store"
+        )
+    if _depth(payload) > MAX_PAYLOAD_DEPTH:
+        raise ValidationError(f"{where}: payload is nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+    return text
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _split_dependencies(
+    deps: Sequence[int | str], where: str, *, workflow: bool
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    if isinstance(deps, str | bytes) or not isinstance(deps, Sequence):
+        raise ValidationError(f"{where}: depends_on must be a list of job ids")
+    ids: list[int] = []
+    refs: list[str] = []
+    for dep in deps:
+        if isinstance(dep, bool):
+            raise ValidationError(f"{where}: dependency {dep!r} is not a job id")
+        if isinstance(dep, int):
+            if dep <= 0 or dep >= 2**63:
+                raise ValidationError(f"{where}: dependency {dep} is not a job id")
+            if dep not in ids:
+                ids.append(dep)
+        elif isinstance(dep, str) and workflow:
+            if dep not in refs:
+                refs.append(dep)
+        else:
+            raise ValidationError(f"{where}: dependency {dep!r} is not a job id")
+    return tuple(ids), tuple(refs)
+
+
+def _int(value: Any, name: str, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{where}: {name} must be a whole number, not {value!r}")
+    if value < low:
+        if low == 0:
+            raise ValidationError(f"{where}: {name} must not be negative (got {value})")
+        raise ValidationError(f"{where}: {name} must be at least {low} (got {value})")
+    if value > high:
+        raise ValidationError(f"{where}: {name} must be at most {high} (got {value})")
+    return value
+
+
+def _seconds(value: Any, name: str, where: str, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{where}: {name} must be a number of seconds, not {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ValidationError(
+            f"{where}: {name} must be a positive number of seconds (got {value!r})"
+            if not allow_zero
+            else f"{where}: {name} must not be negative (got {value!r})"
+        )
+    if number > MAX_TIMEOUT_S:
+        raise ValidationError(f"{where}: {name} must be at most {MAX_TIMEOUT_S:g} s (a week)")
+    return number
+
+
+def _opt_seconds(value: Any, name: str, where: str) -> float | None:
+    return None if value is None else _seconds(value, name, where)
+
+
+_FILE_KEYS = {
+    "ref",
+    "type",
+    "payload",
+    "queue",
+    "priority",
+    "depends_on",
+    "idempotency_key",
+    "key",
+    "max_retries",
+    "timeout_s",
+    "timeout",
+    "memory_mb",
+    "ttl_s",
+    "backoff_s",
+    "backoff_max_s",
+}
+
+
+def parse_workflow(document: Any) -> tuple[str | None, list[JobSpec]]:
+    """The (name, specs) of a workflow file ``{"name": …, "jobs": [{"ref": …, …}]}``.
+
+    Every structural mistake is reported with the job's position and ref.
+    """
+    if not isinstance(document, Mapping):
+        raise ValidationError('workflow file must hold a JSON object like {"jobs": [...]}')
+    unknown = sorted(set(document) - {"jobs", "name"})
+    if unknown:
+        raise ValidationError(f"workflow file: unknown key(s) {', '.join(map(repr, unknown))}")
+    name = document.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ValidationError("workflow file: name must be a string")
+    jobs = document.get("jobs")
+    if not isinstance(jobs, list) or not jobs:
+        raise ValidationError('workflow file: "jobs" must be a non-empty list')
+    specs = []
+    for index, item in enumerate(jobs):
+        where = f"workflow file: job #{index + 1}"
+        if not isinstance(item, Mapping):
+            raise ValidationError(f"{where} must be an object")
+        if "ref" in item and isinstance(item["ref"], str):
+            where += f" ({item['ref']!r})"
+        bad = sorted(set(item) - _FILE_KEYS)
+        if bad:
+            raise ValidationError(f"{where}: unknown key(s) {', '.join(map(repr, bad))}")
+        if "type" not in item:
+            raise ValidationError(f"{where}: type is missing")
+        if "ref" in item and not isinstance(item["ref"], str):
+            raise ValidationError(f"{where}: ref must be a string")
+        deps = item.get("depends_on", [])
+        if not isinstance(deps, list):
+            raise ValidationError(f"{where}: depends_on must be a list of refs or job ids")
+        specs.append(
+            JobSpec(
+                ref=item.get("ref"),
+                type=item["type"],
+                payload=item.get("payload", {}),
+                queue=item.get("queue", "default"),
+                priority=item.get("priority", "normal"),
+                depends_on=tuple(deps),
+                idempotency_key=item.get("idempotency_key", item.get("key")),
+                max_retries=item.get("max_retries", 3),
+                timeout_s=item.get("timeout_s", item.get("timeout")),
+                memory_mb=item.get("memory_mb"),
+                ttl_s=item.get("ttl_s"),
+                backoff_s=item.get("backoff_s", 1.0),
+                backoff_max_s=item.get("backoff_max_s", 300.0),
+            )
+        )
+    return name, specs

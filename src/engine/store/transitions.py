@@ -1,0 +1,580 @@
+"""State transitions after submission, single-job and batched.
+
+Each function runs inside the caller's transaction and returns a
+:class:`ChangeSet`. Legality comes from :mod:`engine.states`: single-job
+operations lock the row and call :func:`engine.states.check`; batched ones are
+conditional updates whose guards are exactly the legal source states, and the
+attempt number in the guard fences every write of a run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.errors import IllegalTransition, JobNotFound, UserError
+from engine.queries.dependencies import DEPENDENCY_BLOCKED_DEPENDENTS, DEPENDENCY_STATES_OF
+from engine.queries.jobs import (
+    JOB_BLOCK_DESCENDANTS,
+    JOB_CLAIM_MANY,
+    JOB_COMPLETE_MANY,
+    JOB_DESCENDANTS,
+    JOB_FAIL_MANY,
+    JOB_LOCK,
+    JOB_QUEUE_READY,
+    JOB_RELEASE_DEPENDENTS,
+    JOB_REQUEUE_DUE,
+    JOB_RETURN_MANY,
+    JOB_SET_STATE,
+    JOB_STATE_MANY,
+    JOB_UNBLOCK_MANY,
+)
+from engine.states import BLOCKING, TERMINAL, State, check
+from engine.store.changes import ChangeSet, Runnable, Stop, Transition
+from engine.store.recorder import record
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A job a worker now owns for one attempt."""
+
+    id: int
+    type: str
+    queue: str
+    priority: int
+    payload: dict[str, object]
+    attempt: int
+    timeout_s: float | None
+    memory_mb: int | None
+    queued_at: datetime | None
+    started_at: datetime
+    workflow_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message that claimed nothing, and why (the job id may name no job)."""
+
+    job_id: int
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    """A run that returned: what to record for its attempt."""
+
+    job_id: int
+    attempt: int
+    result: object = None
+    peak_rss_bytes: int | None = None
+    cpu_time_s: float | None = None
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A run that raised, timed out or was lost; retried while attempts remain."""
+
+    job_id: int
+    attempt: int
+    error_type: str
+    error_message: str
+    traceback: str | None = None
+    fingerprint: str | None = None
+    retryable: bool = True
+    peak_rss_bytes: int | None = None
+    cpu_time_s: float | None = None
+    started_at: datetime | None = None
+
+
+# ---------------------------------------------------------------------------
+# Batched transitions (workers, scheduler)
+# ---------------------------------------------------------------------------
+
+
+async def claim(
+    conn: AsyncConnection, messages: Sequence[tuple[int, int]], worker_id: str
+) -> tuple[list[Claimed], list[Refused], ChangeSet]:
+    """QUEUED -> RUNNING for each (job id, attempt) message whose attempt is current.
+
+    The others are refused with the reason (cancelled, superseded, finished,
+    unknown) and, where the job exists, a note in its event trail.
+    """
+    changes = ChangeSet()
+    if not messages:
+        return [], [], changes
+    unique = dict(messages)  # one claim per job id; a second copy is a duplicate
+    rows = (
+        await conn.execute(
+            JOB_CLAIM_MANY,
+            {"ids": list(unique), "attempts": list(unique.values()), "worker_id": worker_id},
+        )
+    ).all()
+    claimed = [
+        Claimed(
+            id=r.id,
+            type=r.type,
+            queue=r.queue,
+            priority=r.priority,
+            payload=r.payload,
+            attempt=r.attempts,
+            timeout_s=r.timeout_s,
+            memory_mb=r.memory_mb,
+            queued_at=r.queued_at,
+            started_at=r.started_at,
+            workflow_id=r.workflow_id,
+        )
+        for r in rows
+    ]
+    for c in claimed:
+        changes.transitions.append(
+            Transition(
+                c.id,
+                c.queue,
+                c.type,
+                State.QUEUED,
+                State.RUNNING,
+                c.attempt,
+                worker_id,
+                "claimed",
+                queued_at=c.queued_at,
+                started_at=c.started_at,
+            )
+        )
+    won = {c.id for c in claimed}
+    lost = [(job_id, attempt) for job_id, attempt in messages if job_id not in won]
+    refused = await _explain_refusals(conn, lost, worker_id, changes) if lost else []
+    await record(conn, changes.transitions)
+    return claimed, refused, changes
+
+
+async def _explain_refusals(
+    conn: AsyncConnection, lost: Sequence[tuple[int, int]], worker_id: str, changes: ChangeSet
+) -> list[Refused]:
+    current = {r.id: r for r in await conn.execute(JOB_STATE_MANY, {"ids": [i for i, _ in lost]})}
+    refused = []
+    for job_id, attempt in lost:
+        row = current.get(job_id)
+        if row is None:
+            refused.append(Refused(job_id, attempt, "unknown job id"))
+            continue
+        state = State(row.state)
+        if state is State.CANCELLED:
+            why = "job was cancelled"
+        elif state in TERMINAL:
+            why = f"job already {state.value}"
+        elif row.attempts != attempt:
+            why = f"attempt {attempt} superseded by attempt {row.attempts}"
+        else:
+            why = f"job is {state.value}, not queued"
+        reason = f"stale message (attempt {attempt}) ignored: {why}"
+        refused.append(Refused(job_id, attempt, reason))
+        changes.transitions.append(
+            Transition(job_id, row.queue, row.type, state, state, row.attempts, worker_id, reason)
+        )
+    return refused
+
+
+async def complete(
+    conn: AsyncConnection, successes: Sequence[Success], worker_id: str | None = None
+) -> ChangeSet:
+    """RUNNING -> COMPLETED for the attempts that are still current; releases dependents.
+
+    A success whose attempt was superseded (the job was cancelled, or handed to
+    another worker after this one was presumed lost) changes nothing.
+    """
+    changes = ChangeSet()
+    if not successes:
+        return changes
+    rows = (
+        await conn.execute(
+            JOB_COMPLETE_MANY,
+            {
+                "ids": [s.job_id for s in successes],
+                "attempts": [s.attempt for s in successes],
+                "results": [
+                    None if s.result is None else json.dumps(s.result, default=str)
+                    for s in successes
+                ],
+                "peak_rss": [s.peak_rss_bytes for s in successes],
+                "cpu_times": [s.cpu_time_s for s in successes],
+                "started": [s.started_at for s in successes],
+            },
+        )
+    ).all()
+    for r in rows:
+        changes.transitions.append(
+            Transition(
+                r.id,
+                r.queue,
+                r.type,
+                State.RUNNING,
+                State.COMPLETED,
+                r.attempts,
+                r.worker_id or worker_id,
+                "completed",
+                queued_at=r.queued_at,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+            )
+        )
+    if rows:
+        changes.extend(await _release_dependents(conn, [r.id for r in rows]))
+    await record(conn, changes.transitions)
+    return changes
+
+
+async def fail(
+    conn: AsyncConnection, failures: Sequence[Failure], worker_id: str | None = None
+) -> ChangeSet:
+    """RUNNING -> RETRYING (attempts left) or FAILED (exhausted); FAILED blocks dependents."""
+    changes = ChangeSet()
+    if not failures:
+        return changes
+    rows = (
+        await conn.execute(
+            JOB_FAIL_MANY,
+            {
+                "ids": [f.job_id for f in failures],
+                "attempts": [f.attempt for f in failures],
+                "retryable": [f.retryable for f in failures],
+                "error_types": [f.error_type for f in failures],
+                "error_messages": [f.error_message for f in failures],
+                "tracebacks": [f.traceback for f in failures],
+                "fingerprints": [f.fingerprint for f in failures],
+                "peak_rss": [f.peak_rss_bytes for f in failures],
+                "cpu_times": [f.cpu_time_s for f in failures],
+                "started": [f.started_at for f in failures],
+            },
+        )
+    ).all()
+    by_id = {f.job_id: f for f in failures}
+    failed_ids = []
+    for r in rows:
+        state = State(r.state)
+        f = by_id[r.id]
+        if state is State.RETRYING:
+            reason = f"{f.error_type}: {f.error_message}"[:500]
+            reason += f"; retry at {r.run_at.isoformat()}"
+        else:
+            reason = f"{f.error_type}: {f.error_message}"[:500]
+            reason += "; attempts exhausted" if f.retryable else "; not retryable"
+            failed_ids.append(r.id)
+        t = Transition(
+            r.id,
+            r.queue,
+            r.type,
+            State.RUNNING,
+            state,
+            r.attempts,
+            r.worker_id or worker_id,
+            reason,
+            queued_at=r.queued_at,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+        )
+        changes.transitions.append(t)
+        if state is State.FAILED:
+            changes.dead_letters.append(t)
+    if failed_ids:
+        changes.extend(await _block_descendants(conn, failed_ids, "failed"))
+    await record(conn, changes.transitions)
+    return changes
+
+
+async def give_back(
+    conn: AsyncConnection,
+    runs: Sequence[tuple[int, int]],
+    *,
+    started: bool,
+    reason: str,
+    worker_id: str | None = None,
+) -> ChangeSet:
+    """Return RUNNING jobs a worker will not finish, without spending an attempt.
+
+    ``started=False`` (claimed, never begun): back to QUEUED and published again,
+    for another worker. ``started=True`` (a draining worker's unfinished run):
+    to RETRYING due now, so the retry scheduler requeues it.
+    """
+    changes = ChangeSet()
+    if not runs:
+        return changes
+    target = State.RETRYING if started else State.QUEUED
+    rows = (
+        await conn.execute(
+            JOB_RETURN_MANY,
+            {"ids": [r[0] for r in runs], "attempts": [r[1] for r in runs], "state": target.value},
+        )
+    ).all()
+    for r in rows:
+        changes.transitions.append(
+            Transition(r.id, r.queue, r.type, State.RUNNING, target, r.attempts, worker_id, reason)
+        )
+        if target is State.QUEUED:
+            changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
+    await record(conn, changes.transitions)
+    return changes
+
+
+async def requeue_due(conn: AsyncConnection, limit: int = 1000) -> ChangeSet:
+    """RETRYING -> QUEUED for every retry whose ``run_at`` has passed (database clock)."""
+    changes = ChangeSet()
+    rows = (await conn.execute(JOB_REQUEUE_DUE, {"limit": limit})).all()
+    for r in rows:
+        changes.transitions.append(
+            Transition(
+                r.id,
+                r.queue,
+                r.type,
+                State.RETRYING,
+                State.QUEUED,
+                r.attempts,
+                None,
+                "backoff ended",
+            )
+        )
+        changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
+    await record(conn, changes.transitions)
+    return changes
+
+
+# ---------------------------------------------------------------------------
+# Single-job transitions (operators)
+# ---------------------------------------------------------------------------
+
+
+async def cancel(
+    conn: AsyncConnection,
+    job_id: int,
+    reason: str = "cancelled by operator",
+    worker_id: str | None = None,
+) -> ChangeSet:
+    """Cancel a live job; dependents downstream become BLOCKED.
+
+    A RUNNING job is marked CANCELLED here and its worker is asked to stop the
+    work (``ChangeSet.stops``); whatever that run writes later is fenced out.
+    """
+    row = await _lock(conn, job_id)
+    state = State(row.state)
+    if state in TERMINAL:
+        raise IllegalTransition(
+            job_id, state.value, State.CANCELLED.value, "only live jobs can be cancelled"
+        )
+    check(job_id, state, State.CANCELLED)
+    updated = (
+        await conn.execute(
+            JOB_SET_STATE,
+            {
+                "id": job_id,
+                "state": State.CANCELLED.value,
+                "fresh_budget": False,
+                "wait_reason": reason,
+            },
+        )
+    ).one()
+    changes = ChangeSet()
+    changes.transitions.append(
+        Transition(
+            job_id,
+            updated.queue,
+            updated.type,
+            state,
+            State.CANCELLED,
+            updated.attempts,
+            worker_id,
+            reason,
+        )
+    )
+    if state is State.RUNNING:
+        changes.stops.append(Stop(job_id, row.attempts, row.worker_id))
+    changes.extend(await _block_descendants(conn, [job_id], "cancelled"))
+    await record(conn, changes.transitions)
+    return changes
+
+
+async def retry(
+    conn: AsyncConnection,
+    job_id: int,
+    reason: str = "retried by operator",
+    worker_id: str | None = None,
+) -> ChangeSet:
+    """Run a FAILED or CANCELLED job again with a fresh attempt budget, or a RETRYING
+    job now; BLOCKED dependents whose only obstacle was this job become PENDING again."""
+    row = await _lock(conn, job_id)
+    state = State(row.state)
+    if state is State.BLOCKED:
+        raise IllegalTransition(
+            job_id,
+            state.value,
+            "queued",
+            "retry the failed or cancelled job it depends on instead"
+            + (f": {row.wait_reason}" if row.wait_reason else ""),
+        )
+    if state not in (State.FAILED, State.CANCELLED, State.RETRYING):
+        raise IllegalTransition(
+            job_id, state.value, "queued", "only failed, cancelled or retrying jobs can be retried"
+        )
+    target = State.QUEUED
+    wait_reason = None
+    if state is State.CANCELLED:
+        deps = (await conn.execute(DEPENDENCY_STATES_OF, {"ids": [job_id]})).all()
+        blockers = sorted(r.depends_on_id for r in deps if State(r.state) in BLOCKING)
+        if blockers:
+            target = State.BLOCKED
+            wait_reason = f"dependency {blockers[0]} is not runnable"
+        elif row.deps_remaining > 0:
+            target = State.PENDING
+    check(job_id, state, target)
+    try:
+        updated = (
+            await conn.execute(
+                JOB_SET_STATE,
+                {
+                    "id": job_id,
+                    "state": target.value,
+                    "fresh_budget": state is not State.RETRYING,
+                    "wait_reason": wait_reason,
+                },
+            )
+        ).one()
+    except IntegrityError:
+        raise UserError(
+            f"job {job_id} cannot be retried: another live job holds its idempotency key "
+            f"{row.idempotency_key!r}"
+        ) from None
+    changes = ChangeSet()
+    changes.transitions.append(
+        Transition(
+            job_id, updated.queue, updated.type, state, target, updated.attempts, worker_id, reason
+        )
+    )
+    if target is State.QUEUED:
+        changes.runnables.append(
+            Runnable(job_id, updated.attempts, updated.queue, updated.priority)
+        )
+    if target is not State.BLOCKED:
+        changes.extend(await _unblock_downstream(conn, [job_id]))
+    await record(conn, changes.transitions)
+    return changes
+
+
+async def descendants(conn: AsyncConnection, job_id: int) -> list[tuple[int, State, str]]:
+    """Every job downstream of ``job_id`` with its state and type (for previews)."""
+    rows = await conn.execute(JOB_DESCENDANTS, {"ids": [job_id]})
+    return [(r.id, State(r.state), r.type) for r in rows]
+
+
+# ---------------------------------------------------------------------------
+# Dependency propagation
+# ---------------------------------------------------------------------------
+
+
+async def _release_dependents(conn: AsyncConnection, completed_ids: Sequence[int]) -> ChangeSet:
+    changes = ChangeSet()
+    rows = (await conn.execute(JOB_RELEASE_DEPENDENTS, {"ids": list(completed_ids)})).all()
+    for r in rows:
+        if r.old_state == State.PENDING.value and r.state == State.QUEUED.value:
+            changes.transitions.append(
+                Transition(
+                    r.id,
+                    r.queue,
+                    r.type,
+                    State.PENDING,
+                    State.QUEUED,
+                    r.attempts,
+                    None,
+                    "dependencies completed",
+                )
+            )
+            changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
+    return changes
+
+
+async def _block_descendants(
+    conn: AsyncConnection, root_ids: Sequence[int], what: str
+) -> ChangeSet:
+    changes = ChangeSet()
+    roots = sorted(root_ids)
+    label = ", ".join(str(i) for i in roots[:3]) + ("…" if len(roots) > 3 else "")
+    reason = f"dependency {label} {what}"
+    rows = (await conn.execute(JOB_BLOCK_DESCENDANTS, {"ids": roots, "reason": reason})).all()
+    for r in rows:
+        changes.transitions.append(
+            Transition(
+                r.id, r.queue, r.type, State.PENDING, State.BLOCKED, r.attempts, None, reason
+            )
+        )
+    return changes
+
+
+async def _unblock_downstream(conn: AsyncConnection, root_ids: Sequence[int]) -> ChangeSet:
+    """Walk BLOCKED jobs downstream of retried jobs, level by level.
+
+    A job leaves BLOCKED only when none of its dependencies is failed,
+    cancelled or blocked; dependencies are locked FOR SHARE while we decide,
+    so one cannot fail unseen and leave a dependent PENDING forever.
+    """
+    changes = ChangeSet()
+    frontier = [
+        r.id for r in await conn.execute(DEPENDENCY_BLOCKED_DEPENDENTS, {"ids": list(root_ids)})
+    ]
+    seen: set[int] = set()
+    while frontier:
+        deps = (await conn.execute(DEPENDENCY_STATES_OF, {"ids": frontier})).all()
+        still_blocked = {r.job_id for r in deps if State(r.state) in BLOCKING}
+        free = sorted(set(frontier) - still_blocked - seen)
+        if not free:
+            break
+        seen.update(free)
+        rows = (await conn.execute(JOB_UNBLOCK_MANY, {"ids": free})).all()
+        ready = []
+        for r in rows:
+            changes.transitions.append(
+                Transition(
+                    r.id,
+                    r.queue,
+                    r.type,
+                    State.BLOCKED,
+                    State.PENDING,
+                    r.attempts,
+                    None,
+                    "blocking dependency was retried",
+                )
+            )
+            if r.deps_remaining <= 0:
+                ready.append(r.id)
+        if ready:
+            for r in await conn.execute(JOB_QUEUE_READY, {"ids": ready}):
+                changes.transitions.append(
+                    Transition(
+                        r.id,
+                        r.queue,
+                        r.type,
+                        State.PENDING,
+                        State.QUEUED,
+                        r.attempts,
+                        None,
+                        "dependencies completed",
+                    )
+                )
+                changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
+        frontier = [
+            r.id
+            for r in await conn.execute(
+                DEPENDENCY_BLOCKED_DEPENDENTS, {"ids": [r.id for r in rows]}
+            )
+        ]
+    return changes
+
+
+async def _lock(conn: AsyncConnection, job_id: int):  # noqa: ANN202 (a Row)
+    row = (await conn.execute(JOB_LOCK, {"id": job_id})).one_or_none()
+    if row is None:
+        raise JobNotFound(job_id)
+    return row

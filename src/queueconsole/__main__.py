@@ -1,0 +1,5 @@
+"""``python -m queueconsole`` is the ``queueconsole`` command."""
+
+from queueconsole.cli.main import main
+
+raise SystemExit(main())

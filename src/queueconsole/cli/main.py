@@ -1,0 +1,74 @@
+"""Entry point of the ``queueconsole`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from engine.config import load_settings
+from engine.errors import ServiceUnavailable, UserError
+from queueconsole import __version__
+from queueconsole.cli.commands import admin, jobs
+from queueconsole.cli.errors import EXIT_UNAVAILABLE, EXIT_USAGE, report
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        report(f"{message} (see `{self.prog} --help`)", prog=self.prog)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> Parser:
+    """The full command line; each command module adds its subcommands."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="TOML file overriding QUEUECONSOLE_* environment variables",
+    )
+    parser = Parser(
+        prog="queueconsole",
+        description="Terminal console and command line for a durable distributed job queue.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"queueconsole {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in (admin, jobs):
+        module.register(sub, [common])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code; user mistakes never show a traceback."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already reported
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = None
+    try:
+        settings = load_settings(getattr(args, "config", None))
+        if inspect.iscoroutinefunction(handler):
+            return asyncio.run(handler(args, settings))
+        return handler(args, settings)
+    except ServiceUnavailable as exc:
+        report(settings.redact(str(exc)) if settings else str(exc))
+        return EXIT_UNAVAILABLE
+    except UserError as exc:
+        report(settings.redact(str(exc)) if settings else str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

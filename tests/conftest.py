@@ -1,0 +1,128 @@
+"""Fixtures on the real services: PostgreSQL, RabbitMQ and Redis.
+
+The run's database is created and migrated once, then truncated before each
+test (far cheaper than a database per test, and as isolating). It is dropped
+at the end of the run, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import text
+
+from engine.client import Client
+from engine.config import Settings
+from engine.db.database import Database
+from engine.db.migrate import migrate
+from tests.support.services import CI, RUN_ID, run_settings
+
+TABLES = (
+    "jobs",
+    "job_dependencies",
+    "job_events",
+    "job_logs",
+    "workers",
+    "workflows",
+    "queues",
+    "queue_state_counts",
+    "queue_state_deltas",
+)
+
+
+def pytest_report_header() -> list[str]:
+    return [f"queueconsole test run {RUN_ID} (CI={CI})"]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """This run's settings: own database, own namespace."""
+    return run_settings()
+
+
+@pytest.fixture(scope="session")
+async def migrated(settings: Settings) -> AsyncIterator[Settings]:
+    """The run's database, migrated; dropped at the end of the session."""
+    try:
+        await migrate(settings)
+    except Exception as exc:  # say plainly that the service is missing
+        pytest.exit(f"PostgreSQL for the tests is not usable: {exc}. Run ./dev test.", 3)
+    yield settings
+    await _drop_database(settings)
+
+
+async def _drop_database(settings: Settings) -> None:
+    admin = Database(
+        settings.evolve(database_url=settings.database_url.rsplit("/", 1)[0] + "/postgres")
+    )
+    try:
+        async with admin.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(
+                text(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
+            )
+    finally:
+        await admin.close()
+
+
+async def truncate(db: Database) -> None:
+    """Empty every table and restart id sequences."""
+    async with db.transaction() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+
+
+OBSERVED_TRANSITIONS: set[tuple[str | None, str]] = set()
+"""Every (from, to) pair written to job_events by any test so far (see test_transitions)."""
+
+
+@pytest.fixture
+async def db(migrated: Settings) -> AsyncIterator[Database]:
+    """A connection pool on an empty database."""
+    database = Database(migrated)
+    await truncate(database)
+    try:
+        yield database
+        async with database.connection() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT DISTINCT from_state, to_state FROM job_events "
+                    "WHERE from_state IS DISTINCT FROM to_state"
+                )
+            )
+            OBSERVED_TRANSITIONS.update((r.from_state, r.to_state) for r in rows)
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def client(migrated: Settings, db: Database) -> AsyncIterator[Client]:
+    """An engine client with no after-commit hooks (no broker)."""
+    async with Client(migrated, database=db) as c:
+        yield c
+
+
+@pytest.fixture
+def cli_env(migrated: Settings) -> Iterator[dict[str, str]]:
+    """Environment for running the ``queueconsole`` command against this run's services."""
+    env = dict(os.environ)
+    env.update(
+        QUEUECONSOLE_DATABASE_URL=migrated.database_url,
+        QUEUECONSOLE_AMQP_URL=migrated.amqp_url,
+        QUEUECONSOLE_REDIS_URL=migrated.redis_url,
+        QUEUECONSOLE_NAMESPACE=migrated.namespace,
+    )
+    yield env
+
+
+async def gather_limited(*coros: object, limit: int = 50) -> list[object]:
+    """asyncio.gather, at most ``limit`` at once."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(c):
+        async with sem:
+            return await c
+
+    return await asyncio.gather(*(one(c) for c in coros))

@@ -1,0 +1,48 @@
+"""The engine runs headless: importing it must not pull in the console or Textual."""
+
+import subprocess
+import sys
+
+ENGINE_MODULES = [
+    "engine",
+    "engine.client",
+    "engine.config",
+    "engine.states",
+    "engine.specs",
+    "engine.store.submission",
+    "engine.store.transitions",
+    "engine.readapi.jobs",
+    "engine.db.migrate",
+]
+
+
+def test_engine_imports_neither_textual_nor_queueconsole():
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import engine\n"
+        "for m in pkgutil.walk_packages(engine.__path__, 'engine.'):\n"
+        "    importlib.import_module(m.name)\n"
+        f"for name in {ENGINE_MODULES!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'queueconsole'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"engine imported: {out.stdout.strip()}"
+
+
+def test_engine_source_never_names_the_console():
+    from pathlib import Path
+
+    import engine
+
+    root = Path(engine.__file__).parent
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        for line in p.read_text().splitlines()
+        if line.lstrip().startswith(
+            ("import textual", "from textual", "import queueconsole", "from queueconsole")
+        )
+    ]
+    assert offenders == []

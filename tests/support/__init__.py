@@ -1,0 +1,1 @@
+"""Shared test helpers: real services, isolated per run, cleaned up afterwards."""
