@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from types import MappingProxyType, TracebackType
 from typing import Any
 
@@ -18,11 +19,19 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.errors import JobNotFound
 from engine.hooks import AfterCommit, run_hooks
+from engine.ops import limits, pausing, retention
+from engine.ops import schedules as schedule_ops
+from engine.ops.pausing import PauseChange
+from engine.ops.queues import QueueInfo, list_queues
+from engine.ops.retention import PruneResult
+from engine.ops.schedules import ScheduleInfo
 from engine.priority import Priority
 from engine.queries.jobs import JOB_GET
+from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
+from engine.readapi.graph import WorkflowGraph, workflow_graph
 from engine.readapi.jobs import job_detail, job_page, queue_counts
 from engine.snapshots import JobDetail, JobFilter, JobPage, JobRef, QueueCounts
-from engine.specs import JobSpec, prepare
+from engine.specs import JobSpec, check_workflow_name, prepare
 from engine.states import State
 from engine.store import transitions
 from engine.store.changes import ChangeSet
@@ -104,7 +113,8 @@ class Client:
             payload={} if payload is None else payload,
             queue=queue,
             priority=priority,
-            depends_on=tuple(depends_on),
+            # Anything but a list or tuple is left for validation to refuse by name.
+            depends_on=tuple(depends_on) if isinstance(depends_on, list | tuple) else depends_on,
             idempotency_key=idempotency_key,
             max_retries=max_retries,
             timeout_s=timeout_s,
@@ -127,7 +137,7 @@ class Client:
     ) -> WorkflowSubmitted:
         """Submit jobs that refer to each other by ``ref``: all of them and their edges, or
         nothing. Cycles, unknown refs and unknown ids are refused before anything is written."""
-        submission = await self._submit(specs, workflow=True, name=name)
+        submission = await self._submit(specs, workflow=True, name=check_workflow_name(name))
         return WorkflowSubmitted(
             submission.workflow_id, MappingProxyType({s.ref: s for s in submission.jobs})
         )
@@ -148,12 +158,14 @@ class Client:
 
     async def cancel(self, job_id: int, reason: str = "cancelled by operator") -> ChangeSet:
         """Cancel a live job; dependents downstream become BLOCKED."""
+        _check_id(job_id)
         changes = await self.db.run(lambda conn: transitions.cancel(conn, job_id, reason))
         await run_hooks(self.hooks, changes)
         return changes
 
     async def retry(self, job_id: int, reason: str = "retried by operator") -> ChangeSet:
         """Run a failed or cancelled job again (fresh attempt budget), or a retrying one now."""
+        _check_id(job_id)
         changes = await self.db.run(lambda conn: transitions.retry(conn, job_id, reason))
         await run_hooks(self.hooks, changes)
         return changes
@@ -182,6 +194,7 @@ class Client:
 
     async def job(self, job_id: int) -> JobDetail:
         """One job with its dependencies, events and logs."""
+        _check_id(job_id)
         async with self.db.connection() as conn:
             return await job_detail(conn, job_id)
 
@@ -197,7 +210,101 @@ class Client:
         async with self.db.connection() as conn:
             return await queue_counts(conn)
 
+    async def workflow_graph(self, job_id: int, *, limit: int = GRAPH_LIMIT) -> WorkflowGraph:
+        """The dependency graph a job belongs to (its workflow, or its connected component),
+        at most ``limit`` jobs: what the console's DAG view draws."""
+        _check_id(job_id)
+        async with self.db.connection() as conn:
+            return await workflow_graph(conn, job_id, limit=limit)
+
+    # -- operations: queues, schedules, retention (engine.ops) --------------
+
+    async def queues(self) -> list[QueueInfo]:
+        """Every known queue: whether it is paused, its waiting limit, how many jobs wait."""
+        async with self.db.connection() as conn:
+            return await list_queues(conn)
+
+    async def pause_queue(self, queue: str) -> PauseChange:
+        """Stop new starts of ``queue``'s jobs on every worker; submissions are still
+        accepted and running jobs finish."""
+        return await self.db.run(lambda conn: pausing.pause_queue(conn, queue))
+
+    async def resume_queue(self, queue: str) -> PauseChange:
+        """Let ``queue``'s jobs start again; its QUEUED jobs go to the hooks to be published."""
+        return await pausing.resume_and_republish(self.db, self.hooks, queue)
+
+    async def set_queue_limit(self, queue: str, limit: int | str | None) -> QueueInfo:
+        """At most ``limit`` jobs may wait in ``queue``; None (or ``"none"``) lifts it."""
+        return await self.db.run(lambda conn: limits.set_queue_limit(conn, queue, limit))
+
+    async def add_schedule(
+        self,
+        name: str,
+        cron: str,
+        type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        queue: str = "default",
+        priority: Priority | str = Priority.NORMAL,
+        tz: str = schedule_ops.DEFAULT_TZ,
+        max_retries: int = 3,
+        timeout_s: float | None = None,
+        ttl_s: float | None = None,
+    ) -> ScheduleInfo:
+        """Submit a ``type`` job at every tick of ``cron`` in time zone ``tz``."""
+        return await self.db.run(
+            lambda conn: schedule_ops.add_schedule(
+                conn,
+                name,
+                cron,
+                type,
+                payload,
+                queue=queue,
+                priority=priority,
+                tz=tz,
+                max_retries=max_retries,
+                timeout_s=timeout_s,
+                ttl_s=ttl_s,
+            )
+        )
+
+    async def schedules(self) -> list[ScheduleInfo]:
+        """Every schedule, by name."""
+        async with self.db.connection() as conn:
+            return await schedule_ops.list_schedules(conn)
+
+    async def remove_schedule(self, name: str) -> None:
+        """Delete a schedule; the jobs it submitted stay."""
+        await self.db.run(lambda conn: schedule_ops.remove_schedule(conn, name))
+
+    async def pause_schedule(self, name: str) -> ScheduleInfo:
+        """Stop firing a schedule until it is resumed."""
+        return await self.db.run(lambda conn: schedule_ops.set_schedule_paused(conn, name, True))
+
+    async def resume_schedule(self, name: str) -> ScheduleInfo:
+        """Fire a paused schedule again, from its first tick after now."""
+        return await self.db.run(lambda conn: schedule_ops.set_schedule_paused(conn, name, False))
+
+    async def prune(
+        self,
+        older_than: timedelta | str,
+        *,
+        dry_run: bool = False,
+        batch_size: int = retention.DEFAULT_BATCH,
+    ) -> PruneResult:
+        """Remove finished jobs older than ``older_than`` (e.g. ``"7d"``) with their events,
+        logs and edges, in short batches; ``dry_run`` only counts."""
+        return await retention.prune(self.db, older_than, dry_run=dry_run, batch_size=batch_size)
+
+
+def _check_id(job_id: int) -> None:
+    """JobNotFound for what cannot be a job id: the driver would fail on a number outside
+    PostgreSQL's bigint (e.g. typed into the console) instead of saying there is no such job."""
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id < 2**63:
+        raise JobNotFound(job_id)
+
 
 async def _require_job(conn: AsyncConnection, job_id: int) -> None:
+    _check_id(job_id)
     if (await conn.execute(JOB_GET, {"id": job_id})).first() is None:
         raise JobNotFound(job_id)

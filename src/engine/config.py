@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from engine.errors import ConfigError
+from engine.ops.durations import DurationError, parse_duration
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/queueconsole"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -24,7 +25,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_NAMESPACE = "qc"
 
 ENV_PREFIX = "QUEUECONSOLE_"
-_NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}\Z")  # \Z: no trailing newline
 _SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "sslpassword"})
 MASK = "***"
 
@@ -44,6 +45,14 @@ class Settings:
     never see each other."""
     job_modules: tuple[str, ...] = field(default=())
     """Python modules imported by workers so their ``@job`` handlers register."""
+    count_reconcile_s: float = 10.0
+    """Seconds between rewrites of the Redis counters from PostgreSQL's counts; any drift
+    (a flush, an eviction, a write lost while Redis was down) is gone after one period."""
+    retention_age: str = ""
+    """Finished jobs older than this (e.g. ``7d``, ``12h``) are removed by the engine's
+    retention service; empty keeps them forever (``queueconsole prune`` still works)."""
+    retention_batch_size: int = 1000
+    """Jobs removed per short transaction by retention, so no lock is held for long."""
 
     def __post_init__(self) -> None:
         if not _NAMESPACE_RE.match(self.namespace):
@@ -64,8 +73,25 @@ class Settings:
                     + " or ".join(f"{s}://" for s in schemes)
                 )
         for module in self.job_modules:
-            if not re.match(r"^[A-Za-z_][\w.]*$", module):
+            if not re.match(r"^[A-Za-z_][\w.]*\Z", module):
                 raise ConfigError(f"job_modules entry {module!r} is not a Python module name")
+        if self.retention_age:
+            try:
+                parse_duration(self.retention_age, "retention_age")
+            except DurationError as exc:
+                raise ConfigError(str(exc)) from None
+        if not 1 <= self.retention_batch_size <= 50_000:
+            raise ConfigError("retention_batch_size must be between 1 and 50000")
+
+    def __repr__(self) -> str:
+        """The dataclass form with every URL's password masked: settings end up in log
+        lines, test reports and tracebacks that show local variables."""
+        shown = (
+            f"{f.name}={(mask_url(v) if f.name.endswith('_url') else v)!r}"
+            for f in fields(self)
+            for v in (getattr(self, f.name),)
+        )
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def evolve(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -208,3 +234,22 @@ def _read_toml(path: Path) -> dict[str, Any]:
             f"known keys are {', '.join(sorted(known))}"
         )
     return data
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """``QUEUECONSOLE_*`` variables that make a child process load exactly ``settings``.
+
+    The supervisor starts workers this way, so a worker sees the same
+    installation as its supervisor even when that came from a ``--config`` file.
+    """
+    env: dict[str, str] = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[ENV_PREFIX + f.name.upper()] = str(value)
+    return env

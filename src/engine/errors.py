@@ -8,6 +8,22 @@ escapes is a bug in this code and deserves the traceback.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+SHOWN_CHARS = 60  # how much of a refused value an error message quotes
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to a readable length, for quoting a refused value in a message.
+
+    Never raises: an int too long for ``repr`` (over 4,300 digits) would otherwise
+    turn a one-line refusal into a ValueError traceback.
+    """
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a number too long to show"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 class EngineError(Exception):
@@ -39,7 +55,7 @@ class JobNotFound(UserError):
 
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
-        super().__init__(f"job {job_id} does not exist")
+        super().__init__(f"job {shown(job_id)} does not exist")
 
 
 class IllegalTransition(UserError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from engine.errors import ValidationError
+from engine.errors import ValidationError, shown
 
 
 class Priority(IntEnum):
@@ -41,7 +41,7 @@ class Priority(IntEnum):
             except ValueError:
                 pass
         names = ", ".join(p.label for p in reversed(cls))
-        raise ValidationError(f"unknown priority {value!r}; use one of {names}")
+        raise ValidationError(f"unknown priority {shown(value)}; use one of {names}")
 
 
 MAX_PRIORITY = max(Priority)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.dag import find_cycle, topological_order
-from engine.errors import CycleError, ValidationError
+from engine.errors import CycleError, ValidationError, shown
 from engine.priority import Priority
 
 MAX_PAYLOAD_BYTES = 1024 * 1024  # 1 MiB of UTF-8 JSON
@@ -25,9 +25,12 @@ MAX_TYPE_LENGTH = 200
 MAX_KEY_LENGTH = 512
 MAX_WORKFLOW_JOBS = 100_000
 
-_TYPE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
-_QUEUE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-_REF_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline, which let
+# "demo.noop\n" through as a type (and a queue name into the broker's names).
+_TYPE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*\Z")
+_QUEUE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+_REF_RE = re.compile(r"^[^\x00-\x1f\x7f\ud800-\udfff]{1,200}\Z")
+_UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
 _NUL_ESCAPE_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
@@ -132,7 +135,7 @@ def _prepare_one(spec: JobSpec, ref: str, where: str, *, workflow: bool) -> Prep
         )
     if not isinstance(spec.queue, str) or not _QUEUE_RE.match(spec.queue):
         raise ValidationError(
-            f"{where}: queue {str(spec.queue)[:60]!r} is not a queue name (1 to 64 letters, "
+            f"{where}: queue {shown(spec.queue)} is not a queue name (1 to 64 letters, "
             "digits and '_.-', not starting with '.' or '-')"
         )
     try:
@@ -143,7 +146,7 @@ def _prepare_one(spec: JobSpec, ref: str, where: str, *, workflow: bool) -> Prep
     ids, refs = _split_dependencies(spec.depends_on, where, workflow=workflow)
     key = spec.idempotency_key
     if key is not None and (
-        not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or "\x00" in key
+        not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or not storable(key)
     ):
         raise ValidationError(
             f"{where}: idempotency key must be 1 to {MAX_KEY_LENGTH} characters without NUL"
@@ -169,6 +172,21 @@ def _prepare_one(spec: JobSpec, ref: str, where: str, *, workflow: bool) -> Prep
         backoff_s=_seconds(spec.backoff_s, "backoff", where, allow_zero=True),
         backoff_max_s=_seconds(spec.backoff_max_s, "backoff_max", where, allow_zero=True),
     )
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can store ``text``: no NUL, and valid Unicode (no lone surrogate,
+    which is what undecodable bytes in a command line argument become)."""
+    return _UNSTORABLE_RE.search(text) is None
+
+
+def check_workflow_name(name: Any) -> str | None:
+    """The workflow's name, or a ValidationError (it is stored: it must be storable text)."""
+    if name is not None and (not isinstance(name, str) or not storable(name)):
+        raise ValidationError(
+            f"workflow name {shown(name)} is not usable: give text without NUL characters"
+        )
+    return name
 
 
 def serialize_payload(payload: Any, where: str = "job") -> str:
@@ -230,38 +248,41 @@ def _split_dependencies(
             raise ValidationError(f"{where}: dependency {dep!r} is not a job id")
         if isinstance(dep, int):
             if dep <= 0 or dep >= 2**63:
-                raise ValidationError(f"{where}: dependency {dep} is not a job id")
+                raise ValidationError(f"{where}: dependency {shown(dep)} is not a job id")
             if dep not in ids:
                 ids.append(dep)
         elif isinstance(dep, str) and workflow:
             if dep not in refs:
                 refs.append(dep)
         else:
-            raise ValidationError(f"{where}: dependency {dep!r} is not a job id")
+            raise ValidationError(f"{where}: dependency {shown(dep)} is not a job id")
     return tuple(ids), tuple(refs)
 
 
 def _int(value: Any, name: str, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{where}: {name} must be a whole number, not {value!r}")
+        raise ValidationError(f"{where}: {name} must be a whole number, not {shown(value)}")
     if value < low:
         if low == 0:
-            raise ValidationError(f"{where}: {name} must not be negative (got {value})")
-        raise ValidationError(f"{where}: {name} must be at least {low} (got {value})")
+            raise ValidationError(f"{where}: {name} must not be negative (got {shown(value)})")
+        raise ValidationError(f"{where}: {name} must be at least {low} (got {shown(value)})")
     if value > high:
-        raise ValidationError(f"{where}: {name} must be at most {high} (got {value})")
+        raise ValidationError(f"{where}: {name} must be at most {high} (got {shown(value)})")
     return value
 
 
 def _seconds(value: Any, name: str, where: str, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{where}: {name} must be a number of seconds, not {value!r}")
-    number = float(value)
+        raise ValidationError(f"{where}: {name} must be a number of seconds, not {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float: far more than a week
+        number = math.inf if value > 0 else -math.inf
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         raise ValidationError(
-            f"{where}: {name} must be a positive number of seconds (got {value!r})"
+            f"{where}: {name} must be a positive number of seconds (got {shown(value)})"
             if not allow_zero
-            else f"{where}: {name} must not be negative (got {value!r})"
+            else f"{where}: {name} must not be negative (got {shown(value)})"
         )
     if number > MAX_TIMEOUT_S:
         raise ValidationError(f"{where}: {name} must be at most {MAX_TIMEOUT_S:g} s (a week)")

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import text
@@ -23,6 +23,10 @@ from engine.config import Settings, mask_url, sqlalchemy_url
 from engine.errors import ServiceUnavailable, UserError
 
 T = TypeVar("T")
+
+Conn = AsyncConnection | asyncpg.Connection
+"""Where driver SQL (``$1`` parameters) can run: a SQLAlchemy connection, inside its
+transaction, or the raw asyncpg connection of :meth:`Database.run_single`."""
 
 CONNECT_TIMEOUT_S = 5.0  # seconds; a dead server is reported, not waited on for a minute
 TRANSIENT_RETRIES = 5  # deadlock / serialization failures retried before giving up
@@ -113,6 +117,35 @@ class Database:
                 raise self.translate(exc) from exc
         raise AssertionError("unreachable")
 
+    async def run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled connection's asyncpg driver, outside any transaction.
+
+        For the job path's writes that are one statement each (a claim, a batch of
+        completions, with their events and counts): each statement commits by
+        itself, atomically, in one round trip — no BEGIN, no COMMIT, no SQLAlchemy
+        in between. ``fn`` must not rely on two statements committing together.
+        Retried like :meth:`run` when PostgreSQL aborted it for a deadlock.
+        """
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                async with self.engine.connect() as conn:
+                    raw = await conn.get_raw_connection()
+                    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+                    try:
+                        return await fn(driver)
+                    except BaseException:
+                        if driver.is_closed():
+                            await conn.invalidate()  # never hand a dead connection out again
+                        raise
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate in _TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
+                    await asyncio.sleep(0.01 * (attempt + 1))
+                    continue
+                raise self.translate(exc) from exc
+            except (TimeoutError, DBAPIError, OSError, asyncpg.InterfaceError) as exc:
+                raise self.translate(exc) from exc
+        raise AssertionError("unreachable")
+
     async def ping(self) -> float:
         """Round-trip time of ``SELECT 1`` in milliseconds; raises if the server is down."""
         started = time.perf_counter()
@@ -152,3 +185,18 @@ class Database:
             return f"no answer within {CONNECT_TIMEOUT_S:g} s"
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return self.settings.redact(message)
+
+
+async def fetch(conn: Conn, sql: str, *args: Any) -> list[Any]:
+    """Rows of driver SQL (``$1`` parameters), each readable as ``row["column"]``."""
+    if isinstance(conn, AsyncConnection):
+        return list((await conn.exec_driver_sql(sql, args)).mappings().all())
+    return await conn.fetch(sql, *args)
+
+
+async def execute(conn: Conn, sql: str, *args: Any) -> None:
+    """Run driver SQL (``$1`` parameters) that returns no rows."""
+    if isinstance(conn, AsyncConnection):
+        await conn.exec_driver_sql(sql, args)
+    else:
+        await conn.execute(sql, *args)

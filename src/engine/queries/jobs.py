@@ -22,27 +22,41 @@ JOB_IDS_ALLOCATE = text(
     "SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, :n)"
 )
 
-# -- job_insert_many -- a whole submission's jobs in one statement.
-JOB_INSERT_MANY = text(
-    """
-    INSERT INTO jobs (id, type, queue, priority, state, payload, idempotency_key, workflow_id,
-                      max_retries, backoff_s, backoff_max_s, timeout_s, memory_mb, ttl_s,
-                      deps_remaining, queued_at, wait_reason)
-    SELECT u.id, u.type, u.queue, u.priority, u.state, u.payload, u.key, u.workflow_id,
-           u.max_retries, u.backoff_s, u.backoff_max_s, u.timeout_s, u.memory_mb, u.ttl_s,
-           u.deps_remaining, CASE WHEN u.state = 'queued' THEN now() END, u.wait_reason
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:types AS text[]), CAST(:queues AS text[]),
-                CAST(:priorities AS smallint[]), CAST(:states AS text[]),
-                CAST(:payloads AS jsonb[]), CAST(:keys AS text[]),
-                CAST(:workflow_ids AS bigint[]), CAST(:max_retries AS int[]),
-                CAST(:backoffs AS real[]), CAST(:backoff_maxes AS real[]),
-                CAST(:timeouts AS real[]), CAST(:memories AS int[]), CAST(:ttls AS real[]),
-                CAST(:deps_remaining AS int[]), CAST(:wait_reasons AS text[]))
-         AS u(id, type, queue, priority, state, payload, key, workflow_id, max_retries,
-              backoff_s, backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
-              wait_reason)
-    """
-)
+# -- job_insert_many -- a whole submission's jobs in one statement, with their queues made
+# -- known, their "submitted" events and their count deltas ($1 … $16: one array per
+# -- column, see engine.store.submission). Driver SQL, run in the submitting transaction.
+JOB_INSERT_MANY = """
+    WITH u AS (
+        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::text[],
+                             $6::jsonb[], $7::text[], $8::bigint[], $9::int[], $10::real[],
+                             $11::real[], $12::real[], $13::int[], $14::real[], $15::int[],
+                             $16::text[])
+             AS u(id, type, queue, priority, state, payload, key, workflow_id, max_retries,
+                  backoff_s, backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
+                  wait_reason)
+    ), queues_known AS (
+        INSERT INTO queues (name) SELECT DISTINCT queue FROM u ORDER BY queue
+        ON CONFLICT (name) DO NOTHING
+    ), inserted AS (
+        INSERT INTO jobs (id, type, queue, priority, state, payload, idempotency_key,
+                          workflow_id, max_retries, backoff_s, backoff_max_s, timeout_s,
+                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason)
+        SELECT u.id, u.type, u.queue, u.priority, u.state, u.payload, u.key, u.workflow_id,
+               u.max_retries, u.backoff_s, u.backoff_max_s, u.timeout_s, u.memory_mb, u.ttl_s,
+               u.deps_remaining, CASE WHEN u.state = 'queued' THEN now() END, u.wait_reason
+        FROM u
+    ), events AS (
+        INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
+        SELECT id, NULL, state, 0, NULL,
+               coalesce(wait_reason,
+                        CASE WHEN deps_remaining > 0
+                             THEN 'submitted; waiting for ' || deps_remaining || ' dependencies'
+                             ELSE 'submitted' END)
+        FROM u ORDER BY id
+    )
+    INSERT INTO queue_state_deltas (queue, state, delta)
+    SELECT queue, state, count(*) FROM u GROUP BY queue, state ORDER BY queue, state
+"""
 
 # -- job_share_many -- existing dependencies of a submission, locked so they cannot finish
 # -- (and miss our new edges) until we commit.
@@ -90,56 +104,145 @@ JOB_SET_STATE = text(
         wait_reason = :wait_reason,
         version = version + 1
     WHERE id = :id
-    RETURNING id, queue, priority, state, attempts, type, worker_id
+    RETURNING id, queue, priority, state, attempts, type, worker_id, version
     """
 )
 
 _CLAIM_BATCH = "unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)"
 
-# -- job_claim_many -- QUEUED -> RUNNING for the messages a worker received; the attempt in
-# -- each message must still be current, so a stale or duplicate message claims nothing.
-JOB_CLAIM_MANY = text(
-    f"""
-    WITH target AS (
-        SELECT j.id FROM jobs j JOIN {_CLAIM_BATCH} ON c.id = j.id
-        WHERE j.state = 'queued' AND j.attempts = c.attempt
-        ORDER BY j.id FOR UPDATE OF j
-    )
-    UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = now(),
-        finished_at = NULL, worker_id = :worker_id, wait_reason = NULL, version = j.version + 1
-    FROM target WHERE j.id = target.id
-    RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
-              j.memory_mb, j.queued_at, j.started_at, j.workflow_id
-    """
-)
+# The job path's writes are driver SQL with positional parameters ($1, $2, …): they run
+# as they are on a raw asyncpg connection (one round trip, autocommit) and, through
+# ``exec_driver_sql``, inside a SQLAlchemy transaction. Each is ONE statement that also
+# writes its job_events rows and queue_state_deltas, so the state change, its audit
+# trail and its counts commit together even without an explicit transaction.
 
-# -- job_state_many -- current state and attempt of jobs, to explain a refused claim.
-JOB_STATE_MANY = text(
-    "SELECT id, queue, type, state, attempts FROM jobs WHERE id = ANY(CAST(:ids AS bigint[]))"
-)
-
-# -- job_complete_many -- RUNNING -> COMPLETED, fenced by the attempt that ran.
-JOB_COMPLETE_MANY = text(
-    """
+# -- job_claim_many -- QUEUED -> RUNNING for the messages a worker received ($1 ids,
+# -- $2 attempts, $3 worker id); the attempt in each message must still be current, so a
+# -- stale or duplicate message claims nothing. Jobs of a paused queue stay QUEUED
+# -- (resuming the queue publishes them again). Writes the events and count deltas.
+JOB_CLAIM_MANY = """
     WITH c AS (
-        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
-                             CAST(:results AS jsonb[]), CAST(:peak_rss AS bigint[]),
-                             CAST(:cpu_times AS real[]), CAST(:started AS timestamptz[]))
+        SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
+    ), target AS (
+        SELECT j.id FROM jobs j JOIN c ON c.id = j.id
+        WHERE j.state = 'queued' AND j.attempts = c.attempt
+          AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = j.queue AND q.paused)
+        ORDER BY j.id FOR UPDATE OF j
+    ), claimed AS (
+        UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = now(),
+            finished_at = NULL, worker_id = $3::text, wait_reason = NULL,
+            version = j.version + 1
+        FROM target WHERE j.id = target.id
+        RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
+                  j.memory_mb, j.queued_at, j.started_at, j.workflow_id, j.version
+    ), events AS (
+        INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
+        SELECT id, 'queued', 'running', attempts, $3::text, 'claimed' FROM claimed ORDER BY id
+    ), deltas AS (
+        INSERT INTO queue_state_deltas (queue, state, delta)
+        SELECT d.queue, d.state, sum(d.delta) FROM claimed
+        CROSS JOIN LATERAL (VALUES (claimed.queue, 'queued', -1), (claimed.queue, 'running', 1))
+             AS d(queue, state, delta)
+        GROUP BY d.queue, d.state ORDER BY d.queue, d.state
+    )
+    SELECT * FROM claimed
+"""
+
+# -- job_claimed_by -- of the messages ($1 ids, $2 attempts) of a claim that failed without
+# -- saying whether it committed (the connection dropped), the runs worker $3 now holds:
+# -- those it did claim.
+JOB_CLAIMED_BY = """
+    SELECT j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
+           j.memory_mb, j.queued_at, j.started_at, j.workflow_id, j.version
+    FROM jobs j JOIN unnest($1::bigint[], $2::int[]) AS c(id, attempt) ON c.id = j.id
+    WHERE j.state = 'running' AND j.worker_id = $3::text AND j.attempts = c.attempt + 1
+    ORDER BY j.id
+"""
+
+# -- job_state_many -- current state and attempt of jobs ($1 ids), to explain a refused
+# -- claim.
+JOB_STATE_MANY = """
+    SELECT j.id, j.queue, j.type, j.state, j.attempts, j.version,
+           coalesce(q.paused, false) AS paused
+    FROM jobs j LEFT JOIN queues q ON q.name = j.queue
+    WHERE j.id = ANY($1::bigint[])
+"""
+
+# -- job_complete_many -- RUNNING -> COMPLETED, fenced by the attempt that ran ($1 ids,
+# -- $2 attempts, $3 results, $4 peak RSS, $5 CPU times, $6 start times, $7 the recording
+# -- worker). Dependents have one less dependency to wait for; those with none left go
+# -- PENDING -> QUEUED. Writes the events and count deltas of both. Rows: kind 'completed'
+# -- or 'released' (a dependent whose deps_remaining changed, with its old state).
+# -- Completed rows are locked before dependents, each in id order, as everywhere.
+JOB_COMPLETE_MANY = """
+    WITH c AS (
+        SELECT * FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $4::bigint[], $5::real[],
+                             $6::timestamptz[])
                AS c(id, attempt, result, peak_rss, cpu_time, started)
     ), target AS (
         SELECT j.id FROM jobs j JOIN c ON c.id = j.id
         WHERE j.state = 'running' AND j.attempts = c.attempt
         ORDER BY j.id FOR UPDATE OF j
+    ), done AS (
+        UPDATE jobs j SET state = 'completed', finished_at = now(), result = c.result,
+            started_at = coalesce(c.started, j.started_at),
+            peak_rss_bytes = c.peak_rss, cpu_time_s = c.cpu_time, wait_reason = NULL,
+            run_at = NULL, version = j.version + 1
+        FROM c, target WHERE j.id = c.id AND j.id = target.id
+        RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.worker_id, j.queued_at,
+                  j.started_at, j.finished_at, j.version
+    ), agg AS (
+        SELECT jd.job_id AS id, count(*)::int AS n
+        FROM job_dependencies jd JOIN done ON jd.depends_on_id = done.id
+        WHERE jd.job_id NOT IN (SELECT id FROM c)
+        GROUP BY jd.job_id
+    ), locked AS (
+        SELECT j.id, j.state AS old_state FROM jobs j JOIN agg ON agg.id = j.id
+        ORDER BY j.id FOR UPDATE OF j
+    ), released AS (
+        UPDATE jobs j SET deps_remaining = j.deps_remaining - agg.n,
+            state = CASE WHEN j.state = 'pending' AND j.deps_remaining - agg.n <= 0
+                         THEN 'queued' ELSE j.state END,
+            queued_at = CASE WHEN j.state = 'pending' AND j.deps_remaining - agg.n <= 0
+                             THEN now() ELSE j.queued_at END,
+            wait_reason = CASE WHEN j.state = 'pending' AND j.deps_remaining - agg.n <= 0
+                               THEN NULL ELSE j.wait_reason END,
+            version = j.version + 1
+        FROM agg, locked WHERE j.id = agg.id AND j.id = locked.id
+        RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.state, locked.old_state,
+                  j.version
+    ), queued AS (
+        SELECT * FROM released WHERE old_state = 'pending' AND state = 'queued'
+    ), events AS (
+        INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
+        SELECT * FROM (
+            SELECT id, 'running', 'completed', attempts, coalesce(worker_id, $7::text),
+                   'completed'
+            FROM done
+            UNION ALL
+            SELECT id, 'pending', 'queued', attempts, NULL, 'dependencies completed'
+            FROM queued
+        ) e(job_id, from_state, to_state, attempt, worker_id, reason)
+        ORDER BY (from_state = 'pending'), job_id
+    ), deltas AS (
+        INSERT INTO queue_state_deltas (queue, state, delta)
+        SELECT queue, state, sum(delta) FROM (
+            SELECT queue, 'running', -1 FROM done
+            UNION ALL SELECT queue, 'completed', 1 FROM done
+            UNION ALL SELECT queue, 'pending', -1 FROM queued
+            UNION ALL SELECT queue, 'queued', 1 FROM queued
+        ) d(queue, state, delta)
+        GROUP BY queue, state HAVING sum(delta) <> 0 ORDER BY queue, state
     )
-    UPDATE jobs j SET state = 'completed', finished_at = now(), result = c.result,
-        started_at = coalesce(c.started, j.started_at),
-        peak_rss_bytes = c.peak_rss, cpu_time_s = c.cpu_time, wait_reason = NULL,
-        run_at = NULL, version = j.version + 1
-    FROM c, target WHERE j.id = c.id AND j.id = target.id
-    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.worker_id, j.queued_at,
-              j.started_at, j.finished_at
-    """
-)
+    SELECT 'completed' AS kind, id, queue, priority, type, attempts, worker_id, queued_at,
+           started_at, finished_at, version, 'completed' AS state,
+           'running' AS old_state
+    FROM done
+    UNION ALL
+    SELECT 'released', id, queue, priority, type, attempts, NULL, NULL, NULL, NULL, version,
+           state, old_state
+    FROM released
+"""
 
 # -- job_fail_many -- RUNNING -> RETRYING (attempts left and retryable) or FAILED, fenced by
 # -- the attempt. Backoff is exponential with equal jitter and a cap, on the database clock.
@@ -172,7 +275,7 @@ JOB_FAIL_MANY = text(
         peak_rss_bytes = c.peak_rss, cpu_time_s = c.cpu_time, version = j.version + 1
     FROM c, target WHERE j.id = c.id AND j.id = target.id
     RETURNING j.id, j.queue, j.priority, j.type, j.state, j.attempts, j.worker_id, j.run_at,
-              j.queued_at, j.started_at, j.finished_at, j.error_message
+              j.queued_at, j.started_at, j.finished_at, j.error_message, j.version
     """
 )
 
@@ -190,7 +293,7 @@ JOB_RETURN_MANY = text(
         run_at = CASE WHEN :state = 'retrying' THEN now() END,
         started_at = NULL, worker_id = NULL, version = j.version + 1
     FROM target WHERE j.id = target.id
-    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.state
+    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.state, j.version
     """
 )
 
@@ -205,36 +308,12 @@ JOB_REQUEUE_DUE = text(
     UPDATE jobs j SET state = 'queued', queued_at = now(), run_at = NULL,
         version = j.version + 1
     FROM due WHERE j.id = due.id
-    RETURNING j.id, j.queue, j.priority, j.type, j.attempts
+    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.version
     """
 )
 
 # -- job_next_retry_at -- when the retry scheduler next has something to do.
 JOB_NEXT_RETRY_AT = text("SELECT min(run_at) FROM jobs WHERE state = 'retrying'")
-
-# -- job_release_dependents -- after completions: one less dependency to wait for; those
-# -- with none left go PENDING -> QUEUED.
-JOB_RELEASE_DEPENDENTS = text(
-    """
-    WITH agg AS (
-        SELECT job_id AS id, count(*)::int AS n FROM job_dependencies
-        WHERE depends_on_id = ANY(CAST(:ids AS bigint[])) GROUP BY job_id
-    ), locked AS (
-        SELECT j.id, j.state AS old_state FROM jobs j JOIN agg ON agg.id = j.id
-        ORDER BY j.id FOR UPDATE OF j
-    )
-    UPDATE jobs j SET deps_remaining = j.deps_remaining - agg.n,
-        state = CASE WHEN j.state = 'pending' AND j.deps_remaining - agg.n <= 0
-                     THEN 'queued' ELSE j.state END,
-        queued_at = CASE WHEN j.state = 'pending' AND j.deps_remaining - agg.n <= 0
-                         THEN now() ELSE j.queued_at END,
-        wait_reason = CASE WHEN j.state = 'pending' AND j.deps_remaining - agg.n <= 0
-                           THEN NULL ELSE j.wait_reason END,
-        version = j.version + 1
-    FROM agg, locked WHERE j.id = agg.id AND j.id = locked.id
-    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.state, locked.old_state
-    """
-)
 
 # -- job_block_descendants -- after a failure or cancel: every PENDING job downstream can
 # -- no longer run and becomes BLOCKED, with the reason naming the job that stopped it.
@@ -250,7 +329,7 @@ JOB_BLOCK_DESCENDANTS = text(
     )
     UPDATE jobs j SET state = 'blocked', wait_reason = :reason, version = j.version + 1
     FROM locked WHERE j.id = locked.id
-    RETURNING j.id, j.queue, j.priority, j.type, j.attempts
+    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.version
     """
 )
 
@@ -276,7 +355,7 @@ JOB_UNBLOCK_MANY = text(
     )
     UPDATE jobs j SET state = 'pending', wait_reason = NULL, version = j.version + 1
     FROM locked WHERE j.id = locked.id
-    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.deps_remaining
+    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.deps_remaining, j.version
     """
 )
 
@@ -290,6 +369,6 @@ JOB_QUEUE_READY = text(
     )
     UPDATE jobs j SET state = 'queued', queued_at = now(), version = j.version + 1
     FROM locked WHERE j.id = locked.id
-    RETURNING j.id, j.queue, j.priority, j.type, j.attempts
+    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.version
     """
 )

@@ -13,14 +13,12 @@ QUEUE_ENSURE_MANY = text(
 # -- queue_list -- every known queue with its settings.
 QUEUE_LIST = text("SELECT name, paused, max_waiting FROM queues ORDER BY name")
 
-# -- count_delta_insert_many -- append-only count changes; never contended.
-COUNT_DELTA_INSERT_MANY = text(
-    """
+# -- count_delta_insert_many -- append-only count changes; never contended ($1 queues,
+# -- $2 states, $3 deltas; driver SQL like EVENT_INSERT_MANY).
+COUNT_DELTA_INSERT_MANY = """
     INSERT INTO queue_state_deltas (queue, state, delta)
-    SELECT * FROM unnest(CAST(:queues AS text[]), CAST(:states AS text[]),
-                         CAST(:deltas AS bigint[]))
-    """
-)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+"""
 
 # -- count_totals -- exact counts per (queue, state): folded totals plus unfolded deltas.
 COUNT_TOTALS = text(

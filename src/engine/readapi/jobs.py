@@ -25,9 +25,11 @@ from engine.snapshots import (
     LogLine,
     QueueCounts,
 )
+from engine.specs import storable
 from engine.states import State
 
 MAX_PAGE = 1000  # rows per page at most
+BIGINT_MAX = 2**63 - 1  # the largest id PostgreSQL can hold (and the driver can send)
 EVENTS_SHOWN = 1000  # a job's trail is cut after this many events
 LOGS_SHOWN = 500  # the most recent log lines of a job
 
@@ -119,6 +121,15 @@ async def job_page(
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE} (got {limit})")
+    # Values no row can hold match nothing; sent as parameters they would fail in the
+    # driver (NUL, lone surrogates, numbers beyond bigint) instead.
+    texts = (flt.text, flt.queue, flt.type)
+    if any(t is not None and not storable(t) for t in texts) or (
+        flt.workflow_id is not None and not 0 < flt.workflow_id <= BIGINT_MAX
+    ):
+        return JobPage((), None)
+    if before is not None and before > BIGINT_MAX:
+        before = None  # every id is below it
     clauses = []
     params: dict[str, object] = {"limit": limit + 1}
     if before is not None:

@@ -23,6 +23,8 @@ class Transition:
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    version: int = 0
+    """The job row's version after this change; a status cache keeps the highest it saw."""
 
     @property
     def is_note(self) -> bool:

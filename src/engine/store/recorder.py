@@ -2,6 +2,8 @@
 
 Called inside the transaction that made the transitions, so the events and
 counts commit (or roll back) together with the state changes they describe.
+The job path's hottest writes (claims, completions) do the same inside their
+one statement instead (:data:`engine.queries.jobs.JOB_CLAIM_MANY`).
 """
 
 from __future__ import annotations
@@ -9,27 +11,25 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from engine.db.database import Conn, execute
 from engine.queries.events import EVENT_INSERT_MANY
 from engine.queries.queues import COUNT_DELTA_INSERT_MANY
 from engine.store.changes import Transition
 
 
-async def record(conn: AsyncConnection, transitions: Sequence[Transition]) -> None:
+async def record(conn: Conn, transitions: Sequence[Transition]) -> None:
     """Insert one event per transition and the net count change per (queue, state)."""
     if not transitions:
         return
-    await conn.execute(
+    await execute(
+        conn,
         EVENT_INSERT_MANY,
-        {
-            "job_ids": [t.job_id for t in transitions],
-            "from_states": [t.from_state.value if t.from_state else None for t in transitions],
-            "to_states": [t.to_state.value for t in transitions],
-            "attempts": [t.attempt for t in transitions],
-            "worker_ids": [t.worker_id for t in transitions],
-            "reasons": [t.reason for t in transitions],
-        },
+        [t.job_id for t in transitions],
+        [t.from_state.value if t.from_state else None for t in transitions],
+        [t.to_state.value for t in transitions],
+        [t.attempt for t in transitions],
+        [t.worker_id for t in transitions],
+        [t.reason for t in transitions],
     )
     deltas: Counter[tuple[str, str]] = Counter()
     for t in transitions:
@@ -40,11 +40,10 @@ async def record(conn: AsyncConnection, transitions: Sequence[Transition]) -> No
         deltas[(t.queue, t.to_state.value)] += 1
     rows = sorted((k, v) for k, v in deltas.items() if v)
     if rows:
-        await conn.execute(
+        await execute(
+            conn,
             COUNT_DELTA_INSERT_MANY,
-            {
-                "queues": [q for (q, _), _ in rows],
-                "states": [s for (_, s), _ in rows],
-                "deltas": [d for _, d in rows],
-            },
+            [q for (q, _), _ in rows],
+            [s for (_, s), _ in rows],
+            [d for _, d in rows],
         )

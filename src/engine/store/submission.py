@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.database import execute
 from engine.errors import ValidationError
+from engine.ops.limits import check_queue_limits
 from engine.queries.dependencies import DEPENDENCY_INSERT_MANY
 from engine.queries.jobs import (
     JOB_IDEMPOTENCY_LOCK,
@@ -24,11 +26,9 @@ from engine.queries.jobs import (
     JOB_LIVE_BY_KEYS,
     JOB_SHARE_MANY,
 )
-from engine.queries.queues import QUEUE_ENSURE_MANY
 from engine.specs import PreparedJob
 from engine.states import BLOCKING, State
 from engine.store.changes import ChangeSet, Runnable, Transition
-from engine.store.recorder import record
 
 IDEMPOTENCY_LOCK_CLASS = 0x5143  # first key of the advisory locks on idempotency keys
 
@@ -77,6 +77,7 @@ async def insert_jobs(
     duplicates = await _find_duplicates(conn, prepared)
 
     new_jobs = [p for p in prepared if p.ref not in duplicates]
+    await check_queue_limits(conn, [p.queue for p in new_jobs])  # refuses whole, writes nothing
     ids = (
         [row[0] for row in await conn.execute(JOB_IDS_ALLOCATE, {"n": len(new_jobs)})]
         if new_jobs
@@ -134,8 +135,8 @@ async def insert_jobs(
 
     changes = ChangeSet()
     if rows:
-        await conn.execute(QUEUE_ENSURE_MANY, {"names": sorted({p.queue for p in new_jobs})})
-        await conn.execute(JOB_INSERT_MANY, _insert_params(rows))
+        # Queues, jobs, their events and counts: one statement.
+        await execute(conn, JOB_INSERT_MANY, *_insert_params(rows))
         if edges:
             await conn.execute(
                 DEPENDENCY_INSERT_MANY,
@@ -160,7 +161,6 @@ async def insert_jobs(
             )
             if state is State.QUEUED:
                 changes.runnables.append(Runnable(job_id, 0, p.queue, int(p.priority)))
-        await record(conn, changes.transitions)
     return Submission(tuple(results), workflow_id, changes)
 
 
@@ -217,22 +217,23 @@ async def _find_duplicates(
 
 def _insert_params(
     rows: Sequence[tuple[PreparedJob, int, State, int, str | None, int | None]],
-) -> dict[str, list[object]]:
-    return {
-        "ids": [r[1] for r in rows],
-        "types": [r[0].type for r in rows],
-        "queues": [r[0].queue for r in rows],
-        "priorities": [int(r[0].priority) for r in rows],
-        "states": [r[2].value for r in rows],
-        "payloads": [r[0].payload_json for r in rows],
-        "keys": [r[0].idempotency_key for r in rows],
-        "workflow_ids": [r[5] for r in rows],
-        "max_retries": [r[0].max_retries for r in rows],
-        "backoffs": [r[0].backoff_s for r in rows],
-        "backoff_maxes": [r[0].backoff_max_s for r in rows],
-        "timeouts": [r[0].timeout_s for r in rows],
-        "memories": [r[0].memory_mb for r in rows],
-        "ttls": [r[0].ttl_s for r in rows],
-        "deps_remaining": [r[3] for r in rows],
-        "wait_reasons": [r[4] for r in rows],
-    }
+) -> tuple[list[object], ...]:
+    """The columns of JOB_INSERT_MANY, one array each, in its parameter order."""
+    return (
+        [r[1] for r in rows],
+        [r[0].type for r in rows],
+        [r[0].queue for r in rows],
+        [int(r[0].priority) for r in rows],
+        [r[2].value for r in rows],
+        [r[0].payload_json for r in rows],
+        [r[0].idempotency_key for r in rows],
+        [r[5] for r in rows],
+        [r[0].max_retries for r in rows],
+        [r[0].backoff_s for r in rows],
+        [r[0].backoff_max_s for r in rows],
+        [r[0].timeout_s for r in rows],
+        [r[0].memory_mb for r in rows],
+        [r[0].ttl_s for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
+    )

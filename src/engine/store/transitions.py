@@ -13,21 +13,23 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from engine.db.database import Conn, fetch
 from engine.errors import IllegalTransition, JobNotFound, UserError
 from engine.queries.dependencies import DEPENDENCY_BLOCKED_DEPENDENTS, DEPENDENCY_STATES_OF
 from engine.queries.jobs import (
     JOB_BLOCK_DESCENDANTS,
     JOB_CLAIM_MANY,
+    JOB_CLAIMED_BY,
     JOB_COMPLETE_MANY,
     JOB_DESCENDANTS,
     JOB_FAIL_MANY,
     JOB_LOCK,
     JOB_QUEUE_READY,
-    JOB_RELEASE_DEPENDENTS,
     JOB_REQUEUE_DUE,
     JOB_RETURN_MANY,
     JOB_SET_STATE,
@@ -54,6 +56,7 @@ class Claimed:
     queued_at: datetime | None
     started_at: datetime
     workflow_id: int | None
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,39 +102,21 @@ class Failure:
 
 
 async def claim(
-    conn: AsyncConnection, messages: Sequence[tuple[int, int]], worker_id: str
+    conn: Conn, messages: Sequence[tuple[int, int]], worker_id: str
 ) -> tuple[list[Claimed], list[Refused], ChangeSet]:
     """QUEUED -> RUNNING for each (job id, attempt) message whose attempt is current.
 
     The others are refused with the reason (cancelled, superseded, finished,
-    unknown) and, where the job exists, a note in its event trail.
+    unknown) and, where the job exists, a note in its event trail. The claim,
+    its events and counts are one statement: on a raw connection
+    (:meth:`~engine.db.database.Database.run_single`) it commits by itself.
     """
     changes = ChangeSet()
     if not messages:
         return [], [], changes
     unique = dict(messages)  # one claim per job id; a second copy is a duplicate
-    rows = (
-        await conn.execute(
-            JOB_CLAIM_MANY,
-            {"ids": list(unique), "attempts": list(unique.values()), "worker_id": worker_id},
-        )
-    ).all()
-    claimed = [
-        Claimed(
-            id=r.id,
-            type=r.type,
-            queue=r.queue,
-            priority=r.priority,
-            payload=r.payload,
-            attempt=r.attempts,
-            timeout_s=r.timeout_s,
-            memory_mb=r.memory_mb,
-            queued_at=r.queued_at,
-            started_at=r.started_at,
-            workflow_id=r.workflow_id,
-        )
-        for r in rows
-    ]
+    rows = await fetch(conn, JOB_CLAIM_MANY, list(unique), list(unique.values()), worker_id)
+    claimed = [_claimed(r) for r in rows]
     for c in claimed:
         changes.transitions.append(
             Transition(
@@ -145,88 +130,158 @@ async def claim(
                 "claimed",
                 queued_at=c.queued_at,
                 started_at=c.started_at,
+                version=c.version,
             )
         )
     won = {c.id for c in claimed}
     lost = [(job_id, attempt) for job_id, attempt in messages if job_id not in won]
-    refused = await _explain_refusals(conn, lost, worker_id, changes) if lost else []
-    await record(conn, changes.transitions)
+    if lost:
+        notes = ChangeSet()
+        refused = await _explain_refusals(conn, lost, worker_id, notes)
+        await record(conn, notes.transitions)  # claims recorded themselves; notes only
+        changes.extend(notes)
+    else:
+        refused = []
     return claimed, refused, changes
 
 
+async def claimed_by(
+    conn: Conn, messages: Sequence[tuple[int, int]], worker_id: str
+) -> list[Claimed]:
+    """Of (job id, attempt) messages, the runs ``worker_id`` claimed from them and holds.
+
+    For a claim that failed without saying whether it committed (the connection
+    dropped after the claim statement ran): those runs are the worker's to start,
+    or they would stay RUNNING, never started, while their worker heart-beats on.
+    """
+    if not messages:
+        return []
+    unique = dict(messages)
+    rows = await fetch(conn, JOB_CLAIMED_BY, list(unique), list(unique.values()), worker_id)
+    return [_claimed(r) for r in rows]
+
+
+def _claimed(r: Any) -> Claimed:
+    """A claimed run from a row of the claim (or the claimed-by lookup)."""
+    return Claimed(
+        id=r["id"],
+        type=r["type"],
+        queue=r["queue"],
+        priority=r["priority"],
+        payload=r["payload"],
+        attempt=r["attempts"],
+        timeout_s=r["timeout_s"],
+        memory_mb=r["memory_mb"],
+        queued_at=r["queued_at"],
+        started_at=r["started_at"],
+        workflow_id=r["workflow_id"],
+        version=r["version"],
+    )
+
+
 async def _explain_refusals(
-    conn: AsyncConnection, lost: Sequence[tuple[int, int]], worker_id: str, changes: ChangeSet
+    conn: Conn, lost: Sequence[tuple[int, int]], worker_id: str, changes: ChangeSet
 ) -> list[Refused]:
-    current = {r.id: r for r in await conn.execute(JOB_STATE_MANY, {"ids": [i for i, _ in lost]})}
+    current = {r["id"]: r for r in await fetch(conn, JOB_STATE_MANY, [i for i, _ in lost])}
     refused = []
     for job_id, attempt in lost:
         row = current.get(job_id)
         if row is None:
             refused.append(Refused(job_id, attempt, "unknown job id"))
             continue
-        state = State(row.state)
+        state = State(row["state"])
+        if row["paused"] and state is State.QUEUED and row["attempts"] == attempt:
+            # Paused queue: the job stays queued, resume publishes it again. No note:
+            # a paused queue with many jobs would flood the trail.
+            refused.append(Refused(job_id, attempt, f"queue {row['queue']} is paused"))
+            continue
         if state is State.CANCELLED:
             why = "job was cancelled"
         elif state in TERMINAL:
             why = f"job already {state.value}"
-        elif row.attempts != attempt:
-            why = f"attempt {attempt} superseded by attempt {row.attempts}"
+        elif row["attempts"] != attempt:
+            why = f"attempt {attempt} superseded by attempt {row['attempts']}"
         else:
             why = f"job is {state.value}, not queued"
         reason = f"stale message (attempt {attempt}) ignored: {why}"
         refused.append(Refused(job_id, attempt, reason))
         changes.transitions.append(
-            Transition(job_id, row.queue, row.type, state, state, row.attempts, worker_id, reason)
+            Transition(
+                job_id,
+                row["queue"],
+                row["type"],
+                state,
+                state,
+                row["attempts"],
+                worker_id,
+                reason,
+                version=row["version"],
+            )
         )
     return refused
 
 
 async def complete(
-    conn: AsyncConnection, successes: Sequence[Success], worker_id: str | None = None
+    conn: Conn, successes: Sequence[Success], worker_id: str | None = None
 ) -> ChangeSet:
     """RUNNING -> COMPLETED for the attempts that are still current; releases dependents.
 
     A success whose attempt was superseded (the job was cancelled, or handed to
-    another worker after this one was presumed lost) changes nothing.
+    another worker after this one was presumed lost) changes nothing. One
+    statement writes the completions, the released dependents, their events and
+    counts: on a raw connection it commits by itself, in one round trip.
     """
     changes = ChangeSet()
     if not successes:
         return changes
-    rows = (
-        await conn.execute(
-            JOB_COMPLETE_MANY,
-            {
-                "ids": [s.job_id for s in successes],
-                "attempts": [s.attempt for s in successes],
-                "results": [
-                    None if s.result is None else json.dumps(s.result, default=str)
-                    for s in successes
-                ],
-                "peak_rss": [s.peak_rss_bytes for s in successes],
-                "cpu_times": [s.cpu_time_s for s in successes],
-                "started": [s.started_at for s in successes],
-            },
-        )
-    ).all()
+    rows = await fetch(
+        conn,
+        JOB_COMPLETE_MANY,
+        [s.job_id for s in successes],
+        [s.attempt for s in successes],
+        [None if s.result is None else json.dumps(s.result, default=str) for s in successes],
+        [s.peak_rss_bytes for s in successes],
+        [s.cpu_time_s for s in successes],
+        [s.started_at for s in successes],
+        worker_id,
+    )
+    released = []
     for r in rows:
+        if r["kind"] != "completed":
+            released.append(r)
+            continue
         changes.transitions.append(
             Transition(
-                r.id,
-                r.queue,
-                r.type,
+                r["id"],
+                r["queue"],
+                r["type"],
                 State.RUNNING,
                 State.COMPLETED,
-                r.attempts,
-                r.worker_id or worker_id,
+                r["attempts"],
+                r["worker_id"] or worker_id,
                 "completed",
-                queued_at=r.queued_at,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
+                queued_at=r["queued_at"],
+                started_at=r["started_at"],
+                finished_at=r["finished_at"],
+                version=r["version"],
             )
         )
-    if rows:
-        changes.extend(await _release_dependents(conn, [r.id for r in rows]))
-    await record(conn, changes.transitions)
+    for r in sorted(released, key=lambda r: r["id"]):
+        if r["old_state"] == State.PENDING.value and r["state"] == State.QUEUED.value:
+            changes.transitions.append(
+                Transition(
+                    r["id"],
+                    r["queue"],
+                    r["type"],
+                    State.PENDING,
+                    State.QUEUED,
+                    r["attempts"],
+                    None,
+                    "dependencies completed",
+                    version=r["version"],
+                )
+            )
+            changes.runnables.append(Runnable(r["id"], r["attempts"], r["queue"], r["priority"]))
     return changes
 
 
@@ -278,6 +333,7 @@ async def fail(
             queued_at=r.queued_at,
             started_at=r.started_at,
             finished_at=r.finished_at,
+            version=r.version,
         )
         changes.transitions.append(t)
         if state is State.FAILED:
@@ -314,7 +370,17 @@ async def give_back(
     ).all()
     for r in rows:
         changes.transitions.append(
-            Transition(r.id, r.queue, r.type, State.RUNNING, target, r.attempts, worker_id, reason)
+            Transition(
+                r.id,
+                r.queue,
+                r.type,
+                State.RUNNING,
+                target,
+                r.attempts,
+                worker_id,
+                reason,
+                version=r.version,
+            )
         )
         if target is State.QUEUED:
             changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
@@ -337,6 +403,7 @@ async def requeue_due(conn: AsyncConnection, limit: int = 1000) -> ChangeSet:
                 r.attempts,
                 None,
                 "backoff ended",
+                version=r.version,
             )
         )
         changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
@@ -389,6 +456,7 @@ async def cancel(
             updated.attempts,
             worker_id,
             reason,
+            version=updated.version,
         )
     )
     if state is State.RUNNING:
@@ -451,7 +519,15 @@ async def retry(
     changes = ChangeSet()
     changes.transitions.append(
         Transition(
-            job_id, updated.queue, updated.type, state, target, updated.attempts, worker_id, reason
+            job_id,
+            updated.queue,
+            updated.type,
+            state,
+            target,
+            updated.attempts,
+            worker_id,
+            reason,
+            version=updated.version,
         )
     )
     if target is State.QUEUED:
@@ -475,27 +551,6 @@ async def descendants(conn: AsyncConnection, job_id: int) -> list[tuple[int, Sta
 # ---------------------------------------------------------------------------
 
 
-async def _release_dependents(conn: AsyncConnection, completed_ids: Sequence[int]) -> ChangeSet:
-    changes = ChangeSet()
-    rows = (await conn.execute(JOB_RELEASE_DEPENDENTS, {"ids": list(completed_ids)})).all()
-    for r in rows:
-        if r.old_state == State.PENDING.value and r.state == State.QUEUED.value:
-            changes.transitions.append(
-                Transition(
-                    r.id,
-                    r.queue,
-                    r.type,
-                    State.PENDING,
-                    State.QUEUED,
-                    r.attempts,
-                    None,
-                    "dependencies completed",
-                )
-            )
-            changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
-    return changes
-
-
 async def _block_descendants(
     conn: AsyncConnection, root_ids: Sequence[int], what: str
 ) -> ChangeSet:
@@ -507,7 +562,15 @@ async def _block_descendants(
     for r in rows:
         changes.transitions.append(
             Transition(
-                r.id, r.queue, r.type, State.PENDING, State.BLOCKED, r.attempts, None, reason
+                r.id,
+                r.queue,
+                r.type,
+                State.PENDING,
+                State.BLOCKED,
+                r.attempts,
+                None,
+                reason,
+                version=r.version,
             )
         )
     return changes
@@ -545,6 +608,7 @@ async def _unblock_downstream(conn: AsyncConnection, root_ids: Sequence[int]) ->
                     r.attempts,
                     None,
                     "blocking dependency was retried",
+                    version=r.version,
                 )
             )
             if r.deps_remaining <= 0:
@@ -561,6 +625,7 @@ async def _unblock_downstream(conn: AsyncConnection, root_ids: Sequence[int]) ->
                         r.attempts,
                         None,
                         "dependencies completed",
+                        version=r.version,
                     )
                 )
                 changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))

@@ -1,0 +1,205 @@
+"""Store operations of the runtime: workers, rescue of orphaned runs, deferral, logs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.queries.logs import LOG_INSERT_MANY
+from engine.queries.runtime import (
+    JOB_DEFER_MANY,
+    JOBS_NOT_MINE,
+    JOBS_ORPHANED,
+    WORKER_HEARTBEAT,
+    WORKER_REGISTER,
+    WORKER_STOP,
+    WORKERS_MARK_LOST,
+)
+from engine.states import State
+from engine.store.changes import ChangeSet, Transition
+from engine.store.recorder import record
+from engine.store.transitions import Failure, fail
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """What a worker registers about itself."""
+
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    supervisor_id: str | None
+    max_memory_mb: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """One heartbeat's figures."""
+
+    state: str
+    current_job_id: int | None
+    rss_bytes: int
+    cpu_percent: float
+    jobs_done: int
+    jobs_failed: int
+
+
+async def register_worker(conn: AsyncConnection, info: WorkerInfo) -> None:
+    """Insert or revive the worker's row."""
+    await conn.execute(
+        WORKER_REGISTER,
+        {
+            "id": info.id,
+            "host": info.host,
+            "pid": info.pid,
+            "queues": list(info.queues),
+            "supervisor_id": info.supervisor_id,
+            "max_memory_mb": info.max_memory_mb,
+        },
+    )
+
+
+async def heartbeat(conn: AsyncConnection, worker_id: str, beat: Beat) -> bool:
+    """Record a heartbeat; False when the worker was already presumed lost."""
+    row = (
+        await conn.execute(
+            WORKER_HEARTBEAT,
+            {
+                "id": worker_id,
+                "state": beat.state,
+                "current_job_id": beat.current_job_id,
+                "rss_bytes": beat.rss_bytes,
+                "cpu_percent": beat.cpu_percent,
+                "jobs_done": beat.jobs_done,
+                "jobs_failed": beat.jobs_failed,
+            },
+        )
+    ).first()
+    return row is not None
+
+
+async def stop_worker(conn: AsyncConnection, worker_id: str, state: str = "stopped") -> None:
+    """Mark the worker as gone."""
+    await conn.execute(WORKER_STOP, {"id": worker_id, "state": state})
+
+
+async def not_mine(conn: AsyncConnection, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Of (job id, attempt) runs, those this worker no longer owns."""
+    if not runs:
+        return []
+    rows = await conn.execute(
+        JOBS_NOT_MINE, {"ids": [r[0] for r in runs], "attempts": [r[1] for r in runs]}
+    )
+    return [(r.id, r.attempt) for r in rows]
+
+
+async def rescue(
+    conn: AsyncConnection,
+    *,
+    heartbeat_timeout_s: float,
+    timeout_grace_s: float,
+    limit: int = 500,
+    judge_heartbeats: bool = True,
+) -> ChangeSet:
+    """Fail the runs whose worker stopped heart-beating, or that outran their timeout.
+
+    A lost run counts as an attempt: a job that kills its worker every time
+    must end FAILED, not loop forever. Its retry policy applies as usual.
+    With ``judge_heartbeats`` off no worker is newly presumed lost (the runs of
+    workers already stopped or lost, and timeouts, are still rescued).
+    """
+    if judge_heartbeats:
+        await conn.execute(WORKERS_MARK_LOST, {"after_s": heartbeat_timeout_s})
+    rows = (
+        await conn.execute(
+            JOBS_ORPHANED,
+            {"grace_s": timeout_grace_s, "min_age_s": 0.0, "limit": limit},
+        )
+    ).all()
+    failures = []
+    for r in rows:
+        if r.why == "lost":
+            failures.append(
+                Failure(
+                    r.id,
+                    r.attempts,
+                    "WorkerLost",
+                    f"worker {r.worker_id} stopped heart-beating while running attempt "
+                    f"{r.attempts}",
+                    fingerprint="WorkerLost",
+                )
+            )
+        else:
+            failures.append(
+                Failure(
+                    r.id,
+                    r.attempts,
+                    "JobTimeout",
+                    f"ran past its timeout of {r.timeout_s:g} s and its worker did not stop it",
+                    fingerprint="JobTimeout",
+                )
+            )
+    return await fail(conn, failures)
+
+
+async def defer(
+    conn: AsyncConnection,
+    runs: Sequence[tuple[int, int]],
+    *,
+    delay_s: float,
+    reason: str,
+    worker_id: str | None,
+) -> ChangeSet:
+    """Put claimed runs back to RETRYING after ``delay_s`` without spending an attempt."""
+    changes = ChangeSet()
+    if not runs:
+        return changes
+    rows = (
+        await conn.execute(
+            JOB_DEFER_MANY,
+            {
+                "ids": [r[0] for r in runs],
+                "attempts": [r[1] for r in runs],
+                "delay_s": delay_s,
+                "reason": reason,
+            },
+        )
+    ).all()
+    for r in rows:
+        changes.transitions.append(
+            Transition(
+                r.id,
+                r.queue,
+                r.type,
+                State.RUNNING,
+                State.RETRYING,
+                r.attempts,
+                worker_id,
+                reason,
+                version=r.version,
+            )
+        )
+    await record(conn, changes.transitions)
+    return changes
+
+
+async def insert_logs(
+    conn: AsyncConnection, lines: Sequence[tuple[int, int, datetime, str, str]]
+) -> None:
+    """Insert handler log lines: (job id, attempt, at, level, message)."""
+    if not lines:
+        return
+    await conn.execute(
+        LOG_INSERT_MANY,
+        {
+            "job_ids": [line[0] for line in lines],
+            "attempts": [line[1] for line in lines],
+            "ats": [line[2] for line in lines],
+            "levels": [line[3] for line in lines],
+            "messages": [line[4] for line in lines],
+        },
+    )
