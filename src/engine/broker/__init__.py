@@ -1,0 +1,1 @@
+"""RabbitMQ: topology, confirmed publishing, consuming, the control bus."""

@@ -1,0 +1,120 @@
+"""How many messages wait in each work queue, for the console and the supervisor.
+
+The management HTTP API is preferred because it also knows the *unacked*
+count; without the plugin, a passive ``queue.declare`` gives the ready count
+and consumers, and ``unacked`` is None (unknown, not zero). A queue that does
+not exist yet has nothing in it: zeros. Its 404 closes the AMQP channel, so
+the next queue is asked on a fresh one.
+
+Something that polls (the console) should keep a :class:`DepthProbe`, which
+keeps its connection; :func:`queue_depths` opens and closes one per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.broker.admin import TolerantChannel, delete_namespace, purge
+from engine.broker.connection import BrokerConnection, connect, default_name
+from engine.broker.management import ManagementApi, ManagementUnavailable, counts
+from engine.broker.names import Names
+from engine.config import Settings
+
+__all__ = ["BrokerDepth", "DepthProbe", "delete_namespace", "purge", "queue_depths"]
+
+log = logging.getLogger(__name__)
+
+MANAGEMENT_RETRY_S = 60.0  # seconds before asking an API that failed once again
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerDepth:
+    """Messages in one work queue as the broker sees them; None means "not known"."""
+
+    ready: int | None
+    """Waiting to be delivered."""
+    unacked: int | None
+    """Delivered to a consumer and not yet acknowledged (management API only)."""
+    consumers: int | None
+    """Consumers attached to the queue."""
+
+
+EMPTY = BrokerDepth(0, 0, 0)
+"""What a queue that does not exist holds."""
+
+
+class DepthProbe:
+    """Asks the broker for queue depths; keeps its connection between calls."""
+
+    def __init__(
+        self, settings: Settings, *, name: str | None = None, use_management: bool = True
+    ) -> None:
+        self.settings = settings
+        self.names = Names(settings.namespace)
+        self.name = name or default_name(settings, "depth")
+        self._api = ManagementApi.from_amqp_url(settings.amqp_url) if use_management else None
+        self._api_retry_at = 0.0
+        self._connection: BrokerConnection | None = None
+        self._channel: TolerantChannel | None = None
+        self._lock = asyncio.Lock()
+        self.source = ""
+        """Where the last answer came from: ``"management"`` or ``"amqp"``."""
+
+    async def depths(self, queues: Sequence[str]) -> dict[str, BrokerDepth]:
+        """Depth of each engine queue. Raises :class:`~engine.errors.ServiceUnavailable`
+        when neither the management API nor AMQP answers."""
+        wanted = list(dict.fromkeys(queues))
+        broker_names = {q: self.names.queue(q) for q in wanted}
+        if self._api is not None and time.monotonic() >= self._api_retry_at:
+            try:
+                stats = await asyncio.to_thread(self._api.fetch_queues, list(broker_names.values()))
+            except ManagementUnavailable as exc:
+                log.debug("management API not used: %s", exc)
+                self._api_retry_at = time.monotonic() + MANAGEMENT_RETRY_S
+            else:
+                self.source = "management"
+                return {q: BrokerDepth(*counts(stats[broker_names[q]])) for q in wanted}
+        depths = await self._passive(broker_names)
+        self.source = "amqp"
+        return depths
+
+    async def close(self) -> None:
+        """Close the AMQP connection, if one was opened."""
+        async with self._lock:
+            connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            await connection.close()
+
+    async def _passive(self, broker_names: dict[str, str]) -> dict[str, BrokerDepth]:
+        async with self._lock:
+            if self._connection is None or not self._connection.is_open or self._channel is None:
+                self._connection = await connect(self.settings, self.name)
+                self._channel = TolerantChannel(self._connection)
+            depths: dict[str, BrokerDepth] = {}
+            for queue, broker_name in broker_names.items():
+                declared = await self._channel.run(
+                    lambda ch, n=broker_name: ch.queue_declare(n, passive=True), None
+                )
+                depths[queue] = (
+                    EMPTY
+                    if declared is None
+                    else BrokerDepth(
+                        int(declared.method.message_count),
+                        None,
+                        int(declared.method.consumer_count),
+                    )
+                )
+            return depths
+
+
+async def queue_depths(settings: Settings, queues: Sequence[str]) -> dict[str, BrokerDepth]:
+    """Depth of each engine queue, on a connection opened for this call."""
+    probe = DepthProbe(settings)
+    try:
+        return await probe.depths(queues)
+    finally:
+        await probe.close()
