@@ -1,0 +1,1 @@
+"""The running engine: supervisor of local workers plus the background services."""

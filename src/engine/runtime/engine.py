@@ -1,0 +1,185 @@
+"""The engine as one object: services plus a supervisor, embedded or headless.
+
+``queueconsole engine`` runs it headless; the console embeds it. Several
+engines may run against one installation (on several machines): every
+service is safe to run more than once at the same time (SKIP LOCKED,
+attempt-fenced updates), so there is no leader to elect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.broker.control import ControlBus
+from engine.broker.depth import queue_depths
+from engine.client import Client
+from engine.config import Settings
+from engine.db.database import Database
+from engine.errors import EngineError
+from engine.hooks import AfterCommit
+from engine.runtime.supervisor import Supervisor
+from engine.runtime.wiring import close_hooks, make_hooks
+from engine.services.base import PeriodicService, ServiceGroup
+from engine.services.reconciler import Reconciler
+from engine.services.rescuer import Rescuer
+from engine.services.retries import RetryScheduler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How an engine runs (the ``queueconsole engine`` flags)."""
+
+    workers: Mapping[str, int]
+    """Worker processes per queue; empty runs the services without local workers."""
+    memory_budget_mb: int | None = None
+    worker_max_memory_mb: int | None = None
+    prefetch: int = 50
+    concurrency: int = 1
+    reconcile_after_s: float = 10.0
+    heartbeat_timeout_s: float = 5.0
+    timeout_grace_s: float = 10.0
+    grace_s: float = 30.0
+
+
+class Engine:
+    """Start with :meth:`start`, stop with :meth:`stop` (drains the workers)."""
+
+    def __init__(self, settings: Settings, options: EngineOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.db = Database(settings, pool_size=4, application_name="queueconsole-engine")
+        self.hooks: list[AfterCommit] = make_hooks(settings)
+        self.client = Client(settings, database=self.db, hooks=self.hooks)
+        self.supervisor = Supervisor(
+            settings,
+            options.workers,
+            memory_budget_mb=options.memory_budget_mb,
+            worker_max_memory_mb=options.worker_max_memory_mb,
+            prefetch=options.prefetch,
+            concurrency=options.concurrency,
+            grace_s=options.grace_s,
+        )
+        self.services: list[PeriodicService] = self._services()
+        self._group = ServiceGroup(self.services)
+        self._control = ControlBus(settings)
+        self._started = False
+
+    def _services(self) -> list[PeriodicService]:
+        async def ready(queues: Sequence[str]) -> dict[str, int | None]:
+            try:
+                depths = await queue_depths(self.settings, queues)
+            except EngineError:
+                return {}
+            return {q: d.ready for q, d in depths.items()}
+
+        services: list[PeriodicService] = [
+            RetryScheduler(self.db, self.hooks),
+            Reconciler(self.db, self.hooks, ready, after_s=self.options.reconcile_after_s),
+            Rescuer(
+                self.db,
+                self.hooks,
+                heartbeat_timeout_s=self.options.heartbeat_timeout_s,
+                timeout_grace_s=self.options.timeout_grace_s,
+            ),
+        ]
+        services.extend(_optional_services(self.settings, self.db, self.hooks))
+        return services
+
+    async def start(self) -> None:
+        """Start services, subscribe to scale commands, start local workers.
+
+        Calling it again once started does nothing; if it fails part way, what
+        it had started is stopped again, so a caller may simply retry.
+        """
+        if self._started:
+            return
+        self._group.start()
+        try:
+            try:
+                await self._control.subscribe(self._on_control)
+            except EngineError as exc:
+                log.warning("control exchange unavailable, scale commands will not arrive: %s", exc)
+            await self.supervisor.start()
+        except BaseException:
+            await self._group.stop()
+            with contextlib.suppress(Exception):
+                await self._control.close()
+            raise
+        self._started = True
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Drain workers, stop services, close connections. Loses nothing."""
+        await self.supervisor.stop(grace_s)
+        await self._group.stop()
+        for service in self.services:
+            close = getattr(service, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+        with contextlib.suppress(Exception):
+            await self._control.close()
+        await close_hooks(self.hooks)
+        await self.db.close()
+
+    async def scale(self, queue: str, workers: int, *, everywhere: bool = False) -> None:
+        """Scale this engine's pool of ``queue``; ``everywhere`` tells every supervisor."""
+        if everywhere:
+            await self._control.publish({"cmd": "scale", "queue": queue, "workers": workers})
+        else:
+            await self.supervisor.scale(queue, workers)
+
+    async def recycle(self, worker_id: str) -> None:
+        """Replace a worker, local or remote (it drains, then a fresh one starts)."""
+        if not await self.supervisor.recycle(worker_id):
+            await self._control.publish({"cmd": "recycle", "worker_id": worker_id})
+
+    async def _on_control(self, command: dict[str, Any]) -> None:
+        if command.get("cmd") != "scale":
+            return
+        queue, workers = command.get("queue"), command.get("workers")
+        if not isinstance(queue, str) or not isinstance(workers, int):
+            log.warning("ignored a malformed scale command: %r", command)
+            return
+        try:
+            await self.supervisor.scale(queue, workers)
+        except EngineError as exc:
+            log.warning("scale %s to %d refused: %s", queue, workers, exc)
+
+
+def _optional_services(
+    settings: Settings, db: Database, hooks: list[AfterCommit]
+) -> list[PeriodicService]:
+    """Services of packages that may be absent from a slimmed-down install."""
+    found: list[PeriodicService] = []
+    with contextlib.suppress(ImportError):
+        from engine.status.cache import StatusCache
+        from engine.status.reconcile import CountReconciler
+
+        cache = next((h for h in hooks if isinstance(h, StatusCache)), None)
+        found.append(CountReconciler(settings, db, cache=cache))
+    for module, cls in (
+        ("engine.services.scheduler", "ScheduleService"),
+        ("engine.services.expiry", "ExpiryService"),
+        ("engine.services.retention", "RetentionService"),
+    ):
+        with contextlib.suppress(ImportError, AttributeError):
+            mod = __import__(module, fromlist=[cls])
+            found.append(getattr(mod, cls)(settings, db, hooks))
+    return found
+
+
+async def run_headless(settings: Settings, options: EngineOptions, stop: asyncio.Event) -> None:
+    """Run an engine until ``stop`` is set, then drain."""
+    engine = Engine(settings, options)
+    await engine.start()
+    try:
+        await stop.wait()
+    finally:
+        await engine.stop()

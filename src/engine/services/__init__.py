@@ -1,0 +1,1 @@
+"""Background services of the engine: reconciler, retry scheduler, rescuer, and others."""

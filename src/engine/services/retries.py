@@ -1,0 +1,48 @@
+"""Retry scheduler: RETRYING jobs whose backoff ended go back to QUEUED and are published.
+
+The wait is owned by the database clock (``jobs.run_at``), so restarting any
+process neither loses nor hurries a retry. The service sleeps until the
+earliest ``run_at`` (at most one second), so a retry starts close to its time
+without polling hard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import text
+
+from engine.db.database import Database
+from engine.hooks import AfterCommit, run_hooks
+from engine.queries.jobs import JOB_NEXT_RETRY_AT
+from engine.services.base import PeriodicService
+from engine.store.transitions import requeue_due
+
+BATCH = 1000
+_NOW = text("SELECT now()")
+MAX_SLEEP_S = 1.0
+
+
+class RetryScheduler(PeriodicService):
+    """Requeues due retries in batches."""
+
+    name = "retry-scheduler"
+
+    def __init__(self, db: Database, hooks: Sequence[AfterCommit]) -> None:
+        super().__init__()
+        self.db = db
+        self.hooks = hooks
+        self.requeued = 0
+
+    async def tick(self) -> float:
+        changes = await self.db.run(lambda conn: requeue_due(conn, BATCH))
+        await run_hooks(self.hooks, changes)
+        self.requeued += len(changes.runnables)
+        if len(changes.runnables) >= BATCH:
+            return 0.0
+        async with self.db.connection() as conn:
+            next_at = (await conn.execute(JOB_NEXT_RETRY_AT)).scalar()
+            if next_at is None:
+                return MAX_SLEEP_S
+            now = (await conn.execute(_NOW)).scalar_one()
+        return min(max((next_at - now).total_seconds(), 0.005), MAX_SLEEP_S)

@@ -1,0 +1,140 @@
+"""``queueconsole worker``, ``queueconsole engine`` and ``queueconsole scale``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from engine.config import Settings
+from engine.errors import ValidationError
+from engine.worker.main import add_worker_arguments, options_from, positive_int, run_worker
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """Add the runtime commands."""
+    p = sub.add_parser(
+        "worker",
+        parents=parents,
+        help="run one worker process (SIGTERM drains it and exits 0)",
+    )
+    add_worker_arguments(p)
+    p.set_defaults(handler=run_worker_command)
+
+    p = sub.add_parser(
+        "engine",
+        parents=parents,
+        help="run the engine headless: retry scheduler, reconciler, rescuer and local workers",
+    )
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="worker processes per queue")
+    p.add_argument(
+        "--queues",
+        default="default",
+        metavar="A,B",
+        help="queues to start workers for (default: default)",
+    )
+    p.add_argument("--memory-budget-mb", type=positive_int, default=None, metavar="M")
+    p.add_argument("--worker-max-memory-mb", type=positive_int, default=None, metavar="M")
+    p.add_argument("--prefetch", type=positive_int, default=50, metavar="N")
+    p.add_argument("--concurrency", type=positive_int, default=1, metavar="N")
+    p.add_argument("--reconcile-after-s", type=float, default=10.0, metavar="S")
+    p.add_argument("--heartbeat-timeout-s", type=float, default=5.0, metavar="S")
+    p.add_argument("--grace-s", type=float, default=30.0, metavar="S")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="P")
+    p.set_defaults(handler=run_engine_command)
+
+    p = sub.add_parser(
+        "scale",
+        parents=parents,
+        help="set the number of workers of a queue on every running engine",
+    )
+    p.add_argument("workers", type=int, metavar="N")
+    p.add_argument("--queue", default="default", metavar="Q")
+    p.set_defaults(handler=run_scale_command)
+
+
+async def run_worker_command(args: argparse.Namespace, settings: Settings) -> int:
+    """One worker in the foreground."""
+    logging.getLogger().setLevel(logging.INFO)
+    return await run_worker(settings, options_from(args))
+
+
+def _engine_options(args: argparse.Namespace) -> Any:
+    from engine.ops.queues import check_queue_name
+    from engine.runtime.engine import EngineOptions
+    from engine.runtime.supervisor import MAX_WORKERS_PER_QUEUE
+
+    if not 0 <= args.workers <= MAX_WORKERS_PER_QUEUE:
+        raise ValidationError(f"--workers {args.workers}: give 0 to {MAX_WORKERS_PER_QUEUE}")
+    queues = [q.strip() for q in args.queues.split(",")]
+    if any(not q for q in queues):
+        raise ValidationError(f"--queues {args.queues!r}: give queue names separated by ','")
+    for queue in queues:
+        check_queue_name(queue)
+    for name in ("reconcile_after_s", "heartbeat_timeout_s", "grace_s"):
+        if getattr(args, name) <= 0:
+            raise ValidationError(f"--{name.replace('_', '-')} must be more than 0")
+    return EngineOptions(
+        workers={q: args.workers for q in queues} if args.workers else {},
+        memory_budget_mb=args.memory_budget_mb,
+        worker_max_memory_mb=args.worker_max_memory_mb,
+        prefetch=args.prefetch,
+        concurrency=args.concurrency,
+        reconcile_after_s=args.reconcile_after_s,
+        heartbeat_timeout_s=args.heartbeat_timeout_s,
+        grace_s=args.grace_s,
+    )
+
+
+async def run_engine_command(args: argparse.Namespace, settings: Settings) -> int:
+    """The headless engine until SIGTERM/SIGINT; then it drains and exits 0."""
+    from engine.runtime.engine import Engine
+
+    logging.getLogger().setLevel(logging.INFO)
+    options = _engine_options(args)
+    engine = Engine(settings, options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    metrics = None
+    await engine.start()
+    try:
+        if args.metrics_port is not None:
+            from engine.metrics.server import MetricsServer
+
+            metrics = MetricsServer(settings, args.metrics_port)
+            await metrics.start()
+        print(
+            f"engine running: {sum(options.workers.values())} workers on "
+            f"{', '.join(options.workers) or 'no queues'}; Ctrl-C drains and stops",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        if metrics is not None:
+            await metrics.stop()
+        await engine.stop()
+    return 0
+
+
+async def run_scale_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Send a scale command to every supervisor over the control exchange."""
+    from engine.broker.control import ControlBus
+    from engine.ops.queues import check_queue_name
+    from engine.runtime.supervisor import MAX_WORKERS_PER_QUEUE
+
+    if not 0 <= args.workers <= MAX_WORKERS_PER_QUEUE:
+        raise ValidationError(
+            f"cannot scale to {args.workers} workers: give 0 to {MAX_WORKERS_PER_QUEUE}"
+        )
+    check_queue_name(args.queue)
+    bus = ControlBus(settings)
+    try:
+        await bus.publish({"cmd": "scale", "queue": args.queue, "workers": args.workers})
+    finally:
+        await bus.close()
+    print(f"asked every running engine to run {args.workers} workers for queue {args.queue!r}")
+    return 0
