@@ -1,0 +1,1 @@
+"""Prometheus metrics and a health endpoint for the headless engine (:mod:`.server`)."""

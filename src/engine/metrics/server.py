@@ -1,0 +1,353 @@
+"""``/metrics`` (Prometheus text) and ``/healthz`` for the headless engine.
+
+One small asyncio HTTP server on one port, so the engine needs no web
+framework and no thread. ``/metrics`` is built on each scrape from the read
+API (counts per queue and state, broker depth, workers) plus counters and
+histograms fed by the status event channel (``{ns}:events``), which every
+engine and worker process publishes to, so one endpoint sees the whole
+installation. ``/healthz`` pings PostgreSQL, RabbitMQ and Redis (no table is
+read) and answers 200 or 503 with a small JSON body.
+
+Counters count what this server saw since it started (Prometheus handles
+restarts); events published while Redis was down are not seen, but the
+``queueconsole_jobs`` gauge comes from PostgreSQL's counts and is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from engine.config import Settings
+from engine.db.database import Database
+from engine.readapi.dashboard import BrokerDepths, queues, workers
+from engine.readapi.views import QueuesSection, ServiceHealth, WorkersSection
+from engine.states import State
+from engine.status import events as codec
+from engine.status.cache import StatusCache
+from engine.status.health import probe_postgres, probe_rabbitmq, probe_redis
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "0.0.0.0"  # scraped from other machines and containers, like any exporter
+HEALTH_TIMEOUT_S = 1.0  # seconds each /healthz probe may take; load balancers want an answer
+REQUEST_TIMEOUT_S = 10.0  # seconds a client may take to send its request
+MAX_REQUEST_BYTES = 8192  # request line and headers; anything bigger is refused
+SUBSCRIBE_RETRY_S = 2.0  # seconds between attempts to (re)subscribe to the event channel
+WAIT_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)  # seconds
+RUN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)  # seconds
+
+
+class _Snapshot(Collector):
+    """Gauges from the last read-API snapshot, exposed when the registry is collected."""
+
+    def __init__(self) -> None:
+        self.queues: QueuesSection | None = None
+        self.workers: WorkersSection | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily(
+            "queueconsole_jobs",
+            "Jobs per queue and state (PostgreSQL counts).",
+            labels=["queue", "state"],
+        )
+        depth = GaugeMetricFamily(
+            "queueconsole_queue_depth", "Jobs waiting to run (QUEUED) per queue.", labels=["queue"]
+        )
+        ready = GaugeMetricFamily(
+            "queueconsole_broker_ready_messages", "Messages ready in RabbitMQ.", labels=["queue"]
+        )
+        unacked = GaugeMetricFamily(
+            "queueconsole_broker_unacked_messages",
+            "Messages delivered and not yet acknowledged.",
+            labels=["queue"],
+        )
+        paused = GaugeMetricFamily("queueconsole_queue_paused", "1 if paused.", labels=["queue"])
+        if self.queues is not None and self.queues.available:
+            for q in self.queues.queues:
+                for s, n in q.counts:
+                    jobs.add_metric([q.name, s.value], n)
+                depth.add_metric([q.name], q.count(State.QUEUED))
+                paused.add_metric([q.name], 1 if q.paused else 0)
+                if q.broker_ready is not None:
+                    ready.add_metric([q.name], q.broker_ready)
+                if q.broker_unacked is not None:
+                    unacked.add_metric([q.name], q.broker_unacked)
+        yield from (jobs, depth, ready, unacked, paused)
+
+        rss = GaugeMetricFamily(
+            "queueconsole_worker_rss_bytes",
+            "Resident memory of each worker.",
+            labels=["worker", "host"],
+        )
+        age = GaugeMetricFamily(
+            "queueconsole_worker_heartbeat_age_seconds",
+            "Seconds since each worker's last heartbeat.",
+            labels=["worker", "host"],
+        )
+        count = GaugeMetricFamily(
+            "queueconsole_workers", "Live workers by state.", labels=["state"]
+        )
+        if self.workers is not None and self.workers.available:
+            by_state: dict[str, int] = {}
+            for w in self.workers.workers:
+                if not w.live:
+                    continue
+                by_state[w.state] = by_state.get(w.state, 0) + 1
+                if w.rss_bytes is not None:
+                    rss.add_metric([w.id, w.host], w.rss_bytes)
+                age.add_metric([w.id, w.host], w.heartbeat_age_s)
+            for state, n in sorted(by_state.items()):
+                count.add_metric([state], n)
+        yield from (rss, age, count)
+
+
+class MetricsServer:
+    """Serves ``/metrics`` and ``/healthz`` on ``host:port``.
+
+    Args:
+        settings: the installation to report on.
+        port: TCP port; 0 picks a free one (see :attr:`port` after :meth:`start`).
+        host: address to listen on.
+        db: share the engine's database pool; by default the server opens its own.
+        cache: share the engine's status cache; by default the server opens its own.
+        broker_depths: how to ask the broker for queue depths (see
+            :func:`engine.readapi.dashboard.queues`).
+        require_redis: whether ``/healthz`` fails while Redis is down. Off by
+            default: the engine runs every job correctly without Redis (it is a
+            cache), so a health check should not restart a healthy engine for it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        port: int,
+        *,
+        host: str = DEFAULT_HOST,
+        db: Database | None = None,
+        cache: StatusCache | None = None,
+        broker_depths: BrokerDepths | None = None,
+        require_redis: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self.require_redis = require_redis
+        self.broker_depths = broker_depths
+        self._owns_db = db is None
+        self._owns_cache = cache is None
+        self.db = (
+            db
+            if db is not None
+            else Database(settings, pool_size=2, application_name="queueconsole-metrics")
+        )
+        self.cache = cache if cache is not None else StatusCache(settings)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._snapshot = _Snapshot()
+        self.registry.register(self._snapshot)
+        self.completed = Counter(
+            "queueconsole_jobs_completed",
+            "Runs that completed, seen on the event channel since this server started.",
+            ["queue", "type"],
+            registry=self.registry,
+        )
+        self.failed = Counter(
+            "queueconsole_job_runs_failed",
+            "Runs that ended in an error (to retrying or failed), seen since this server started.",
+            ["queue", "type"],
+            registry=self.registry,
+        )
+        self.wait_seconds = Histogram(
+            "queueconsole_job_wait_seconds",
+            "Time from queued to started, per queue.",
+            ["queue"],
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.run_seconds = Histogram(
+            "queueconsole_job_run_seconds",
+            "Time from started to finished, per job type.",
+            ["type"],
+            buckets=RUN_BUCKETS,
+            registry=self.registry,
+        )
+        self.subscribed = asyncio.Event()
+        """Set while the event channel is subscribed (tests wait for it)."""
+        self._server: asyncio.Server | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._scrape_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Listen on the port and subscribe to the event channel."""
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        sockets = self._server.sockets or ()
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        self._listener = asyncio.create_task(self._listen(), name="metrics:events")
+        log.info("metrics on http://%s:%d/metrics and /healthz", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening, unsubscribe, and close what this server opened."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._owns_cache:
+            await self.cache.close()
+        if self._owns_db:
+            await self.db.close()
+
+    # -- event channel ------------------------------------------------------------
+
+    def observe(self, message: str | bytes) -> None:
+        """Count one pub/sub message's events into the counters and histograms."""
+        for e in codec.loads(message):
+            if e.wait_ms is not None and e.to_state is State.RUNNING:
+                self.wait_seconds.labels(e.queue).observe(e.wait_ms / 1000.0)
+            if e.from_state is not State.RUNNING:
+                continue
+            if e.to_state is State.COMPLETED:
+                self.completed.labels(e.queue, e.type).inc()
+            elif e.to_state in (State.RETRYING, State.FAILED):
+                self.failed.labels(e.queue, e.type).inc()
+            else:
+                continue
+            if e.run_ms is not None:
+                self.run_seconds.labels(e.type).observe(e.run_ms / 1000.0)
+
+    async def _listen(self) -> None:
+        channel = self.cache.keys.events_channel
+        while True:
+            pubsub = self.cache.pubsub()
+            try:
+                await pubsub.subscribe(channel)
+                self.subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        self.observe(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down: counters pause, the endpoint keeps serving
+                log.debug("metrics: event channel lost: %s", exc)
+            finally:
+                self.subscribed.clear()
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(SUBSCRIBE_RETRY_S)
+
+    # -- HTTP ---------------------------------------------------------------------
+
+    async def metrics_text(self) -> bytes:
+        """The ``/metrics`` body, built from a fresh snapshot."""
+        async with self._scrape_lock:
+            q, w = await asyncio.gather(
+                queues(self.db, self.settings, cache=self.cache, broker_depths=self.broker_depths),
+                workers(self.db, cache=self.cache),
+            )
+            self._snapshot.queues, self._snapshot.workers = q, w
+            return generate_latest(self.registry)
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        """HTTP status and JSON body of ``/healthz``."""
+        pg, mq, rd = await asyncio.gather(
+            probe_postgres(self.db, HEALTH_TIMEOUT_S),
+            probe_rabbitmq(self.settings, HEALTH_TIMEOUT_S),
+            probe_redis(self.cache, HEALTH_TIMEOUT_S),
+        )
+        required: list[ServiceHealth] = [pg, mq, *([rd] if self.require_redis else [])]
+        healthy = all(s.up for s in required)
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "services": {
+                s.name: {
+                    "up": s.up,
+                    "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 2),
+                    **({"error": s.error} if s.error else {}),
+                }
+                for s in (pg, mq, rd)
+            },
+        }
+        return (200 if healthy else 503), body
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                    head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+                return
+            if len(head) > MAX_REQUEST_BYTES:
+                await _respond(writer, 431, b"request too large\n", "text/plain")
+                return
+            parts = head.split(b"\r\n", 1)[0].decode("latin-1").split()
+            if len(parts) != 3:
+                await _respond(writer, 400, b"bad request\n", "text/plain")
+                return
+            method, target, _ = parts
+            path = target.split("?", 1)[0]
+            if method not in ("GET", "HEAD"):
+                await _respond(writer, 405, b"only GET\n", "text/plain", head_only=False)
+                return
+            head_only = method == "HEAD"
+            if path == "/metrics":
+                await _respond(
+                    writer, 200, await self.metrics_text(), CONTENT_TYPE_LATEST, head_only
+                )
+            elif path == "/healthz":
+                status, body = await self.health()
+                data = json.dumps(body, separators=(",", ":")).encode() + b"\n"
+                await _respond(writer, status, data, "application/json", head_only)
+            else:
+                await _respond(writer, 404, b"try /metrics or /healthz\n", "text/plain", head_only)
+        except Exception:  # one bad request must not take the endpoint down
+            log.exception("metrics request failed")
+            with contextlib.suppress(Exception):
+                await _respond(writer, 500, b"internal error\n", "text/plain")
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+async def _respond(
+    writer: asyncio.StreamWriter,
+    status: int,
+    body: bytes,
+    content_type: str,
+    head_only: bool = False,
+) -> None:
+    header = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode("latin-1")
+    writer.write(header if head_only else header + body)
+    await writer.drain()

@@ -1,0 +1,184 @@
+"""The dependency graph around one job, for the console's DAG view.
+
+A job that belongs to a workflow is shown with its whole workflow (one index
+lookup on ``jobs_workflow_idx``) plus the jobs outside the workflow that are
+wired to it directly, so a workflow waiting on an older job shows what it waits
+for. A job submitted without a workflow is shown with its connected component
+through ``job_dependencies`` (in either direction), found by a recursive query
+that stops after ``limit`` jobs instead of walking a graph of unknown size.
+
+Either way the answer is bounded by ``limit`` and says whether it was cut
+(``truncated``); it never refuses a job. The job asked for is always in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.errors import JobNotFound, ValidationError
+from engine.states import State
+
+DEFAULT_LIMIT = 5000  # jobs in one graph; a terminal cannot show more usefully
+MAX_LIMIT = 100_000  # the largest workflow a submission accepts (engine.specs)
+
+# -- graph_job -- the job asked for and the workflow it belongs to.
+GRAPH_JOB = text("SELECT id, workflow_id FROM jobs WHERE id = :id")
+
+# -- graph_workflow -- a workflow's name.
+GRAPH_WORKFLOW = text("SELECT name FROM workflows WHERE id = :id")
+
+# -- graph_workflow_members -- the first :limit job ids of a workflow (jobs_workflow_idx).
+GRAPH_WORKFLOW_MEMBERS = text(
+    "SELECT id FROM jobs WHERE workflow_id = :workflow_id ORDER BY id LIMIT :limit"
+)
+
+# -- graph_component -- job ids connected to one job through dependencies, either
+# -- direction, breadth first, at most :limit. UNION (not UNION ALL) drops ids already
+# -- found, so the walk ends; PostgreSQL evaluates a recursive query only as far as
+# -- the outer LIMIT pulls, so a huge component costs :limit rows, not its size.
+# -- Each direction is one index: the primary key upstream, depends_on_idx downstream.
+GRAPH_COMPONENT = text(
+    """
+    WITH RECURSIVE component(id) AS (
+        SELECT CAST(:id AS bigint)
+        UNION
+        SELECT n.id FROM component c CROSS JOIN LATERAL (
+            SELECT d.depends_on_id AS id FROM job_dependencies d WHERE d.job_id = c.id
+            UNION ALL
+            SELECT d.job_id AS id FROM job_dependencies d WHERE d.depends_on_id = c.id
+        ) AS n
+    )
+    SELECT id FROM component LIMIT :limit
+    """
+)
+
+# -- graph_edges_touching -- every dependency with either end among some jobs.
+GRAPH_EDGES_TOUCHING = text(
+    """
+    SELECT job_id, depends_on_id FROM job_dependencies
+    WHERE job_id = ANY(CAST(:ids AS bigint[]))
+    UNION
+    SELECT job_id, depends_on_id FROM job_dependencies
+    WHERE depends_on_id = ANY(CAST(:ids AS bigint[]))
+    """
+)
+
+# -- graph_nodes -- what the DAG view draws of each job.
+GRAPH_NODES = text(
+    """
+    SELECT id, type, queue, state, attempts, started_at, finished_at, wait_reason, workflow_id
+    FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    """One job as the DAG view draws it."""
+
+    id: int
+    type: str
+    queue: str
+    state: State
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    wait_reason: str | None
+    workflow_id: int | None
+    """Differs from the graph's workflow for a job outside it that the workflow is wired to."""
+    label: str | None = None
+    """A short human name if the engine knows one (it does not store workflow refs yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowGraph:
+    """The jobs of a workflow (or of a connected component) and their dependencies.
+
+    ``edges`` are ``(depends_on_id, job_id)``: from the job that must finish first to the
+    job that waits for it, the direction work flows. Both ends are always in ``nodes``.
+    """
+
+    workflow_id: int | None
+    name: str | None
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[tuple[int, int], ...]
+    truncated: bool
+
+    def node(self, job_id: int) -> GraphNode | None:
+        """The node of a job, or None if the graph does not hold it."""
+        for n in self.nodes:
+            if n.id == job_id:
+                return n
+        return None
+
+
+async def workflow_graph(
+    conn: AsyncConnection, job_id: int, *, limit: int = DEFAULT_LIMIT
+) -> WorkflowGraph:
+    """The graph the job belongs to: its workflow, or its connected component.
+
+    Raises :class:`~engine.errors.JobNotFound` for an unknown job.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
+    row = (await conn.execute(GRAPH_JOB, {"id": job_id})).one_or_none()
+    if row is None:
+        raise JobNotFound(job_id)
+    workflow_id: int | None = row.workflow_id
+    name: str | None = None
+    if workflow_id is not None:
+        name = await conn.scalar(GRAPH_WORKFLOW, {"id": workflow_id})
+        members = [
+            r.id
+            for r in await conn.execute(
+                GRAPH_WORKFLOW_MEMBERS, {"workflow_id": workflow_id, "limit": limit + 1}
+            )
+        ]
+    else:
+        members = [
+            r.id for r in await conn.execute(GRAPH_COMPONENT, {"id": job_id, "limit": limit + 1})
+        ]
+    truncated = len(members) > limit
+    ids = _keep(members[:limit], job_id, limit)
+    edges = [
+        (r.depends_on_id, r.job_id)
+        for r in await conn.execute(GRAPH_EDGES_TOUCHING, {"ids": list(ids)})
+    ]
+    if workflow_id is not None:
+        # Jobs outside the workflow that it waits for or that wait for it, while room is left.
+        outside = sorted({end for edge in edges for end in edge} - ids)
+        room = limit - len(ids)
+        truncated = truncated or len(outside) > room
+        ids.update(outside[: max(room, 0)])
+    nodes = tuple(
+        GraphNode(
+            id=r.id,
+            type=r.type,
+            queue=r.queue,
+            state=State(r.state),
+            attempts=r.attempts,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            wait_reason=r.wait_reason,
+            workflow_id=r.workflow_id,
+        )
+        for r in await conn.execute(GRAPH_NODES, {"ids": sorted(ids)})
+    )
+    present = {n.id for n in nodes}
+    kept = tuple(sorted({(a, b) for a, b in edges if a in present and b in present}))
+    return WorkflowGraph(workflow_id, name, nodes, kept, truncated)
+
+
+def _keep(ids: Iterable[int], job_id: int, limit: int) -> set[int]:
+    """``ids``, with the job asked for in it even when the cut fell before it."""
+    kept = set(ids)
+    if job_id not in kept:
+        if len(kept) >= limit:
+            kept.remove(max(kept))
+        kept.add(job_id)
+    return kept
