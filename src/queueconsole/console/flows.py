@@ -1,0 +1,179 @@
+"""What happens between a key press and an :class:`ActionService` call.
+
+Each flow reads the selection, refuses early in read-only mode, shows what a
+change would affect (``Client.preview_cancel`` / ``preview_retry``) in a
+confirmation dialog where the action is destructive or bulk, calls the
+service, and asks for an immediate refresh so the result is on screen at
+once. Flows run as Textual workers, which is what lets them wait for a dialog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from engine.errors import EngineError
+from engine.snapshots import JobRef
+from queueconsole.console.actions import ActionService
+from queueconsole.console.model import Selection
+from queueconsole.console.screens.confirm import ConfirmScreen
+from queueconsole.console.text import literal, state_text
+
+if TYPE_CHECKING:
+    from queueconsole.console.app import ConsoleApp
+
+AFFECTED_SHOWN = 12  # affected jobs listed by name in a confirmation; the rest are counted
+GROUP_IDS_SHOWN = 20  # job ids of a failure group listed in its confirmation
+
+FLOWS = ("retry", "cancel", "retry_group", "scale_up", "scale_down", "recycle", "pause", "dag")
+"""Names accepted by :meth:`Flows.run` (and the app's ``act`` action)."""
+
+
+def affected_lines(refs: Sequence[JobRef], verb: str) -> list[RenderableType]:
+    """``3 jobs downstream would be blocked:`` and one line per job (literal)."""
+    if not refs:
+        return [Text(f"No other job would be {verb}.")]
+    lines: list[RenderableType] = [
+        Text(f"{len(refs)} job{'s' if len(refs) != 1 else ''} downstream would be {verb}:")
+    ]
+    for ref in refs[:AFFECTED_SHOWN]:
+        line = Text(f"  {ref.id} ")
+        line.append_text(literal(ref.type, one_line=True))
+        line.append(" (")
+        line.append_text(state_text(ref.state))
+        line.append(")")
+        lines.append(line)
+    if len(refs) > AFFECTED_SHOWN:
+        lines.append(Text(f"  … and {len(refs) - AFFECTED_SHOWN} more"))
+    return lines
+
+
+class Flows:
+    """The interactive side of every action.
+
+    Args:
+        app: the console (for dialogs, notifications, the last overview).
+    """
+
+    def __init__(self, app: ConsoleApp) -> None:
+        self.app = app
+
+    @property
+    def service(self) -> ActionService:
+        return self.app.actions
+
+    def _say(self, message: str, severity: str = "warning") -> None:
+        self.app.notify(message, severity=severity, markup=False)  # type: ignore[arg-type]
+
+    async def run(self, name: str, sel: Selection) -> None:
+        """Run flow ``name`` on ``sel``; service errors become notifications."""
+        flow = getattr(self, f"_{name}", None)
+        if name not in FLOWS or flow is None:
+            self._say(f"unknown action {name!r}", "error")
+            return
+        try:
+            await flow(sel)
+        except EngineError as exc:
+            self._say(self.app.backend.settings.redact(str(exc)), "error")
+
+    async def _confirm(self, title: str, body: list[RenderableType]) -> bool:
+        return bool(await self.app.push_screen_wait(ConfirmScreen(title, body)))
+
+    # -- jobs -------------------------------------------------------------------
+
+    async def _retry(self, sel: Selection) -> None:
+        if sel.job_id is None:
+            self._say("select a job to retry")
+            return
+        if self.service.refuse(f"retry of job {sel.job_id}"):
+            return
+        affected = await self.service.preview_retry(sel.job_id)
+        body = affected_lines(affected, "released (re-checked when it runs)")
+        if await self._confirm(f"Retry job {sel.job_id}?", body):
+            await self.service.retry(sel.job_id)
+            self.app.request_refresh()
+
+    async def _cancel(self, sel: Selection) -> None:
+        if sel.job_id is None:
+            self._say("select a job to cancel")
+            return
+        if self.service.refuse(f"cancel of job {sel.job_id}"):
+            return
+        affected = await self.service.preview_cancel(sel.job_id)
+        if await self._confirm(f"Cancel job {sel.job_id}?", affected_lines(affected, "blocked")):
+            await self.service.cancel(sel.job_id)
+            self.app.request_refresh()
+
+    async def _retry_group(self, sel: Selection) -> None:
+        group = sel.group
+        if group is None:
+            self._say("select a failure group (5 Failures) to retry it")
+            return
+        if self.service.refuse("retry of a failure group"):
+            return
+        ids = await self.app.backend.group_members(group) or group.job_ids
+        body: list[RenderableType] = [
+            Text.assemble("error: ", literal(group.message, one_line=True)),
+            Text(
+                f"{len(ids)} failed job{'s' if len(ids) != 1 else ''} will be retried: "
+                + ", ".join(str(i) for i in ids[:GROUP_IDS_SHOWN])
+                + (" …" if len(ids) > GROUP_IDS_SHOWN else "")
+            ),
+        ]
+        if group.count > len(ids):
+            body.append(
+                Text(f"({group.count - len(ids)} counted in the group were not found; they stay)")
+            )
+        if await self._confirm(f"Retry {len(ids)} failed jobs?", body):
+            await self.service.retry_many(ids)
+            self.app.request_refresh()
+
+    async def _dag(self, sel: Selection) -> None:
+        if sel.job_id is None and sel.workflow_id is None:
+            self._say("select a job to see its workflow")
+            return
+        self.app.show_dag(sel.job_id, sel.workflow_id)
+
+    # -- queues and workers -----------------------------------------------------------
+
+    async def _scale(self, sel: Selection, delta: int) -> None:
+        if sel.queue is None:
+            self._say("select a queue to scale (1 Overview or 4 Workers)")
+            return
+        if self.service.refuse(f"scaling queue {sel.queue}"):
+            return
+        workers = self.app.overview.workers
+        current = workers.count_for(sel.queue)
+        target = current + delta
+        if target < 0:
+            self._say(f"queue {sel.queue} has no workers to remove", "information")
+            return
+        await self.service.scale(sel.queue, target)
+        self.app.request_refresh()
+
+    async def _scale_up(self, sel: Selection) -> None:
+        await self._scale(sel, +1)
+
+    async def _scale_down(self, sel: Selection) -> None:
+        await self._scale(sel, -1)
+
+    async def _recycle(self, sel: Selection) -> None:
+        if sel.worker_id is None:
+            self._say("select a worker to recycle (4 Workers)")
+            return
+        await self.service.recycle(sel.worker_id)
+        self.app.request_refresh()
+
+    async def _pause(self, sel: Selection) -> None:
+        if sel.queue is None:
+            self._say("select a queue to pause or resume")
+            return
+        row = next((q for q in self.app.overview.queues if q.name == sel.queue), None)
+        if row is not None and row.paused:
+            await self.service.resume(sel.queue)
+        else:
+            await self.service.pause(sel.queue)
+        self.app.request_refresh()

@@ -1,0 +1,215 @@
+"""The console's view model: frozen snapshots the panes draw.
+
+Every refresh builds new instances and hands them to widgets; nothing here is
+ever mutated, so a widget can keep the last one while the next is fetched and
+compare the two cheaply (dataclass equality) to skip a redraw when nothing
+changed. The engine's read API snapshots (``engine.snapshots``) are used as
+they are where they fit; the types below cover what the console adds
+(health, history) or what it assembles from several engine calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from engine.snapshots import JobPage, JobSummary, QueueCounts
+from engine.states import State
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHealth:
+    """One service as the console last saw it."""
+
+    name: str
+    """Shown name: ``PostgreSQL``, ``Redis`` or ``RabbitMQ``."""
+    up: bool
+    latency_ms: float | None
+    """Round trip of the last probe, None when it did not answer."""
+    error: str | None = None
+    """Why it is down, with any password masked."""
+    since: datetime | None = None
+    """When it was last seen changing between up and down."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One queue on the Overview and Workers panes."""
+
+    name: str
+    paused: bool
+    ready: int
+    """Waiting for a worker (QUEUED)."""
+    unacked: int | None
+    """Delivered by the broker, not yet acknowledged; None when the broker is not asked."""
+    running: int
+    retrying: int
+    pending: int
+    blocked: int
+    failed: int
+    completed: int
+    cancelled: int
+    workers: int | None = None
+    """Workers serving the queue, when a supervisor or the dashboard says."""
+
+    @staticmethod
+    def from_counts(counts: QueueCounts, workers: int | None = None) -> QueueRow:
+        """A row from the engine's per-state counts."""
+        c = counts.counts
+        return QueueRow(
+            name=counts.queue,
+            paused=counts.paused,
+            ready=c[State.QUEUED],
+            unacked=None,
+            running=c[State.RUNNING],
+            retrying=c[State.RETRYING],
+            pending=c[State.PENDING],
+            blocked=c[State.BLOCKED],
+            failed=c[State.FAILED],
+            completed=c[State.COMPLETED],
+            cancelled=c[State.CANCELLED],
+            workers=workers,
+        )
+
+    @property
+    def depth(self) -> int:
+        """Work not yet finished: what an operator means by a queue's depth."""
+        return self.ready + self.running + self.retrying + self.pending
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """One worker process, local or remote."""
+
+    id: str
+    host: str
+    pid: int | None
+    queues: tuple[str, ...]
+    state: str
+    current_job_id: int | None
+    heartbeat_at: datetime | None
+    rss_bytes: int | None
+    cpu_percent: float | None
+    max_memory_mb: int | None
+    jobs_done: int = 0
+    jobs_failed: int = 0
+    local: bool = True
+    memory: tuple[int, ...] = ()
+    """Resident memory samples, oldest first, when the dashboard keeps them."""
+    heartbeat_age_s: float | None = None
+    """Seconds since the last heartbeat, when the source says so instead of heartbeat_at."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkersView:
+    """Every worker and the supervisor's budget."""
+
+    workers: tuple[WorkerRow, ...] = ()
+    per_queue: tuple[tuple[str, int], ...] = ()
+    """Workers the supervisor runs (or was asked to run) per queue."""
+    budget_mb: int | None = None
+    used_mb: float | None = None
+    available: bool = False
+    """False when nothing reports workers (no supervisor, no dashboard)."""
+
+    def count_for(self, queue: str) -> int:
+        """Workers asked for on ``queue`` (0 when none)."""
+        return dict(self.per_queue).get(queue, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """Failed jobs that share an error fingerprint."""
+
+    key: str
+    """The fingerprint (or the normalised message when there is none)."""
+    error_type: str | None
+    message: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    queues: tuple[str, ...]
+    job_ids: tuple[int, ...]
+    """The group's jobs that are known here (newest first); ``count`` may be larger."""
+    jobs: tuple[JobSummary, ...] = ()
+    """Those jobs' rows, when the source had them at hand."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailuresView:
+    """Failure groups, biggest first."""
+
+    groups: tuple[FailureGroup, ...] = ()
+    scanned: int = 0
+    """How many failed jobs the grouping looked at."""
+    complete: bool = True
+    """False when more failed jobs exist than were grouped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One chart's samples, oldest first."""
+
+    name: str
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardParts:
+    """What the engine's dashboard read API adds to a refresh, in the console's types."""
+
+    queues: tuple[QueueRow, ...]
+    workers: WorkersView | None
+    throughput: Series | None
+    failures_rate: Series | None
+    failures: FailuresView | None
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """What one refresh learnt about the whole installation."""
+
+    at: datetime
+    services: tuple[ServiceHealth, ...]
+    queues: tuple[QueueRow, ...] = ()
+    workers: WorkersView = field(default_factory=WorkersView)
+    charts: tuple[Series, ...] = ()
+
+    @property
+    def down(self) -> tuple[ServiceHealth, ...]:
+        """Services that did not answer."""
+        return tuple(s for s in self.services if not s.up)
+
+    def service(self, name: str) -> ServiceHealth | None:
+        """The health of one service by name."""
+        return next((s for s in self.services if s.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class JobsView:
+    """One page of the Jobs pane and how it was asked for."""
+
+    page: JobPage
+    before: int | None
+    """The keyset cursor the page was read with (None: the newest jobs)."""
+    page_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowView:
+    """The jobs of one workflow, for the DAG pane's fallback list."""
+
+    workflow_id: int
+    jobs: tuple[JobSummary, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What the cursor is on in the active pane or screen; actions act on it."""
+
+    job_id: int | None = None
+    job_state: State | None = None
+    workflow_id: int | None = None
+    queue: str | None = None
+    worker_id: str | None = None
+    group: FailureGroup | None = None

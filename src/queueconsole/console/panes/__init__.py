@@ -1,0 +1,1 @@
+"""The console's panes, one per module, switched with the number keys."""

@@ -1,0 +1,140 @@
+"""Workers (``4``): workers per queue (``+``/``-``), every worker (``k``), the budget."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from queueconsole.console.model import Overview, Selection, WorkerRow, WorkersView
+from queueconsole.console.panes.base import Pane
+from queueconsole.console.text import age, count, literal, megabytes, sparkline
+from queueconsole.console.widgets.keyed_table import KeyedTable
+
+MEMORY_SAMPLES = 60  # memory samples kept per worker for its sparkline
+
+QUEUE_COLUMNS = (
+    ("queue", "queue"),
+    ("workers", "workers"),
+    ("ready", "ready"),
+    ("running", "running"),
+    ("failed", "failed"),
+)
+
+WORKER_COLUMNS = (
+    ("id", "worker"),
+    ("state", "state"),
+    ("job", "job"),
+    ("heartbeat", "beat"),
+    ("rss", "rss"),
+    ("memory", "memory"),
+    ("cpu", "cpu"),
+    ("queues", "queues"),
+    ("where", "host:pid"),
+    ("done", "done"),
+)
+
+
+def budget_text(view: WorkersView) -> Text:
+    """The supervisor's memory budget and use, or why nothing is shown."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if not view.available:
+        text.append(
+            "no supervisor reports workers here (client mode); "
+            "scaling needs the embedded engine or --attach",
+            style="italic",
+        )
+        return text
+    text.append("memory ", style="bold")
+    used = f"{view.used_mb:,.0f}M" if view.used_mb is not None else "-"
+    budget = f"{view.budget_mb:,}M budget" if view.budget_mb else "no budget set"
+    text.append(f"{used} of {budget}")
+    text.append(f" · {len(view.workers)} workers · + / - scale the queue, k recycles a worker")
+    return text
+
+
+class WorkersPane(Pane):
+    """Queues on top (scale them), workers below (recycle them); tab moves between."""
+
+    DEFAULT_CSS = """
+    WorkersPane #worker-queues {
+        height: auto;
+        max-height: 40%;
+    }
+    WorkersPane #budget {
+        height: 1;
+    }
+    """
+
+    title = "Workers"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._memory: dict[str, deque[float]] = {}
+        self._now = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="budget")
+        yield KeyedTable(QUEUE_COLUMNS, id="worker-queues")
+        yield KeyedTable(WORKER_COLUMNS, id="workers-table")
+        yield Static(classes="pane-status")
+
+    def on_overview(self, overview: Overview) -> None:
+        view = overview.workers
+        self._sample_memory(view.workers)
+        self.query_one("#budget", Static).update(budget_text(view))
+        rows = []
+        for q in overview.queues:
+            n = view.count_for(q.name) if view.available else None
+            name = literal(q.name)
+            if q.paused:
+                name.append(" (paused)", style="yellow")
+            rows.append(
+                (q.name, (name, count(n), count(q.ready), count(q.running), count(q.failed)))
+            )
+        self.query_one("#worker-queues", KeyedTable).set_rows(rows)
+        self.query_one("#workers-table", KeyedTable).set_rows(
+            [(w.id, self._cells(w, overview)) for w in view.workers]
+        )
+
+    def _sample_memory(self, workers: tuple[WorkerRow, ...]) -> None:
+        seen = set()
+        for w in workers:
+            seen.add(w.id)
+            samples = self._memory.setdefault(w.id, deque(maxlen=MEMORY_SAMPLES))
+            samples.append(float(w.rss_bytes or 0))
+        for gone in set(self._memory) - seen:
+            del self._memory[gone]
+
+    def _cells(self, w: WorkerRow, overview: Overview) -> tuple[object, ...]:
+        state = Text(w.state, style="blue" if w.current_job_id is not None else "")
+        cpu = f"{w.cpu_percent:.0f}%" if w.cpu_percent is not None else "-"
+        where = f"{w.host}:{w.pid}" if w.pid is not None else w.host
+        if w.heartbeat_at is not None:
+            beat = age(w.heartbeat_at, overview.at)
+        elif w.heartbeat_age_s is not None:
+            beat = f"{w.heartbeat_age_s:.0f}s"
+        else:
+            beat = "-"
+        return (
+            literal(w.id),
+            state,
+            Text(str(w.current_job_id) if w.current_job_id is not None else "-"),
+            Text(beat),
+            Text(megabytes(w.rss_bytes)),
+            Text(sparkline(w.memory or tuple(self._memory.get(w.id, ())))),
+            Text(cpu),
+            literal(",".join(w.queues)),
+            literal(where),
+            Text(f"{w.jobs_done:,}"),
+        )
+
+    def selection(self) -> Selection:
+        queue = self.query_one("#worker-queues", KeyedTable).selected_key
+        worker = self.query_one("#workers-table", KeyedTable).selected_key
+        return Selection(
+            queue=str(queue) if queue is not None else None,
+            worker_id=str(worker) if worker is not None else None,
+        )

@@ -1,0 +1,149 @@
+"""The console's data source: every read the panes make, as immutable snapshots.
+
+Widgets never call the engine; they ask this object from a Textual worker and
+get frozen dataclasses back. Every read is bounded by a timeout so a service
+that hangs (rather than refusing) is reported as down within seconds instead
+of freezing a pane's refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.errors import EngineError
+from engine.snapshots import JobDetail, JobFilter
+from queueconsole.console.backend import Backend, merge_workers
+from queueconsole.console.history import History
+from queueconsole.console.model import (
+    DashboardParts,
+    FailuresView,
+    JobsView,
+    Overview,
+    QueueRow,
+    WorkersView,
+    WorkflowView,
+)
+
+log = logging.getLogger(__name__)
+
+DASHBOARD_EVERY_S = 2.0  # seconds a dashboard snapshot serves the timer's refreshes
+FETCH_TIMEOUT_S = 4.0  # seconds one read may take before the refresh gives up on it
+JOBS_PAGE = 100  # rows per page of the Jobs pane (one keyset page, never the whole table)
+WORKFLOW_JOBS = 1000  # jobs of one workflow listed by the DAG pane's fallback
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+class DataSource:
+    """Reads for the panes.
+
+    Args:
+        backend: the engine.
+        clock: what "now" is (snapshot tests freeze it).
+        history: where the Overview's chart samples are kept.
+    """
+
+    def __init__(
+        self, backend: Backend, *, clock: Clock = utc_now, history: History | None = None
+    ) -> None:
+        self.backend = backend
+        self.clock = clock
+        self.history = history if history is not None else History()
+        self._parts: tuple[float, DashboardParts | None] | None = None
+        self.dashboard_failures: FailuresView | None = None
+        """Failure groups of the last dashboard snapshot (None without one)."""
+
+    async def overview(self, *, record: bool = True, force: bool = True) -> Overview:
+        """Service health, queue depths, workers and chart history.
+
+        Uses the engine's dashboard read API when it is installed (broker
+        depths, every host's workers, throughput series, failure groups) and
+        the core read API otherwise. A service that is down leaves its part
+        empty; the result is still a complete snapshot the panes can draw.
+
+        The dashboard costs tens of milliseconds of this process's CPU, so the
+        timer's refreshes (``force=False``) reuse one younger than
+        :data:`DASHBOARD_EVERY_S`; refreshes after an action force a new one.
+        """
+        at = self.clock()
+        services = await self.backend.health()
+        postgres_up = all(s.up for s in services if s.name == "PostgreSQL")
+        supervised = WorkersView()
+        try:
+            async with asyncio.timeout(FETCH_TIMEOUT_S):
+                supervised = await self.backend.workers()
+        except Exception:  # a supervisor hiccup must not hide the queues
+            log.exception("supervisor snapshot failed")
+        if not postgres_up:
+            return Overview(at, services, (), supervised, self.history.series())
+        parts: DashboardParts | None = None
+        now = time.monotonic()
+        recent = self._parts is not None and now - self._parts[0] < DASHBOARD_EVERY_S
+        if recent and not force:
+            parts = self._parts[1] if self._parts is not None else None
+        else:
+            try:
+                async with asyncio.timeout(FETCH_TIMEOUT_S):
+                    parts = await self.backend.dashboard()
+                self._parts = (now, parts)
+            except (EngineError, TimeoutError, OSError) as exc:
+                log.warning("dashboard unavailable, using the core read API: %s", exc)
+                self._parts = None
+        workers = merge_workers(parts.workers if parts else None, supervised)
+        if parts is not None and parts.queues:
+            queues = parts.queues
+        else:
+            async with asyncio.timeout(FETCH_TIMEOUT_S):
+                counts = await self.backend.client.queue_counts()
+            queues = tuple(QueueRow.from_counts(c) for c in counts)
+        if workers.available:
+            queues = tuple(replace(q, workers=workers.count_for(q.name)) for q in queues)
+        self.dashboard_failures = parts.failures if parts is not None else None
+        if record:
+            self.history.record(at, queues)
+        depth, throughput, failures = self.history.series()
+        if parts is not None and parts.throughput is not None:
+            throughput = parts.throughput
+        if parts is not None and parts.failures_rate is not None:
+            failures = parts.failures_rate
+        return Overview(at, services, queues, workers, (depth, throughput, failures))
+
+    async def jobs(self, flt: JobFilter, before: int | None, page_number: int) -> JobsView:
+        """One keyset page of jobs, newest first."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            page = await self.backend.client.jobs(flt, limit=JOBS_PAGE, before=before)
+        return JobsView(page, before, page_number)
+
+    async def job(self, job_id: int) -> JobDetail:
+        """One job with its neighbours, events and logs."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            return await self.backend.client.job(job_id)
+
+    async def failures(self) -> FailuresView:
+        """Failure groups, biggest first (the dashboard's, when the last overview had them)."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            return await self.backend.failures(self.dashboard_failures)
+
+    async def workflow(self, workflow_id: int) -> WorkflowView:
+        """The jobs of one workflow (the DAG pane's list until the graph widget lands)."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            page = await self.backend.client.jobs(
+                JobFilter(workflow_id=workflow_id), limit=WORKFLOW_JOBS
+            )
+        return WorkflowView(workflow_id, tuple(sorted(page.items, key=lambda j: j.id)))
+
+    async def graph(self, job_id: int) -> Any:
+        """The dependency graph ``job_id`` belongs to (``Client.workflow_graph``)."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            return await self.backend.client.workflow_graph(job_id)

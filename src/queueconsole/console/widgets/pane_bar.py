@@ -1,0 +1,54 @@
+"""The top line: which pane is shown, how to reach the others, and the console's mode."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+PANES: tuple[tuple[str, str, str], ...] = (
+    ("1", "overview", "Overview"),
+    ("2", "jobs", "Jobs"),
+    ("3", "dag", "DAG"),
+    ("4", "workers", "Workers"),
+    ("5", "failures", "Failures"),
+)
+"""(key, pane id, title) of every pane, in key order."""
+
+
+class PaneBar(Widget):
+    """One line: ``queueconsole  1 Overview  [2 Jobs]  3 DAG …  embedded · read-only``.
+
+    The active pane is drawn reversed and in brackets, so it is visible
+    without colour too.
+    """
+
+    DEFAULT_CSS = """
+    PaneBar {
+        height: 1;
+        background: $panel;
+        color: $foreground;
+    }
+    """
+
+    active: reactive[str] = reactive("overview")
+    """Id of the pane on screen."""
+    mode: reactive[str] = reactive("")
+    """Right-hand label: embedded / attached / client, read-only."""
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" queueconsole ", style="bold")
+        for key, pane_id, title in PANES:
+            if pane_id == self.active:
+                text.append(f"[{key} {title}]", style="bold reverse")
+            else:
+                text.append(f" {key} {title} ")
+            text.append(" ")
+        width = self.size.width
+        if self.mode and width:
+            gap = width - text.cell_len - len(self.mode) - 1
+            if gap >= 1:
+                text.append(" " * gap)
+                text.append(self.mode, style="italic")
+        return text

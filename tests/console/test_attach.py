@@ -1,0 +1,46 @@
+"""--attach: no embedded engine; scale and recycle travel over the broker's control exchange."""
+
+from __future__ import annotations
+
+import asyncio
+
+from engine.broker.control import ControlBus
+from queueconsole.console.app import ConsoleApp
+from queueconsole.console.backend import Backend
+from queueconsole.console.model import Selection
+from queueconsole.console.widgets.keyed_table import KeyedTable
+from tests.console.conftest import healthy, settle, until
+
+
+async def test_attached_console_sends_scale_and_recycle_commands(migrated, client):
+    received: list[dict] = []
+    listener = ControlBus(migrated, name="test-listener")
+
+    async def on_command(command: dict) -> None:
+        received.append(command)
+
+    await listener.subscribe(on_command)
+    backend = await Backend.open(migrated, attach=True)
+    backend._probe = healthy
+    assert backend.mode == "attached" and backend.runtime is None
+    app = ConsoleApp(backend, refresh_s=None)
+    try:
+        await client.submit("demo.noop", queue="mail")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await app.refresh_now()
+            await pilot.press("4")
+            await settle(app, pilot)
+            assert app.query_one("#worker-queues", KeyedTable).select_key("mail")
+            await pilot.press("plus")
+            await settle(app, pilot)
+            await until(pilot, lambda: bool(received))
+            assert received[0] == {"cmd": "scale", "queue": "mail", "workers": 1}
+            app.start_flow("recycle", Selection(worker_id="host-1-w3"))
+            await settle(app, pilot)
+            await until(pilot, lambda: len(received) == 2)
+            assert received[1] == {"cmd": "recycle", "worker_id": "host-1-w3"}
+            assert "attached" in app.query_one("#bar").mode
+    finally:
+        await backend.stop()
+        await listener.close()
+        await asyncio.sleep(0)
