@@ -49,8 +49,9 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """A plain aligned table on stdout."""
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, left: int = 1) -> None:
+    """A plain aligned table on stdout; the first ``left`` columns (text) align left, the
+    rest (figures) right."""
     cells = [[str(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
@@ -58,7 +59,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     for r in cells:
         print(
             "  ".join(
-                c.rjust(w) if i else c.ljust(w)
+                c.rjust(w) if i >= left else c.ljust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
             )
         )
