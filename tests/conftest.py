@@ -8,17 +8,22 @@ at the end of the run, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import text
 
+from engine.broker.admin import delete_namespace
+from engine.broker.names import Names
 from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
 from engine.db.migrate import migrate
 from tests.support.services import CI, RUN_ID, run_settings
+
+pytest_plugins = ["tests.support.private"]  # private servers for tests that break them
 
 TABLES = (
     "jobs",
@@ -30,6 +35,8 @@ TABLES = (
     "queues",
     "queue_state_counts",
     "queue_state_deltas",
+    "schedules",
+    "schedule_fires",
 )
 
 
@@ -51,6 +58,13 @@ async def migrated(settings: Settings) -> AsyncIterator[Settings]:
     except Exception as exc:  # say plainly that the service is missing
         pytest.exit(f"PostgreSQL for the tests is not usable: {exc}. Run ./dev test.", 3)
     yield settings
+    last = Database(settings)
+    try:
+        await truncate(last)  # notes the last test's queues
+    finally:
+        await last.close()
+    with contextlib.suppress(Exception):  # the broker may be the thing a test broke
+        await delete_namespace(settings, Names(settings.namespace), sorted(QUEUES_SEEN))
     await _drop_database(settings)
 
 
@@ -68,9 +82,15 @@ async def _drop_database(settings: Settings) -> None:
         await admin.close()
 
 
+QUEUES_SEEN: set[str] = {"default"}
+"""Engine queues any test used: their broker queues in the run's namespace are deleted
+at the end (the CLI and clients publish after commit)."""
+
+
 async def truncate(db: Database) -> None:
     """Empty every table and restart id sequences."""
     async with db.transaction() as conn:
+        QUEUES_SEEN.update((await conn.execute(text("SELECT name FROM queues"))).scalars())
         await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import inspect
 import logging
 import sys
@@ -13,8 +14,19 @@ from typing import NoReturn
 from engine.config import load_settings
 from engine.errors import ServiceUnavailable, UserError
 from queueconsole import __version__
-from queueconsole.cli.commands import admin, jobs
+from queueconsole.cli.commands.console import with_default_command
 from queueconsole.cli.errors import EXIT_UNAVAILABLE, EXIT_USAGE, report
+
+# One module per group of commands, each with ``register(sub, parents)``; the
+# order is the order of ``--help``.
+COMMAND_MODULES = (
+    "queueconsole.cli.commands.admin",
+    "queueconsole.cli.commands.jobs",
+    "queueconsole.cli.commands.status",
+    "queueconsole.cli.commands.runtime",
+    "queueconsole.cli.commands.operations",
+    "queueconsole.cli.commands.console",
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -41,8 +53,8 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"queueconsole {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (admin, jobs):
-        module.register(sub, [common])
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, [common])
     return parser
 
 
@@ -50,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code; user mistakes never show a traceback."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(with_default_command(parser, argv))
     except SystemExit as exc:  # --help, --version, or a usage error already reported
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler = getattr(args, "handler", None)
@@ -58,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # pika logs every connection step, and each failed connect as several ERROR lines;
+    # our own messages already say which service failed and why.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     settings = None
     try:
         settings = load_settings(getattr(args, "config", None))

@@ -14,14 +14,23 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _JSON_C1_RE = re.compile(r"[\x7f-\x9f]")
 
 
 def printable(text: str, *, keep_newlines: bool = True) -> str:
-    """``text`` with control characters (ESC, C1, …) shown as ``\\xNN`` escapes."""
-    cleaned = _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` with control characters (ESC, C1, …) shown as ``\\xNN`` escapes.
+
+    Lone surrogates (undecodable bytes of a command line argument quoted back in an
+    error) become ``\\udcNN``: a UTF-8 stream refuses to encode them at all.
+    """
+    cleaned = _CONTROL_RE.sub(_escape, text)
     return cleaned if keep_newlines else cleaned.replace("\n", "\\n").replace("\t", " ")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def dumps(document: Any) -> str:

@@ -11,6 +11,7 @@ from engine.client import Client
 from engine.config import Settings
 from engine.errors import UserError
 from engine.priority import Priority
+from engine.runtime.wiring import open_client
 from engine.snapshots import JobDetail, JobFilter
 from engine.specs import parse_workflow
 from engine.states import State
@@ -134,8 +135,10 @@ def _parse_payload(raw: str | None) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer too long for Python to read
         raise UserError(f"--payload is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UserError("--payload is nested too deeply") from None
     if not isinstance(value, dict):
         raise UserError(f"--payload must be a JSON object, not {type(value).__name__}")
     return value
@@ -152,7 +155,7 @@ def _read_workflow(path: str) -> Any:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise UserError(f"workflow file {path} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer too long for Python to read
         raise UserError(f"workflow file {path} is not valid JSON: {exc}") from None
     except RecursionError:
         raise UserError(f"workflow file {path} is nested too deeply") from None
@@ -166,7 +169,7 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("say what to submit: a job TYPE, or --file workflow.json")
     if args.file:
         name, specs = parse_workflow(_read_workflow(args.file))
-        async with Client(settings) as client:
+        async with open_client(settings) as client:
             result = await client.submit_workflow(specs, name=name)
         if args.json:
             print_json(result.ids)
@@ -181,7 +184,7 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     payload = _parse_payload(args.payload)
-    async with Client(settings) as client:
+    async with open_client(settings) as client:
         submitted = await client.submit(
             args.type,
             payload,
@@ -330,7 +333,7 @@ def _summarize(job: int, changes: ChangeSet, as_json: bool) -> None:
 
 async def run_cancel(args: argparse.Namespace, settings: Settings) -> int:
     """Cancel a job."""
-    async with Client(settings) as client:
+    async with open_client(settings) as client:
         changes = await client.cancel(args.id)
     _summarize(args.id, changes, args.json)
     return 0
@@ -338,7 +341,7 @@ async def run_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 async def run_retry(args: argparse.Namespace, settings: Settings) -> int:
     """Retry a job."""
-    async with Client(settings) as client:
+    async with open_client(settings) as client:
         changes = await client.retry(args.id)
     _summarize(args.id, changes, args.json)
     return 0
