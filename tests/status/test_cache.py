@@ -256,3 +256,22 @@ async def test_a_cache_about_another_database_is_not_believed(
     again = await dashboard(db, cache_settings, cache=cache, broker_depths=_no_broker)
     assert again.queues.source == "redis"
     assert section_counts(again.queues) == {("new", State.QUEUED): 1}
+
+
+async def test_a_read_during_a_reconnect_trial_waits_for_it_instead_of_giving_up(
+    db, cache: StatusCache, cache_settings: Settings
+):
+    """Just as Redis comes back, one trial call is under way: a dashboard read
+    arriving then must use Redis once the trial succeeds, not fall back to
+    PostgreSQL without repopulating (the next read would fall back again)."""
+    await CountReconciler(cache_settings, db, cache).tick()
+    cache.breaker.failure("connection refused")  # Redis was down
+    assert cache.breaker.allow(), "retry_after_s=0: a trial is let through at once"
+    assert cache.breaker.trial_in_flight
+
+    reading = asyncio.create_task(cache.read_counts())
+    await asyncio.sleep(0.05)
+    assert not reading.done(), "the read waits for the trial under way"
+    cache.breaker.success()  # the trial reached Redis
+    counts = await asyncio.wait_for(reading, 5)
+    assert counts is not None, "the read used Redis after the trial"

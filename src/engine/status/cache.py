@@ -450,8 +450,13 @@ class StatusCache:
     # -- reads ------------------------------------------------------------------
 
     async def _read(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run a read through the breaker; a down Redis raises ServiceUnavailable at once."""
-        if not self.breaker.allow():
+        """Run a read through the breaker; a down Redis raises ServiceUnavailable at once.
+
+        A read that arrives while a trial call is under way waits for it (at most a
+        connect timeout): skipped just as Redis comes back, the first read after an
+        outage would fall back to PostgreSQL without repopulating the counters.
+        """
+        if not (self.breaker.allow() or await self._after_trial()):
             raise self._unavailable(self.breaker.last_error)
         try:
             result = await fn()
