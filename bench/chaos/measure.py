@@ -64,6 +64,20 @@ _COMPLETED_TWICE = text(
     """
 )
 
+# -- chaos_lost_detail -- where each sampled lost job stands, and its last events.
+_LOST_DETAIL = text(
+    """
+    SELECT j.id, j.state, j.attempts, coalesce(j.worker_id, '-') AS worker,
+           coalesce(j.wait_reason, '') AS wait_reason,
+           (SELECT string_agg(concat_ws(' ', coalesce(e.from_state, 'new') || '>' || e.to_state,
+                                        'a' || e.attempt, e.worker_id, e.reason), ' | '
+                              ORDER BY e.id)
+            FROM (SELECT * FROM job_events WHERE job_id = j.id ORDER BY id DESC LIMIT 4) e)
+             AS trail
+    FROM jobs j WHERE j.id = ANY(:ids) ORDER BY j.id
+    """
+)
+
 # -- chaos_runs_presumed_lost -- runs the rescuer failed because their worker fell silent.
 _PRESUMED_LOST = text(
     "SELECT count(*) FROM job_events WHERE from_state = 'running' "
@@ -145,6 +159,8 @@ class Tally:
     unexpected_ids: tuple[int, ...] = ()
     completed_twice_ids: tuple[int, ...] = ()
     violating_edges: tuple[tuple[int, int], ...] = ()
+    lost_detail: tuple[str, ...] = ()
+    """For the sampled lost jobs: state, attempt, worker, wait reason and last events."""
 
     @property
     def clean(self) -> bool:
@@ -168,6 +184,15 @@ async def tally(db: Database) -> Tally:
         twice = [r.job_id for r in await conn.execute(_COMPLETED_TWICE)]
         edges = [(r.dependency, r.dependent) for r in await conn.execute(_ORDER_VIOLATIONS)]
         presumed_lost = int(await conn.scalar(_PRESUMED_LOST) or 0)
+        lost_ids = list(row.lost_ids or ())
+        detail: list[str] = []
+        if lost_ids:
+            for r in await conn.execute(_LOST_DETAIL, {"ids": lost_ids}):
+                reason = f" ({r.wait_reason})" if r.wait_reason else ""
+                detail.append(
+                    f"job {r.id}: {r.state} attempt {r.attempts} on {r.worker}{reason}; "
+                    f"last events: {r.trail}"
+                )
     unexpected = tuple(row.unexpected_ids or ())
     return Tally(
         submitted=row.submitted,
@@ -182,6 +207,7 @@ async def tally(db: Database) -> Tally:
         unexpected_ids=unexpected[:SAMPLE],
         completed_twice_ids=tuple(twice[:SAMPLE]),
         violating_edges=tuple(edges[:SAMPLE]),
+        lost_detail=tuple(detail),
     )
 
 

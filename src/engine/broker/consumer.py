@@ -206,6 +206,26 @@ class Consumer:
             if not self._paused:
                 await self._consume(channel)
 
+    async def set_prefetch(self, prefetch: int) -> None:
+        """Change the per-consumer limit on the live channel, and for reconnections.
+
+        A worker lowers it while its jobs are long (so it does not sit on messages
+        another worker could start) and raises it while they are short (so one
+        claim statement covers many jobs).
+        """
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1, not {prefetch}")
+        if prefetch == self.prefetch:
+            return
+        self.prefetch = prefetch
+        channel = self._channel
+        if channel is None or not channel.is_open:
+            return  # the next connection's setup applies it
+        try:
+            await channel.basic_qos(prefetch)
+        except Exception as exc:  # the channel is closing; its successor applies it
+            log.debug("%s: prefetch %d not applied now: %s", self.name, prefetch, exc)
+
     async def _consume(self, channel: AsyncChannel) -> None:
         base = self._generation << TAG_BITS
         outstanding = self._outstanding

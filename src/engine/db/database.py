@@ -9,6 +9,7 @@ was never migrated says to run ``queueconsole migrate``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from engine.config import Settings, mask_url, sqlalchemy_url
 from engine.errors import ServiceUnavailable, UserError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 Conn = AsyncConnection | asyncpg.Connection
 """Where driver SQL (``$1`` parameters) can run: a SQLAlchemy connection, inside its
@@ -56,6 +58,11 @@ class Database:
         pool_size: connections kept open; workers need two, the console a few.
         application_name: shown in ``pg_stat_activity`` so an operator can tell
             which process holds a connection.
+        operation_timeout_s: longest wait for one :meth:`run` or :meth:`run_single`
+            (its statements, commit and any wait for a pooled connection), None for
+            no limit. A connection whose peer vanished without a reset would
+            otherwise hold a worker forever: its heartbeat stops, and jobs delivered
+            to it wait while it looks alive to the broker.
     """
 
     def __init__(
@@ -64,8 +71,10 @@ class Database:
         *,
         pool_size: int = 5,
         application_name: str = "queueconsole",
+        operation_timeout_s: float | None = None,
     ) -> None:
         self.settings = settings
+        self.operation_timeout_s = operation_timeout_s
         self.masked_url = mask_url(settings.database_url)
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(settings.database_url),
@@ -103,6 +112,10 @@ class Database:
         Our multi-row writers lock rows in id order, so deadlocks should not
         happen; this is the belt to those braces, never a reason to skip them.
         """
+        async with self._deadline():
+            return await self._run(fn)
+
+    async def _run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 async with self.engine.begin() as conn:
@@ -126,6 +139,10 @@ class Database:
         in between. ``fn`` must not rely on two statements committing together.
         Retried like :meth:`run` when PostgreSQL aborted it for a deadlock.
         """
+        async with self._deadline():
+            return await self._run_single(fn)
+
+    async def _run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 async with self.engine.connect() as conn:
@@ -145,6 +162,24 @@ class Database:
             except (TimeoutError, DBAPIError, OSError, asyncpg.InterfaceError) as exc:
                 raise self.translate(exc) from exc
         raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _deadline(self) -> AsyncIterator[None]:
+        """Bound one operation by ``operation_timeout_s``; past it, PostgreSQL is
+        reported unavailable, and where the operation hung is logged."""
+        if self.operation_timeout_s is None:
+            yield
+            return
+        scope = asyncio.timeout(self.operation_timeout_s)
+        try:
+            async with scope:
+                yield
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise
+            reason = f"no answer within {self.operation_timeout_s:g} s"
+            log.warning("PostgreSQL operation abandoned: %s", reason, exc_info=True)
+            raise ServiceUnavailable(SERVICE, self.masked_url, reason) from exc
 
     async def ping(self) -> float:
         """Round-trip time of ``SELECT 1`` in milliseconds; raises if the server is down."""

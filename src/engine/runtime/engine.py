@@ -28,6 +28,7 @@ from engine.services.base import PeriodicService, ServiceGroup
 from engine.services.reconciler import Reconciler
 from engine.services.rescuer import Rescuer
 from engine.services.retries import RetryScheduler
+from engine.worker.process import DEFAULT_PREFETCH
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class EngineOptions:
     """Worker processes per queue; empty runs the services without local workers."""
     memory_budget_mb: int | None = None
     worker_max_memory_mb: int | None = None
-    prefetch: int = 50
+    prefetch: int = DEFAULT_PREFETCH
     concurrency: int = 1
     reconcile_after_s: float = 10.0
     heartbeat_timeout_s: float = 5.0

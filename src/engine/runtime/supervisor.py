@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from engine.config import Settings, to_environ
 from engine.errors import UserError
 from engine.ops.queues import check_queue_name
+from engine.worker.process import DEFAULT_PREFETCH
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Supervisor:
         *,
         memory_budget_mb: int | None = None,
         worker_max_memory_mb: int | None = None,
-        prefetch: int = 50,
+        prefetch: int = DEFAULT_PREFETCH,
         concurrency: int = 1,
         grace_s: float = 30.0,
         extra_args: Sequence[str] = (),

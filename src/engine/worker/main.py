@@ -14,7 +14,7 @@ import sys
 
 from engine.config import Settings, load_settings
 from engine.errors import EngineError
-from engine.worker.process import Worker, WorkerOptions
+from engine.worker.process import DEFAULT_PREFETCH, Worker, WorkerOptions
 
 
 def parse_queues(text: str) -> tuple[str, ...]:
@@ -39,7 +39,13 @@ def positive_int(text: str) -> int:
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``queueconsole worker`` (shared with ``python -m engine.worker``)."""
     parser.add_argument("--queues", type=parse_queues, default=("default",), metavar="A,B")
-    parser.add_argument("--prefetch", type=positive_int, default=50, metavar="N")
+    parser.add_argument(
+        "--prefetch",
+        type=positive_int,
+        default=DEFAULT_PREFETCH,
+        metavar="N",
+        help=f"most unacked messages held; fewer while jobs are long ({DEFAULT_PREFETCH})",
+    )
     parser.add_argument("--concurrency", type=positive_int, default=1, metavar="N")
     parser.add_argument("--max-memory-mb", type=positive_int, default=None, metavar="M")
     parser.add_argument("--worker-id", default=None, help=argparse.SUPPRESS)

@@ -64,7 +64,13 @@ EXIT_REPLACE = 75
 CLAIM_AHEAD_S = 0.05
 """Claim ahead only as much work as should start within this time."""
 HOLD_S = 1.0
+DEFAULT_PREFETCH = 200
+"""Most messages the broker may hold out to a worker (``--prefetch``). The worker asks
+for fewer while its jobs are long (:meth:`Worker._wanted_prefetch`)."""
 """How long a busy worker keeps deliveries it cannot claim yet before handing them back."""
+DB_OPERATION_TIMEOUT_S = 15.0
+"""Longest a claim, a flush or a heartbeat may wait on PostgreSQL before it is given up
+as failed (and, for a claim, checked for having committed)."""
 IN_DOUBT_RETRY_S = 0.5  # seconds between asks whether a claim that failed had committed
 
 
@@ -73,7 +79,7 @@ class WorkerOptions:
     """How one worker process behaves (the ``queueconsole worker`` flags)."""
 
     queues: tuple[str, ...] = ("default",)
-    prefetch: int = 50
+    prefetch: int = DEFAULT_PREFETCH
     concurrency: int = 1
     max_memory_mb: int | None = None
     worker_id: str | None = None
@@ -117,7 +123,7 @@ class Worker:
             f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         )
         self.stats = _Stats()
-        self._db = Database(settings, pool_size=3)
+        self._db = Database(settings, pool_size=3, operation_timeout_s=DB_OPERATION_TIMEOUT_S)
         self._publisher = Publisher(settings)
         self._hooks: list[AfterCommit] = [self._publisher, *status_hooks(settings)]
         self.client = Client(settings, database=self._db, hooks=self._hooks)
@@ -271,6 +277,9 @@ class Worker:
                 )
             await self._consumer.ack([g.delivery_tag for g in garbage])
         pending = [i for i in items if isinstance(i, Delivery)]
+        want = self._wanted_prefetch()
+        if abs(want - self._consumer.prefetch) * 4 > self._consumer.prefetch:
+            await self._consumer.set_prefetch(want)
         while pending:
             if self._stop.is_set():
                 return  # never acked: the broker gives them to another worker
@@ -325,11 +334,14 @@ class Worker:
                     found = await self._db.run_single(
                         lambda conn: claimed_by(conn, messages, self.id)
                     )
-                    held = set(self._runs) | {f.run.claimed.id for f in self._finished}
+                    # By run, not by job: a failed earlier attempt of the same job may
+                    # still wait here to be recorded, and must not hide the new one.
+                    held = {(r.claimed.id, r.claimed.attempt) for r in self._runs.values()}
+                    held |= {(f.run.claimed.id, f.run.claimed.attempt) for f in self._finished}
             except Exception:
                 await asyncio.sleep(IN_DOUBT_RETRY_S)
                 continue
-            adopted = [c for c in found if c.id not in held]
+            adopted = [c for c in found if (c.id, c.attempt) not in held]
             if adopted:
                 log.warning(
                     "worker %s: a claim of %d job(s) committed though it failed; running them",
@@ -348,6 +360,16 @@ class Worker:
         """
         extra = int(CLAIM_AHEAD_S / max(self._avg_run_s, 1e-4))
         return self.options.concurrency + max(0, min(extra, self.options.prefetch))
+
+    def _wanted_prefetch(self) -> int:
+        """Messages the broker should hold out to this worker: what it would claim
+        now plus one more round of its concurrency, at most ``--prefetch``.
+
+        Short jobs get the whole ``--prefetch``, so a claim statement covers many of
+        them; long ones about twice the concurrency, so this worker does not sit on
+        messages (handing them back after a second) that an idle worker could start.
+        """
+        return max(1, min(self.options.prefetch, self._capacity() + self.options.concurrency))
 
     async def _dispatch(self, claimed: Sequence[Claimed]) -> None:
         """Queue what this worker can run; defer what it cannot, with the reason."""

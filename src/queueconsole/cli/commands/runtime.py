@@ -11,6 +11,7 @@ from typing import Any
 from engine.config import Settings
 from engine.errors import ValidationError
 from engine.worker.main import add_worker_arguments, options_from, positive_int, run_worker
+from engine.worker.process import DEFAULT_PREFETCH
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -37,7 +38,13 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--memory-budget-mb", type=positive_int, default=None, metavar="M")
     p.add_argument("--worker-max-memory-mb", type=positive_int, default=None, metavar="M")
-    p.add_argument("--prefetch", type=positive_int, default=50, metavar="N")
+    p.add_argument(
+        "--prefetch",
+        type=positive_int,
+        default=DEFAULT_PREFETCH,
+        metavar="N",
+        help=f"each worker's most unacked messages; fewer while jobs are long ({DEFAULT_PREFETCH})",
+    )
     p.add_argument("--concurrency", type=positive_int, default=1, metavar="N")
     p.add_argument("--reconcile-after-s", type=float, default=10.0, metavar="S")
     p.add_argument("--heartbeat-timeout-s", type=float, default=5.0, metavar="S")
