@@ -98,11 +98,16 @@ class Processes:
 
     Args:
         python: the interpreter for every Python subprocess.
-        log_dir: where each process's stderr goes (quoted when it fails).
+        log_dir: where each process's stderr goes (quoted when it fails); by default
+            ``$QCBENCH_LOG_DIR`` when set (kept afterwards, e.g. to read the workers'
+            claim and flush counts), else a temporary directory removed at the end.
     """
 
     def __init__(self, python: str = sys.executable, log_dir: Path | None = None) -> None:
         self.python = python
+        if log_dir is None and os.environ.get("QCBENCH_LOG_DIR"):
+            log_dir = Path(os.environ["QCBENCH_LOG_DIR"])
+            log_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="qcbench-logs-"))
         self._owns_log_dir = log_dir is None
         self._running: list[Proc] = []

@@ -372,12 +372,14 @@ class StatusCache:
         if completed or failed:
             pipe.eval(_RING_ADD, 1, self.keys.throughput, int(now), completed, failed, RING_SECONDS)
 
-        docs = [codec.encode(t, now) for t in transitions]
-        recent = docs[-RECENT_EVENTS_KEPT:]
-        pipe.lpush(self.keys.recent_events, *(json.dumps(d, separators=(",", ":")) for d in recent))
+        # Each event is encoded once: the recent list holds the documents, a pub/sub
+        # message is a JSON array of them.
+        docs = [json.dumps(codec.encode(t, now), separators=(",", ":")) for t in transitions]
+        pipe.lpush(self.keys.recent_events, *docs[-RECENT_EVENTS_KEPT:])
         pipe.ltrim(self.keys.recent_events, 0, RECENT_EVENTS_KEPT - 1)
         for i in range(0, len(docs), PUBLISH_BATCH):
-            pipe.publish(self.keys.events_channel, codec.dumps(docs[i : i + PUBLISH_BATCH]))
+            message = "[" + ",".join(docs[i : i + PUBLISH_BATCH]) + "]"
+            pipe.publish(self.keys.events_channel, message)
 
     def _add_recovery(self, pipe: Pipeline) -> bool:
         """If writes were lost: invalidate everything that may now be incomplete

@@ -7,7 +7,6 @@ subscriber written in another language can read them without this module.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from engine.readapi.views import EventView, epoch_to_datetime
@@ -42,11 +41,6 @@ def encode(t: Transition, at: float) -> dict[str, Any]:
     if t.from_state is State.RUNNING and t.started_at and t.finished_at:
         doc["run_ms"] = round((t.finished_at - t.started_at).total_seconds() * 1000.0, 3)
     return doc
-
-
-def dumps(docs: Iterable[dict[str, Any]]) -> str:
-    """A batch of encoded events as one pub/sub message (a JSON array)."""
-    return json.dumps(list(docs), separators=(",", ":"))
 
 
 def decode(doc: dict[str, Any]) -> EventView | None:

@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from engine.config import Settings, mask_url
-from engine.db.migrate import head_revision, migrate
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -21,6 +20,10 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 async def run_migrate(args: argparse.Namespace, settings: Settings) -> int:
     """Bring the database to the newest schema."""
+    # Alembic is imported here, not at the top: every command builds the whole parser,
+    # and `queueconsole worker` should not carry it (about 10 MiB per process).
+    from engine.db.migrate import head_revision, migrate
+
     applied = await migrate(settings)
     where = mask_url(settings.database_url)
     if applied:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Settings
-from engine.db.migrate import migrate
 
 DEFAULT_COMMAND = "console"
 _GLOBAL_VALUE_OPTIONS = frozenset({"--config"})
@@ -113,6 +112,7 @@ async def run_console_command(args: argparse.Namespace, settings: Settings) -> i
 
 async def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
     """Services up (private ones if needed), schema migrated, workload submitted, console open."""
+    from engine.db.migrate import migrate  # Alembic: only for the commands that migrate
     from queueconsole.console.backend import ensure_services, stop_services
     from queueconsole.console.runner import run_console, state_dir
     from queueconsole.demo.workload import DEMO_WORKERS, demo_background

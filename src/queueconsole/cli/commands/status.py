@@ -12,10 +12,8 @@ from typing import Any
 
 from engine.config import Settings
 from engine.db.database import Database
-from engine.readapi.dashboard import dashboard
 from engine.readapi.views import Dashboard
 from engine.states import State
-from engine.status.cache import StatusCache
 from queueconsole.cli.output import print_json, printable, table
 
 MIB = 1024 * 1024
@@ -34,6 +32,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 async def run_status(args: argparse.Namespace, settings: Settings) -> int:
     """Print one dashboard snapshot."""
+    # Imported here: every command builds the whole parser, and a worker process
+    # started as `queueconsole worker` should not carry the read API.
+    from engine.readapi.dashboard import dashboard
+    from engine.status.cache import StatusCache
+
     db = Database(settings, pool_size=4, application_name="queueconsole-status")
     cache = StatusCache(settings)
     try:
