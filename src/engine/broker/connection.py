@@ -414,9 +414,14 @@ class AsyncChannel:
         """Delete an exchange."""
         await self.call(lambda cb: self.raw.exchange_delete(exchange, callback=cb))
 
-    async def basic_qos(self, prefetch_count: int) -> None:
-        """Limit unacked deliveries per consumer on this channel."""
-        await self.call(lambda cb: self.raw.basic_qos(prefetch_count=prefetch_count, callback=cb))
+    async def basic_qos(self, prefetch_count: int, *, global_qos: bool = False) -> None:
+        """Limit unacked deliveries per consumer started after this call, or (``global_qos``)
+        for the whole channel, at once (RabbitMQ's meaning of the flag)."""
+        await self.call(
+            lambda cb: self.raw.basic_qos(
+                prefetch_count=prefetch_count, global_qos=global_qos, callback=cb
+            )
+        )
 
     async def confirm_delivery(self, on_confirm: Callable[[Any], None]) -> None:
         """Put the channel in confirm mode; ``on_confirm(frame)`` gets every ack and nack."""

@@ -52,7 +52,8 @@ class Consumer:
 
     ``prefetch`` is RabbitMQ's per-consumer limit (``basic_qos``), so a
     consumer of several queues may hold ``prefetch`` unacked messages from
-    each; a batch holds at most ``prefetch`` deliveries.
+    each; a batch holds at most ``prefetch`` deliveries. :meth:`set_limit` caps
+    the whole channel below that, and can change while consuming.
     """
 
     def __init__(
@@ -72,6 +73,8 @@ class Consumer:
         self.names = Names(settings.namespace)
         self.queues = tuple(dict.fromkeys(queues))
         self.prefetch = prefetch
+        self.limit = prefetch
+        """Unacked deliveries allowed on the channel, all queues together (<= prefetch)."""
         self.name = name or default_name(settings, "consumer")
         self._on_batch = on_batch
         self._link = KeptConnection(settings, self.name, self._setup, on_lost=self._on_lost)
@@ -196,6 +199,8 @@ class Consumer:
         channel = await connection.channel()
         await declare_queues(channel, self.names, self.queues)
         await channel.basic_qos(self.prefetch)
+        if self.limit < self.prefetch:
+            await channel.basic_qos(self.limit, global_qos=True)
         async with self._flow:
             self._generation += 1
             self._outstanding = set()
@@ -206,25 +211,30 @@ class Consumer:
             if not self._paused:
                 await self._consume(channel)
 
-    async def set_prefetch(self, prefetch: int) -> None:
-        """Change the per-consumer limit on the live channel, and for reconnections.
+    async def set_limit(self, limit: int) -> None:
+        """Cap the unacked deliveries of the whole channel at ``limit`` (at most
+        ``prefetch``), on the live channel and after reconnections.
 
-        A worker lowers it while its jobs are long (so it does not sit on messages
-        another worker could start) and raises it while they are short (so one
-        claim statement covers many jobs).
+        RabbitMQ applies a per-consumer prefetch only to consumers started after
+        it, so a running consumer is tuned through the channel-wide limit
+        (``basic.qos`` with ``global``), which takes effect at once. A worker
+        lowers it while its jobs are long (so it does not sit on messages another
+        worker could start) and raises it while they are short (so one claim
+        statement covers many jobs).
         """
-        if prefetch < 1:
-            raise ValueError(f"prefetch must be at least 1, not {prefetch}")
-        if prefetch == self.prefetch:
+        if limit < 1:
+            raise ValueError(f"the limit must be at least 1, not {limit}")
+        limit = min(limit, self.prefetch)
+        if limit == self.limit:
             return
-        self.prefetch = prefetch
+        self.limit = limit
         channel = self._channel
         if channel is None or not channel.is_open:
             return  # the next connection's setup applies it
         try:
-            await channel.basic_qos(prefetch)
+            await channel.basic_qos(limit, global_qos=True)
         except Exception as exc:  # the channel is closing; its successor applies it
-            log.debug("%s: prefetch %d not applied now: %s", self.name, prefetch, exc)
+            log.debug("%s: limit %d not applied now: %s", self.name, limit, exc)
 
     async def _consume(self, channel: AsyncChannel) -> None:
         base = self._generation << TAG_BITS

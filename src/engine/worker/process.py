@@ -130,6 +130,9 @@ class Worker:
         self._consumer = Consumer(
             settings, options.queues, options.prefetch, on_batch=self._on_batch
         )
+        # Start low, as for long jobs: a first burst of --prefetch messages per worker
+        # would sit here unclaimed while other workers idle. Short runs raise it.
+        self._consumer.limit = min(options.prefetch, 2 * options.concurrency + 1)
         self._control = ControlBus(settings)
         self._executor: Executor | None = None
         self._runs: dict[int, _Run] = {}
@@ -278,8 +281,8 @@ class Worker:
             await self._consumer.ack([g.delivery_tag for g in garbage])
         pending = [i for i in items if isinstance(i, Delivery)]
         want = self._wanted_prefetch()
-        if abs(want - self._consumer.prefetch) * 4 > self._consumer.prefetch:
-            await self._consumer.set_prefetch(want)
+        if abs(want - self._consumer.limit) * 4 > self._consumer.limit:
+            await self._consumer.set_limit(want)
         while pending:
             if self._stop.is_set():
                 return  # never acked: the broker gives them to another worker
