@@ -52,8 +52,9 @@ class Consumer:
 
     ``prefetch`` is RabbitMQ's per-consumer limit (``basic_qos``), so a
     consumer of several queues may hold ``prefetch`` unacked messages from
-    each; a batch holds at most ``prefetch`` deliveries. :meth:`set_limit` caps
-    the whole channel below that, and can change while consuming.
+    each; a batch holds at most ``prefetch`` deliveries. ``limit`` caps the whole
+    channel below that (RabbitMQ's channel-wide ``basic.qos``), and
+    :meth:`set_limit` changes it while consuming.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class Consumer:
         on_batch: OnBatch,
         *,
         name: str | None = None,
+        limit: int | None = None,
     ) -> None:
         if not queues:
             raise ValueError("a consumer needs at least one queue")
@@ -73,7 +75,7 @@ class Consumer:
         self.names = Names(settings.namespace)
         self.queues = tuple(dict.fromkeys(queues))
         self.prefetch = prefetch
-        self.limit = prefetch
+        self.limit = prefetch if limit is None else max(1, min(limit, prefetch))
         """Unacked deliveries allowed on the channel, all queues together (<= prefetch)."""
         self.name = name or default_name(settings, "consumer")
         self._on_batch = on_batch

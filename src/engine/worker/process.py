@@ -64,10 +64,10 @@ EXIT_REPLACE = 75
 CLAIM_AHEAD_S = 0.05
 """Claim ahead only as much work as should start within this time."""
 HOLD_S = 1.0
+"""How long a busy worker keeps deliveries it cannot claim yet before handing them back."""
 DEFAULT_PREFETCH = 200
 """Most messages the broker may hold out to a worker (``--prefetch``). The worker asks
 for fewer while its jobs are long (:meth:`Worker._wanted_prefetch`)."""
-"""How long a busy worker keeps deliveries it cannot claim yet before handing them back."""
 DB_OPERATION_TIMEOUT_S = 15.0
 """Longest a claim, a flush or a heartbeat may wait on PostgreSQL before it is given up
 as failed (and, for a claim, checked for having committed)."""
@@ -127,12 +127,16 @@ class Worker:
         self._publisher = Publisher(settings)
         self._hooks: list[AfterCommit] = [self._publisher, *status_hooks(settings)]
         self.client = Client(settings, database=self._db, hooks=self._hooks)
+        # The channel-wide limit starts low, as for long jobs: a first burst of
+        # --prefetch messages per worker would sit here unclaimed while other workers
+        # idle. Short runs raise it (_wanted_prefetch).
         self._consumer = Consumer(
-            settings, options.queues, options.prefetch, on_batch=self._on_batch
+            settings,
+            options.queues,
+            options.prefetch,
+            on_batch=self._on_batch,
+            limit=2 * options.concurrency + 1,
         )
-        # Start low, as for long jobs: a first burst of --prefetch messages per worker
-        # would sit here unclaimed while other workers idle. Short runs raise it.
-        self._consumer.limit = min(options.prefetch, 2 * options.concurrency + 1)
         self._control = ControlBus(settings)
         self._executor: Executor | None = None
         self._runs: dict[int, _Run] = {}
