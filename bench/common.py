@@ -8,11 +8,8 @@ import statistics
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
-
 from engine.config import Settings, load_settings
-from engine.db.database import Database
-from engine.db.migrate import migrate
+from engine.db.migrate import drop_database, migrate
 
 
 def bench_settings(tag: str) -> Settings:
@@ -33,15 +30,7 @@ async def scratch_database(tag: str) -> AsyncIterator[Settings]:
     try:
         yield settings
     finally:
-        admin = Database(
-            settings.evolve(database_url=settings.database_url.rsplit("/", 1)[0] + "/postgres")
-        )
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(
-                text(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
-            )
-        await admin.close()
+        await drop_database(settings)
 
 
 def median(values: Sequence[float]) -> float:

@@ -29,10 +29,10 @@ from typing import Any
 import psutil
 
 from bench.common import bench_settings
-from bench.load_million import drop_database, load_jobs, vacuum_analyze
+from bench.load_million import load_jobs, vacuum_analyze
 from engine.config import Settings, load_settings
 from engine.db.database import Database
-from engine.db.migrate import migrate
+from engine.db.migrate import drop_database, migrate
 
 SIZE = (120, 36)  # terminal cells the headless apps lay out
 WORKERS = 8  # local workers of the embedded engine, as in the target

@@ -30,10 +30,10 @@ from typing import Any
 from sqlalchemy import event, text
 
 from bench.common import bench_settings, print_table
-from bench.load_million import drop_database, load_jobs, vacuum_analyze
+from bench.load_million import load_jobs, vacuum_analyze
 from engine.config import Settings, load_settings
 from engine.db.database import Database
-from engine.db.migrate import migrate
+from engine.db.migrate import drop_database, migrate
 from engine.readapi.dashboard import dashboard
 from engine.readapi.jobs import job_page
 from engine.snapshots import JobFilter

@@ -25,9 +25,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.common import bench_settings
-from engine.config import Settings, mask_url
+from engine.config import mask_url
 from engine.db.database import Database
-from engine.db.migrate import migrate
+from engine.db.migrate import drop_database, migrate
 
 LIVE_TAIL = 2000  # the newest jobs are still live: queued, running, pending
 SPACING_S = 0.05  # seconds between two jobs' creation (a million jobs span ~14 hours)
@@ -134,21 +134,6 @@ async def vacuum_analyze(db: Database) -> None:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in ("jobs", "job_events", "queue_state_counts", "workers", "queues"):
             await conn.execute(text(f"VACUUM ANALYZE {table}"))
-
-
-async def drop_database(settings: Settings) -> None:
-    """Drop a scratch database (connected through the server's ``postgres`` database)."""
-    admin = Database(
-        settings.evolve(database_url=settings.database_url.rsplit("/", 1)[0] + "/postgres")
-    )
-    try:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(
-                text(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
-            )
-    finally:
-        await admin.close()
 
 
 async def main() -> None:

@@ -29,6 +29,7 @@ from bench.common import print_table, scratch_database
 from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
+from engine.db.migrate import drop_database
 from engine.queries.ops import FINISHED, LIVE
 
 T = TypeVar("T")
@@ -118,21 +119,6 @@ async def clone(settings: Settings, name: str) -> Settings:
     return settings.evolve(database_url=settings.database_url.rsplit("/", 1)[0] + f"/{name}")
 
 
-async def drop(settings: Settings) -> None:
-    """Drop a database made by :func:`clone`."""
-    admin = Database(
-        settings.evolve(database_url=settings.database_url.rsplit("/", 1)[0] + "/postgres")
-    )
-    try:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(
-                text(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
-            )
-    finally:
-        await admin.close()
-
-
 async def with_probe(
     client: Client, work: Callable[[], Awaitable[T]]
 ) -> tuple[T, float, tuple[float, float]]:
@@ -191,7 +177,7 @@ async def run(n: int, batch_size: int) -> list[list[object]]:
             peer_left, peer_s, peer_ms = await with_probe(peer_client, peer)
             await peer_db.close()
         finally:
-            await drop(peer_settings)
+            await drop_database(peer_settings)
 
     removed = result.total_jobs
     print(

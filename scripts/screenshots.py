@@ -17,11 +17,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from sqlalchemy import text
-
 from engine.config import Settings, load_settings
-from engine.db.database import Database
-from engine.db.migrate import migrate
+from engine.db.migrate import drop_database, migrate
 from engine.snapshots import JobFilter
 from engine.states import State
 from queueconsole.console.app import ConsoleApp
@@ -44,17 +41,7 @@ def screenshot_settings(base: Settings) -> Settings:
 
 async def fresh_database(settings: Settings) -> None:
     """Drop and re-create the screenshot database, then migrate it."""
-    admin = Database(
-        settings.evolve(database_url=settings.database_url.rsplit("/", 1)[0] + "/postgres")
-    )
-    try:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(
-                text(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
-            )
-    finally:
-        await admin.close()
+    await drop_database(settings)
     await migrate(settings)
 
 

@@ -20,7 +20,7 @@ from engine.broker.names import Names
 from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
-from engine.db.migrate import migrate
+from engine.db.migrate import drop_database, migrate
 from tests.support.services import CI, RUN_ID, run_settings
 
 pytest_plugins = ["tests.support.private"]  # private servers for tests that break them
@@ -65,21 +65,7 @@ async def migrated(settings: Settings) -> AsyncIterator[Settings]:
         await last.close()
     with contextlib.suppress(Exception):  # the broker may be the thing a test broke
         await delete_namespace(settings, Names(settings.namespace), sorted(QUEUES_SEEN))
-    await _drop_database(settings)
-
-
-async def _drop_database(settings: Settings) -> None:
-    admin = Database(
-        settings.evolve(database_url=settings.database_url.rsplit("/", 1)[0] + "/postgres")
-    )
-    try:
-        async with admin.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(
-                text(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
-            )
-    finally:
-        await admin.close()
+    await drop_database(settings)
 
 
 QUEUES_SEEN: set[str] = {"default"}

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from engine.config import Settings, sqlalchemy_url
 from engine.db.database import CONNECT_TIMEOUT_S, Database
@@ -29,13 +29,23 @@ def alembic_config() -> Config:
     return cfg
 
 
+def _admin_engine(settings: Settings) -> AsyncEngine:
+    """An AUTOCOMMIT engine on the server's ``postgres`` database, where CREATE and DROP
+    DATABASE run (neither may run inside a transaction or in the database itself)."""
+    url = make_url(sqlalchemy_url(settings.database_url)).set(database="postgres")
+    return create_async_engine(
+        url, isolation_level="AUTOCOMMIT", connect_args={"timeout": CONNECT_TIMEOUT_S}
+    )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 async def ensure_database(settings: Settings) -> bool:
     """Create the configured database if it does not exist; True if it was created."""
     db = Database(settings)
-    url = make_url(sqlalchemy_url(settings.database_url)).set(database="postgres")
-    admin = create_async_engine(
-        url, isolation_level="AUTOCOMMIT", connect_args={"timeout": CONNECT_TIMEOUT_S}
-    )
+    admin = _admin_engine(settings)
     name = settings.database_name
     try:
         async with admin.connect() as conn:
@@ -44,9 +54,8 @@ async def ensure_database(settings: Settings) -> bool:
             )
             if exists:
                 return False
-            quoted = '"' + name.replace('"', '""') + '"'
             try:
-                await conn.execute(text(f"CREATE DATABASE {quoted}"))
+                await conn.execute(text(f"CREATE DATABASE {_quoted(name)}"))
             except DBAPIError as exc:
                 if "already exists" in str(exc.orig):
                     return False  # another process created it a moment ago
@@ -57,6 +66,19 @@ async def ensure_database(settings: Settings) -> bool:
     finally:
         await admin.dispose()
         await db.close()
+
+
+async def drop_database(settings: Settings) -> None:
+    """Drop the configured database if it exists, ending its sessions: the scratch
+    databases of test runs, benchmarks and the screenshot script."""
+    admin = _admin_engine(settings)
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(
+                text(f"DROP DATABASE IF EXISTS {_quoted(settings.database_name)} WITH (FORCE)")
+            )
+    finally:
+        await admin.dispose()
 
 
 async def migrate(settings: Settings) -> list[str]:

@@ -35,18 +35,14 @@ async def expire_due(conn: AsyncConnection, limit: int = EXPIRY_BATCH) -> Change
     rows = (await conn.execute(JOB_EXPIRE_DUE, {"limit": limit, "reason": EXPIRED})).all()
     for r in rows:
         changes.transitions.append(
-            Transition(
-                r.id,
-                r.queue,
-                r.type,
+            Transition.of_row(
+                r,
                 State.QUEUED,
                 State.CANCELLED,
-                r.attempts,
                 None,
                 EXPIRED,
                 queued_at=r.queued_at,
                 finished_at=r.finished_at,
-                version=r.version,
             )
         )
     if rows:

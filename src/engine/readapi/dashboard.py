@@ -104,6 +104,13 @@ class DbClock:
             self.ms += (time.perf_counter() - started) * 1000.0
             self.queries += 1
 
+    async def rows(
+        self, db: Database, statement: TextClause, params: Mapping[str, Any] | None = None
+    ) -> list[Any]:
+        """Every row of one query run on a connection of its own, timed."""
+        async with db.connection() as conn:
+            return list((await self.execute(conn, statement, params)).all())
+
 
 def _why(exc: BaseException) -> str:
     if isinstance(exc, ServiceUnavailable):
@@ -265,14 +272,9 @@ async def _throughput_from_db(
     db: Database, since: int, clock: DbClock
 ) -> tuple[dict[int, tuple[int, int]], int]:
     """Per-second (completed, failed) since ``since`` and the second it is complete from."""
-    async with db.connection() as conn:
-        rows = (
-            await clock.execute(
-                conn,
-                EVENT_THROUGHPUT_RECENT,
-                {"scan": EVENT_SCAN, "since": epoch_to_datetime(since)},
-            )
-        ).all()
+    rows = await clock.rows(
+        db, EVENT_THROUGHPUT_RECENT, {"scan": EVENT_SCAN, "since": epoch_to_datetime(since)}
+    )
     per_second: dict[int, tuple[int, int]] = {}
     complete_from = since
     for r in rows:
@@ -368,14 +370,11 @@ async def latency(
     finished (at most :data:`LATENCY_SAMPLE` of those that ended in ``window_s``)."""
     clock = clock or DbClock()
     try:
-        async with db.connection() as conn:
-            rows = (
-                await clock.execute(
-                    conn,
-                    JOB_LATENCY_RECENT,
-                    {"scan": LATENCY_SCAN, "sample": LATENCY_SAMPLE, "window_s": window_s},
-                )
-            ).all()
+        rows = await clock.rows(
+            db,
+            JOB_LATENCY_RECENT,
+            {"scan": LATENCY_SCAN, "sample": LATENCY_SAMPLE, "window_s": window_s},
+        )
     except ServiceUnavailable as exc:
         return LatencySection(False, window_s, error=_why(exc))
     overall = next((r for r in rows if r.overall), None)
@@ -425,14 +424,11 @@ async def workers(
     """
     clock = clock or DbClock()
     try:
-        async with db.connection() as conn:
-            rows = (
-                await clock.execute(
-                    conn,
-                    WORKER_LIST_RECENT,
-                    {"stopped_within_s": STOPPED_WORKERS_SHOWN_S, "limit": WORKERS_SHOWN},
-                )
-            ).all()
+        rows = await clock.rows(
+            db,
+            WORKER_LIST_RECENT,
+            {"stopped_within_s": STOPPED_WORKERS_SHOWN_S, "limit": WORKERS_SHOWN},
+        )
     except ServiceUnavailable as exc:
         return WorkersSection(False, error=_why(exc))
     extras: dict[str, WorkerExtras] = {}
@@ -492,8 +488,7 @@ async def recent_events(
     if cached is not None:
         return EventsSection(True, SOURCE_REDIS, tuple(cached[:limit]))
     try:
-        async with db.connection() as conn:
-            rows = (await clock.execute(conn, EVENT_LIST_RECENT, {"limit": limit})).all()
+        rows = await clock.rows(db, EVENT_LIST_RECENT, {"limit": limit})
     except ServiceUnavailable as exc:
         return EventsSection(False, SOURCE_NONE, error=_why(exc))
     return EventsSection(
@@ -527,14 +522,9 @@ async def failure_groups(
     ``scan`` of them (``truncated`` says older ones were left out)."""
     clock = clock or DbClock()
     try:
-        async with db.connection() as conn:
-            rows = (
-                await clock.execute(
-                    conn,
-                    JOB_FAILURE_GROUPS,
-                    {"scan": scan, "groups": groups, "sample": FAILURE_SAMPLE_IDS},
-                )
-            ).all()
+        rows = await clock.rows(
+            db, JOB_FAILURE_GROUPS, {"scan": scan, "groups": groups, "sample": FAILURE_SAMPLE_IDS}
+        )
     except ServiceUnavailable as exc:
         return FailuresSection(False, error=_why(exc))
     scanned = int(rows[0].scanned) if rows else 0

@@ -12,9 +12,14 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from engine.config import Settings
+from engine.db.database import Database
 from engine.errors import ServiceUnavailable
+from engine.hooks import AfterCommit
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,57 @@ class PeriodicService(ABC):
                     finally:
                         stop_task.cancel()
                         wake_task.cancel()
+
+
+class DueWorkService(PeriodicService):
+    """A service that does work falling due on the database clock, a batch per tick.
+
+    After a full batch it goes again at once; otherwise it sleeps until the next
+    item is due, between :attr:`poll_min_s` and ``poll_max_s`` (the longest an item
+    added by another process waits to be noticed).
+
+    Args:
+        settings: the installation (unused today; every engine service takes it first).
+        db: the engine's database.
+        hooks: after-commit hooks (publisher, status cache) for what a batch changed.
+        batch: items handled per transaction.
+        poll_max_s: the longest wait between rounds.
+    """
+
+    poll_min_s: float = 0.05  # seconds; never spin faster than this on work not yet due
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        hooks: Sequence[AfterCommit] = (),
+        *,
+        batch: int,
+        poll_max_s: float,
+    ) -> None:
+        super().__init__()
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        if poll_max_s <= 0:
+            raise ValueError("poll_max_s must be positive")
+        self.settings = settings
+        self.db = db
+        self.hooks = list(hooks)
+        self.batch = batch
+        self.poll_max_s = poll_max_s
+
+    async def wait_after(
+        self, done: int, due_in: Callable[[AsyncConnection], Awaitable[float | None]]
+    ) -> float:
+        """Seconds until the next tick, after a round that handled ``done`` items;
+        ``due_in`` asks the database when the next item falls due (None: nothing)."""
+        if done >= self.batch:
+            return 0.0  # more may be due right now
+        async with self.db.connection() as conn:
+            due = await due_in(conn)
+        if due is None:
+            return self.poll_max_s
+        return min(max(due, self.poll_min_s), self.poll_max_s)
 
 
 class ServiceGroup:

@@ -13,23 +13,14 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
 from engine.ops.expiry import EXPIRY_BATCH, expire_due, next_expiry_in
-from engine.services.base import PeriodicService
+from engine.services.base import DueWorkService
 from engine.states import State
 
 EXPIRY_POLL_MAX_S = 1.0  # seconds; the longest wait between looks for expired jobs
-EXPIRY_POLL_MIN_S = 0.05  # seconds; never spin faster than this
 
 
-class ExpiryService(PeriodicService):
-    """Expires jobs in batches and runs the after-commit hooks (status cache, events).
-
-    Args:
-        settings: the installation (unused today; every engine service takes it first).
-        db: the engine's database.
-        hooks: after-commit hooks, so caches and live views see the cancellations.
-        batch: jobs expired per transaction.
-        poll_max_s: the longest wait between rounds.
-    """
+class ExpiryService(DueWorkService):
+    """Expires jobs in batches and runs the after-commit hooks (status cache, events)."""
 
     name = "expiry"
 
@@ -42,16 +33,7 @@ class ExpiryService(PeriodicService):
         batch: int = EXPIRY_BATCH,
         poll_max_s: float = EXPIRY_POLL_MAX_S,
     ) -> None:
-        super().__init__()
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        if poll_max_s <= 0:
-            raise ValueError("poll_max_s must be positive")
-        self.settings = settings
-        self.db = db
-        self.hooks = list(hooks)
-        self.batch = batch
-        self.poll_max_s = poll_max_s
+        super().__init__(settings, db, hooks, batch=batch, poll_max_s=poll_max_s)
         self.expired = 0
         """Jobs this service expired since it started."""
 
@@ -65,10 +47,4 @@ class ExpiryService(PeriodicService):
             if t.from_state is State.QUEUED and t.to_state is State.CANCELLED
         )
         self.expired += n
-        if n >= self.batch:
-            return 0.0
-        async with self.db.connection() as conn:
-            due_in = await next_expiry_in(conn)
-        if due_in is None:
-            return self.poll_max_s
-        return min(max(due_in, EXPIRY_POLL_MIN_S), self.poll_max_s)
+        return await self.wait_after(n, next_expiry_in)

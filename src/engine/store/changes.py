@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from engine.states import State
 
@@ -25,6 +26,31 @@ class Transition:
     finished_at: datetime | None = None
     version: int = 0
     """The job row's version after this change; a status cache keeps the highest it saw."""
+
+    @classmethod
+    def of_row(
+        cls,
+        row: Any,
+        from_state: State | None,
+        to_state: State,
+        worker_id: str | None = None,
+        reason: str | None = None,
+        **times: datetime | None,
+    ) -> Transition:
+        """The transition of a job row a write returned (``id``, ``queue``, ``type``,
+        ``attempts``, ``version`` as attributes); ``times`` are the optional timestamps."""
+        return cls(
+            row.id,
+            row.queue,
+            row.type,
+            from_state,
+            to_state,
+            row.attempts,
+            worker_id,
+            reason,
+            version=row.version,
+            **times,
+        )
 
     @property
     def is_note(self) -> bool:

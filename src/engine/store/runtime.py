@@ -171,16 +171,12 @@ async def defer(
     ).all()
     for r in rows:
         changes.transitions.append(
-            Transition(
-                r.id,
-                r.queue,
-                r.type,
+            Transition.of_row(
+                r,
                 State.RUNNING,
                 State.RETRYING,
-                r.attempts,
                 worker_id,
                 reason,
-                version=r.version,
             )
         )
     await record(conn, changes.transitions)

@@ -321,19 +321,15 @@ async def fail(
             reason = f"{f.error_type}: {f.error_message}"[:500]
             reason += "; attempts exhausted" if f.retryable else "; not retryable"
             failed_ids.append(r.id)
-        t = Transition(
-            r.id,
-            r.queue,
-            r.type,
+        t = Transition.of_row(
+            r,
             State.RUNNING,
             state,
-            r.attempts,
             r.worker_id or worker_id,
             reason,
             queued_at=r.queued_at,
             started_at=r.started_at,
             finished_at=r.finished_at,
-            version=r.version,
         )
         changes.transitions.append(t)
         if state is State.FAILED:
@@ -370,16 +366,12 @@ async def give_back(
     ).all()
     for r in rows:
         changes.transitions.append(
-            Transition(
-                r.id,
-                r.queue,
-                r.type,
+            Transition.of_row(
+                r,
                 State.RUNNING,
                 target,
-                r.attempts,
                 worker_id,
                 reason,
-                version=r.version,
             )
         )
         if target is State.QUEUED:
@@ -394,16 +386,12 @@ async def requeue_due(conn: AsyncConnection, limit: int = 1000) -> ChangeSet:
     rows = (await conn.execute(JOB_REQUEUE_DUE, {"limit": limit})).all()
     for r in rows:
         changes.transitions.append(
-            Transition(
-                r.id,
-                r.queue,
-                r.type,
+            Transition.of_row(
+                r,
                 State.RETRYING,
                 State.QUEUED,
-                r.attempts,
                 None,
                 "backoff ended",
-                version=r.version,
             )
         )
         changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
@@ -561,16 +549,12 @@ async def _block_descendants(
     rows = (await conn.execute(JOB_BLOCK_DESCENDANTS, {"ids": roots, "reason": reason})).all()
     for r in rows:
         changes.transitions.append(
-            Transition(
-                r.id,
-                r.queue,
-                r.type,
+            Transition.of_row(
+                r,
                 State.PENDING,
                 State.BLOCKED,
-                r.attempts,
                 None,
                 reason,
-                version=r.version,
             )
         )
     return changes
@@ -599,16 +583,12 @@ async def _unblock_downstream(conn: AsyncConnection, root_ids: Sequence[int]) ->
         ready = []
         for r in rows:
             changes.transitions.append(
-                Transition(
-                    r.id,
-                    r.queue,
-                    r.type,
+                Transition.of_row(
+                    r,
                     State.BLOCKED,
                     State.PENDING,
-                    r.attempts,
                     None,
                     "blocking dependency was retried",
-                    version=r.version,
                 )
             )
             if r.deps_remaining <= 0:
@@ -616,16 +596,12 @@ async def _unblock_downstream(conn: AsyncConnection, root_ids: Sequence[int]) ->
         if ready:
             for r in await conn.execute(JOB_QUEUE_READY, {"ids": ready}):
                 changes.transitions.append(
-                    Transition(
-                        r.id,
-                        r.queue,
-                        r.type,
+                    Transition.of_row(
+                        r,
                         State.PENDING,
                         State.QUEUED,
-                        r.attempts,
                         None,
                         "dependencies completed",
-                        version=r.version,
                     )
                 )
                 changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))

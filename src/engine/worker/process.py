@@ -162,22 +162,22 @@ class Worker:
 
     # -- lifecycle ------------------------------------------------------------
 
+    async def _register(self) -> None:
+        """Write this worker's row (at start, and again if it was presumed lost)."""
+        info = store.WorkerInfo(
+            self.id,
+            socket.gethostname(),
+            os.getpid(),
+            self.options.queues,
+            self.options.supervisor_id,
+            self.options.max_memory_mb,
+        )
+        await self._db.run(lambda conn: store.register_worker(conn, info))
+
     async def run(self) -> int:
         """Work until asked to stop (signal, recycle, control message); then drain."""
         load_modules(self.settings.job_modules)
-        await self._db.run(
-            lambda conn: store.register_worker(
-                conn,
-                store.WorkerInfo(
-                    self.id,
-                    socket.gethostname(),
-                    os.getpid(),
-                    self.options.queues,
-                    self.options.supervisor_id,
-                    self.options.max_memory_mb,
-                ),
-            )
-        )
+        await self._register()
         await self._publisher.start()
         self._executor = Executor(
             self.options.concurrency,
@@ -582,19 +582,7 @@ class Worker:
         alive, lost = await self._db.run(beat_and_check)
         if not alive and not self._stop.is_set():
             log.warning("worker %s was presumed lost; registering again", self.id)
-            await self._db.run(
-                lambda conn: store.register_worker(
-                    conn,
-                    store.WorkerInfo(
-                        self.id,
-                        socket.gethostname(),
-                        os.getpid(),
-                        self.options.queues,
-                        self.options.supervisor_id,
-                        self.options.max_memory_mb,
-                    ),
-                )
-            )
+            await self._register()
         for job_id, attempt in lost:  # cancelled or rescued elsewhere: stop the work
             await self._ex.stop_job(job_id, attempt)
         for hook in self._hooks:

@@ -16,6 +16,7 @@ from engine.snapshots import JobDetail, JobFilter
 from engine.specs import parse_workflow
 from engine.states import State
 from engine.store.changes import ChangeSet
+from queueconsole.cli.arguments import parse_payload
 from queueconsole.cli.output import print_json, printable, table, when
 
 
@@ -30,7 +31,7 @@ def job_id(value: str) -> int:
     return number
 
 
-def _positive_int(value: str) -> int:
+def _non_negative_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
@@ -93,7 +94,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="run only after job ID completed (repeatable)",
     )
     p.add_argument("--key", metavar="K", help="idempotency key")
-    p.add_argument("--max-retries", metavar="N", type=_positive_int, default=3)
+    p.add_argument("--max-retries", metavar="N", type=_non_negative_int, default=3)
     p.add_argument("--timeout", metavar="S", type=_seconds, help="seconds before the run is killed")
     p.add_argument("--memory-mb", metavar="M", type=int, help="memory the job needs, in MiB")
     p.add_argument(
@@ -128,20 +129,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         p.add_argument("id", type=job_id, metavar="ID")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(handler=run_cancel if name == "cancel" else run_retry)
-
-
-def _parse_payload(raw: str | None) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError, or an integer too long for Python to read
-        raise UserError(f"--payload is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise UserError("--payload is nested too deeply") from None
-    if not isinstance(value, dict):
-        raise UserError(f"--payload must be a JSON object, not {type(value).__name__}")
-    return value
 
 
 def _read_workflow(path: str) -> Any:
@@ -183,7 +170,7 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
                 ],
             )
         return 0
-    payload = _parse_payload(args.payload)
+    payload = parse_payload(args.payload)
     async with open_client(settings) as client:
         submitted = await client.submit(
             args.type,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from engine.config import Settings
@@ -16,6 +15,7 @@ from engine.ops.retention import DEFAULT_BATCH, PruneResult
 from engine.ops.schedules import DEFAULT_TZ, ScheduleInfo, payload_json
 from engine.priority import Priority
 from engine.runtime.wiring import open_client
+from queueconsole.cli.arguments import parse_payload
 from queueconsole.cli.output import print_json, table, when
 
 
@@ -139,20 +139,6 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 # -- schedules --------------------------------------------------------------
 
 
-def _parse_payload(raw: str | None) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError, or an integer too long for Python to read
-        raise UserError(f"--payload is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise UserError("--payload is nested too deeply") from None
-    if not isinstance(value, dict):
-        raise UserError(f"--payload must be a JSON object, not {type(value).__name__}")
-    return value
-
-
 def _schedule_rows(schedules: list[ScheduleInfo]) -> list[list[object]]:
     return [
         [
@@ -179,7 +165,7 @@ def _print_schedules(schedules: list[ScheduleInfo]) -> None:
 
 async def run_schedule_add(args: argparse.Namespace, settings: Settings) -> int:
     """Create a schedule."""
-    payload = _parse_payload(args.payload)
+    payload = parse_payload(args.payload)
     async with open_client(settings) as client:
         schedule = await client.add_schedule(
             args.name,
