@@ -110,6 +110,30 @@ JOB_SET_STATE = text(
 
 _CLAIM_BATCH = "unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)"
 
+# A batch's rows of ``jobs`` are found, and updated, by primary-key probes whatever the
+# statistics say. Written as plain joins, the planner may instead read a partial index of
+# the state it filters on and hash-join, or scan the table — and a plan made while
+# ``jobs`` was small stays cached for a worker connection's life. A partial state index
+# keeps an entry for every job that was ever in that state until VACUUM, so such claims
+# grew with the table (measured: index fetches per update grew from 1 to over 150 within
+# a 20-second benchmark). tests/engine/test_job_path_plans.py holds every statement here
+# to this, planned generically on an empty table.
+
+
+def locked_rows(batch: str) -> str:
+    """FROM clause: the ``jobs`` rows (``j``) of the ids in CTE ``batch`` (``c``), each
+    locked as it is found, in id order; filter on their state outside, where the check
+    sees the row version the lock waited for (OFFSET 0 keeps the probe a probe)."""
+    return f"""(SELECT * FROM {batch} ORDER BY id) AS c CROSS JOIN LATERAL (
+            SELECT * FROM jobs WHERE jobs.id = c.id OFFSET 0 FOR UPDATE
+        ) AS j"""
+
+
+def among(rows: str) -> str:
+    """WHERE term for an UPDATE of ``jobs j``: its id is one of CTE ``rows``' ids."""
+    return f"j.id = ANY(ARRAY(SELECT id FROM {rows}))"
+
+
 # The job path's writes are driver SQL with positional parameters ($1, $2, …): they run
 # as they are on a raw asyncpg connection (one round trip, autocommit) and, through
 # ``exec_driver_sql``, inside a SQLAlchemy transaction. Each is ONE statement that also
@@ -120,19 +144,18 @@ _CLAIM_BATCH = "unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id
 # -- $2 attempts, $3 worker id); the attempt in each message must still be current, so a
 # -- stale or duplicate message claims nothing. Jobs of a paused queue stay QUEUED
 # -- (resuming the queue publishes them again). Writes the events and count deltas.
-JOB_CLAIM_MANY = """
+JOB_CLAIM_MANY = f"""
     WITH c AS (
         SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
     ), target AS (
-        SELECT j.id FROM jobs j JOIN c ON c.id = j.id
+        SELECT j.id FROM {locked_rows("c")}
         WHERE j.state = 'queued' AND j.attempts = c.attempt
           AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = j.queue AND q.paused)
-        ORDER BY j.id FOR UPDATE OF j
     ), claimed AS (
         UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = now(),
             finished_at = NULL, worker_id = $3::text, wait_reason = NULL,
             version = j.version + 1
-        FROM target WHERE j.id = target.id
+        WHERE {among("target")}
         RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
                   j.memory_mb, j.queued_at, j.started_at, j.workflow_id, j.version
     ), events AS (
@@ -174,21 +197,20 @@ JOB_STATE_MANY = """
 # -- PENDING -> QUEUED. Writes the events and count deltas of both. Rows: kind 'completed'
 # -- or 'released' (a dependent whose deps_remaining changed, with its old state).
 # -- Completed rows are locked before dependents, each in id order, as everywhere.
-JOB_COMPLETE_MANY = """
+JOB_COMPLETE_MANY = f"""
     WITH c AS (
         SELECT * FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $4::bigint[], $5::real[],
                              $6::timestamptz[])
                AS c(id, attempt, result, peak_rss, cpu_time, started)
     ), target AS (
-        SELECT j.id FROM jobs j JOIN c ON c.id = j.id
+        SELECT j.id FROM {locked_rows("c")}
         WHERE j.state = 'running' AND j.attempts = c.attempt
-        ORDER BY j.id FOR UPDATE OF j
     ), done AS (
         UPDATE jobs j SET state = 'completed', finished_at = now(), result = c.result,
             started_at = coalesce(c.started, j.started_at),
             peak_rss_bytes = c.peak_rss, cpu_time_s = c.cpu_time, wait_reason = NULL,
             run_at = NULL, version = j.version + 1
-        FROM c, target WHERE j.id = c.id AND j.id = target.id
+        FROM c WHERE j.id = c.id AND {among("target")}
         RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.worker_id, j.queued_at,
                   j.started_at, j.finished_at, j.version
     ), agg AS (
@@ -197,8 +219,7 @@ JOB_COMPLETE_MANY = """
         WHERE jd.job_id NOT IN (SELECT id FROM c)
         GROUP BY jd.job_id
     ), locked AS (
-        SELECT j.id, j.state AS old_state FROM jobs j JOIN agg ON agg.id = j.id
-        ORDER BY j.id FOR UPDATE OF j
+        SELECT j.id, j.state AS old_state FROM {locked_rows("agg")}
     ), released AS (
         UPDATE jobs j SET deps_remaining = j.deps_remaining - agg.n,
             state = CASE WHEN j.state = 'pending' AND j.deps_remaining - agg.n <= 0
@@ -208,7 +229,7 @@ JOB_COMPLETE_MANY = """
             wait_reason = CASE WHEN j.state = 'pending' AND j.deps_remaining - agg.n <= 0
                                THEN NULL ELSE j.wait_reason END,
             version = j.version + 1
-        FROM agg, locked WHERE j.id = agg.id AND j.id = locked.id
+        FROM agg, locked WHERE j.id = agg.id AND j.id = locked.id AND {among("locked")}
         RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.state, locked.old_state,
                   j.version
     ), queued AS (
@@ -247,7 +268,7 @@ JOB_COMPLETE_MANY = """
 # -- job_fail_many -- RUNNING -> RETRYING (attempts left and retryable) or FAILED, fenced by
 # -- the attempt. Backoff is exponential with equal jitter and a cap, on the database clock.
 JOB_FAIL_MANY = text(
-    """
+    f"""
     WITH c AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
                              CAST(:retryable AS boolean[]), CAST(:error_types AS text[]),
@@ -258,9 +279,8 @@ JOB_FAIL_MANY = text(
                     fingerprint, peak_rss, cpu_time, started)
     ), target AS (
         SELECT j.id, (c.retryable AND j.attempts - j.budget_base <= j.max_retries) AS again
-        FROM jobs j JOIN c ON c.id = j.id
+        FROM {locked_rows("c")}
         WHERE j.state = 'running' AND j.attempts = c.attempt
-        ORDER BY j.id FOR UPDATE OF j
     )
     UPDATE jobs j SET
         state = CASE WHEN target.again THEN 'retrying' ELSE 'failed' END,
@@ -273,7 +293,7 @@ JOB_FAIL_MANY = text(
         error_type = c.error_type, error_message = c.error_message,
         error_traceback = c.traceback, error_fingerprint = c.fingerprint,
         peak_rss_bytes = c.peak_rss, cpu_time_s = c.cpu_time, version = j.version + 1
-    FROM c, target WHERE j.id = c.id AND j.id = target.id
+    FROM c, target WHERE j.id = c.id AND j.id = target.id AND {among("target")}
     RETURNING j.id, j.queue, j.priority, j.type, j.state, j.attempts, j.worker_id, j.run_at,
               j.queued_at, j.started_at, j.finished_at, j.error_message, j.version
     """
@@ -283,16 +303,15 @@ JOB_FAIL_MANY = text(
 # -- back by a draining worker); the attempt does not count against max_retries.
 JOB_RETURN_MANY = text(
     f"""
-    WITH target AS (
-        SELECT j.id FROM jobs j JOIN {_CLAIM_BATCH} ON c.id = j.id
+    WITH c AS (SELECT * FROM {_CLAIM_BATCH}), target AS (
+        SELECT j.id FROM {locked_rows("c")}
         WHERE j.state = 'running' AND j.attempts = c.attempt
-        ORDER BY j.id FOR UPDATE OF j
     )
     UPDATE jobs j SET state = :state, budget_base = j.budget_base + 1,
         queued_at = CASE WHEN :state = 'queued' THEN now() ELSE j.queued_at END,
         run_at = CASE WHEN :state = 'retrying' THEN now() END,
         started_at = NULL, worker_id = NULL, version = j.version + 1
-    FROM target WHERE j.id = target.id
+    WHERE {among("target")}
     RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.state, j.version
     """
 )
@@ -318,17 +337,16 @@ JOB_NEXT_RETRY_AT = text("SELECT min(run_at) FROM jobs WHERE state = 'retrying'"
 # -- job_block_descendants -- after a failure or cancel: every PENDING job downstream can
 # -- no longer run and becomes BLOCKED, with the reason naming the job that stopped it.
 JOB_BLOCK_DESCENDANTS = text(
-    """
+    f"""
     WITH RECURSIVE d(id) AS (
         SELECT job_id FROM job_dependencies WHERE depends_on_id = ANY(CAST(:ids AS bigint[]))
         UNION
         SELECT jd.job_id FROM job_dependencies jd JOIN d ON jd.depends_on_id = d.id
     ), locked AS (
-        SELECT j.id FROM jobs j JOIN d ON d.id = j.id
-        WHERE j.state = 'pending' ORDER BY j.id FOR UPDATE OF j
+        SELECT j.id FROM {locked_rows("d")} WHERE j.state = 'pending'
     )
     UPDATE jobs j SET state = 'blocked', wait_reason = :reason, version = j.version + 1
-    FROM locked WHERE j.id = locked.id
+    WHERE {among("locked")}
     RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.version
     """
 )

@@ -2,6 +2,8 @@
 
 from sqlalchemy import text
 
+from engine.queries.jobs import among, locked_rows
+
 # -- worker_register -- a worker process announces itself (a restarted id starts afresh).
 WORKER_REGISTER = text(
     """
@@ -69,26 +71,26 @@ JOBS_NOT_MINE = text(
     """
     SELECT c.id, c.attempt FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]))
         AS c(id, attempt)
-    LEFT JOIN jobs j ON j.id = c.id AND j.state = 'running' AND j.attempts = c.attempt
-    WHERE j.id IS NULL
+    LEFT JOIN LATERAL (SELECT state, attempts FROM jobs WHERE jobs.id = c.id OFFSET 0) j
+        ON true
+    WHERE j.state IS DISTINCT FROM 'running' OR j.attempts <> c.attempt
     """
 )
 
 # -- job_defer_many -- RUNNING -> RETRYING later without spending an attempt: the job could
 # -- not start here (no handler, not enough memory); the reason stays visible.
 JOB_DEFER_MANY = text(
-    """
-    WITH target AS (
-        SELECT j.id FROM jobs j
-        JOIN unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
-          ON c.id = j.id
+    f"""
+    WITH c AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
+    ), target AS (
+        SELECT j.id FROM {locked_rows("c")}
         WHERE j.state = 'running' AND j.attempts = c.attempt
-        ORDER BY j.id FOR UPDATE OF j
     )
     UPDATE jobs j SET state = 'retrying', budget_base = j.budget_base + 1,
         run_at = now() + make_interval(secs => :delay_s), started_at = NULL, worker_id = NULL,
         wait_reason = :reason, version = j.version + 1
-    FROM target WHERE j.id = target.id
+    WHERE {among("target")}
     RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.version
     """
 )
