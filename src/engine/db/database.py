@@ -84,7 +84,15 @@ class Database:
             pool_recycle=3600,
             connect_args={
                 "timeout": CONNECT_TIMEOUT_S,
-                "server_settings": {"application_name": application_name},
+                "server_settings": {
+                    "application_name": application_name,
+                    # Plan every statement for the table as it is now. A cached generic
+                    # plan made while ``jobs`` was small (a new install, the first
+                    # seconds of a worker) scans the whole table for each batch until
+                    # autovacuum next analyses it: measured, 486 rows read per job.
+                    # Planning each time costs ~10 µs per job on the job path.
+                    "plan_cache_mode": "force_custom_plan",
+                },
             },
         )
 
