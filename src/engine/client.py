@@ -11,9 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType, TracebackType
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
 from engine.db.database import Database
@@ -36,6 +34,9 @@ from engine.states import State
 from engine.store import transitions
 from engine.store.changes import ChangeSet
 from engine.store.submission import Submission, Submitted, insert_jobs
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,3 +46,26 @@ def test_engine_source_never_names_the_console():
         )
     ]
     assert offenders == []
+
+
+def test_a_worker_process_never_loads_sqlalchemys_orm(cli_env: dict[str, str]) -> None:
+    """A worker talks to PostgreSQL through asyncpg's pool (engine.db.driver): the ORM
+    that SQLAlchemy's asyncio extension imports would cost every worker ~8 MiB."""
+    code = (
+        "import asyncio, sys\n"
+        "from engine.config import load_settings\n"
+        "from engine.store import runtime as store\n"
+        "from engine.worker.process import Worker, WorkerOptions\n"
+        "async def main():\n"
+        "    worker = Worker(load_settings(), WorkerOptions(worker_id='hygiene-probe'))\n"
+        "    await worker._register()\n"
+        "    await worker._db.run(lambda conn: store.stop_worker(conn, worker.id))\n"
+        "    await worker._db.close()\n"
+        "asyncio.run(main())\n"
+        "loaded = ('sqlalchemy.orm', 'sqlalchemy.ext.asyncio')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(loaded))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env, check=True
+    )
+    assert out.stdout.strip() == "", f"a worker loaded: {out.stdout.strip()}"

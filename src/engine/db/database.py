@@ -9,45 +9,40 @@ was never migrated says to run ``queueconsole migrate``.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from engine.config import Settings, mask_url, sqlalchemy_url
-from engine.errors import ServiceUnavailable, UserError
+from engine.db.errors import (
+    CONNECT_TIMEOUT_S,
+    SERVICE,
+    TRANSIENT_RETRIES,
+    TRANSIENT_SQLSTATES,
+    deadline,
+    translate,
+)
+
+if TYPE_CHECKING:  # the asyncio extension imports the ORM: only where an engine is made
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from engine.db.driver import DriverConnection
+
+    Conn: TypeAlias = AsyncConnection | DriverConnection | asyncpg.Connection
+else:
+    Conn = Any
+"""Where driver SQL (``$1`` parameters) can run: a SQLAlchemy connection or a worker's
+:class:`~engine.db.driver.DriverConnection`, inside their transaction, or the raw
+asyncpg connection of ``run_single``."""
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
-Conn = AsyncConnection | asyncpg.Connection
-"""Where driver SQL (``$1`` parameters) can run: a SQLAlchemy connection, inside its
-transaction, or the raw asyncpg connection of :meth:`Database.run_single`."""
-
-CONNECT_TIMEOUT_S = 5.0  # seconds; a dead server is reported, not waited on for a minute
-TRANSIENT_RETRIES = 5  # deadlock / serialization failures retried before giving up
-SERVICE = "PostgreSQL"
-
-_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
-
-
-_AUTH_ERRORS = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError)
-_DOWN_ERRORS = (
-    OSError,
-    asyncio.TimeoutError,
-    OperationalError,
-    InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.InterfaceError,
-)
+__all__ = ["CONNECT_TIMEOUT_S", "SERVICE", "Conn", "Database", "execute", "fetch"]
 
 
 class Database:
@@ -76,6 +71,8 @@ class Database:
         self.settings = settings
         self.operation_timeout_s = operation_timeout_s
         self.masked_url = mask_url(settings.database_url)
+        from sqlalchemy.ext.asyncio import create_async_engine
+
         self.engine: AsyncEngine = create_async_engine(
             sqlalchemy_url(settings.database_url),
             pool_size=pool_size,
@@ -120,7 +117,7 @@ class Database:
         Our multi-row writers lock rows in id order, so deadlocks should not
         happen; this is the belt to those braces, never a reason to skip them.
         """
-        async with self._deadline():
+        async with deadline(self.operation_timeout_s, self.masked_url):
             return await self._run(fn)
 
     async def _run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -130,7 +127,7 @@ class Database:
                     return await fn(conn)
             except DBAPIError as exc:
                 code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-                if code in _TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
+                if code in TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
                     await asyncio.sleep(0.01 * (attempt + 1))
                     continue
                 raise self.translate(exc) from exc
@@ -147,7 +144,7 @@ class Database:
         in between. ``fn`` must not rely on two statements committing together.
         Retried like :meth:`run` when PostgreSQL aborted it for a deadlock.
         """
-        async with self._deadline():
+        async with deadline(self.operation_timeout_s, self.masked_url):
             return await self._run_single(fn)
 
     async def _run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -163,31 +160,13 @@ class Database:
                             await conn.invalidate()  # never hand a dead connection out again
                         raise
             except asyncpg.PostgresError as exc:
-                if exc.sqlstate in _TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
+                if exc.sqlstate in TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
                     await asyncio.sleep(0.01 * (attempt + 1))
                     continue
                 raise self.translate(exc) from exc
             except (TimeoutError, DBAPIError, OSError, asyncpg.InterfaceError) as exc:
                 raise self.translate(exc) from exc
         raise AssertionError("unreachable")
-
-    @asynccontextmanager
-    async def _deadline(self) -> AsyncIterator[None]:
-        """Bound one operation by ``operation_timeout_s``; past it, PostgreSQL is
-        reported unavailable, and where the operation hung is logged."""
-        if self.operation_timeout_s is None:
-            yield
-            return
-        scope = asyncio.timeout(self.operation_timeout_s)
-        try:
-            async with scope:
-                yield
-        except TimeoutError as exc:
-            if not scope.expired():
-                raise
-            reason = f"no answer within {self.operation_timeout_s:g} s"
-            log.warning("PostgreSQL operation abandoned: %s", reason, exc_info=True)
-            raise ServiceUnavailable(SERVICE, self.masked_url, reason) from exc
 
     async def ping(self) -> float:
         """Round-trip time of ``SELECT 1`` in milliseconds; raises if the server is down."""
@@ -202,44 +181,28 @@ class Database:
 
     def translate(self, exc: BaseException) -> Exception:
         """The error to show for a driver failure; user-facing where the cause is setup."""
-        orig = getattr(exc, "orig", None) or exc
-        cause = getattr(orig, "__cause__", None)
-        for candidate in (orig, cause):
-            if isinstance(candidate, asyncpg.InvalidCatalogNameError):
-                return UserError(
-                    f"database {self.settings.database_name!r} does not exist at "
-                    f"{self.masked_url}; run `queueconsole migrate` to create it"
-                )
-            if isinstance(candidate, asyncpg.UndefinedTableError):
-                return UserError(
-                    f"the database at {self.masked_url} has no queueconsole tables; "
-                    "run `queueconsole migrate`"
-                )
-            if isinstance(candidate, _AUTH_ERRORS):
-                return ServiceUnavailable(SERVICE, self.masked_url, self._reason(candidate))
-        if isinstance(exc, _DOWN_ERRORS) or isinstance(orig, _DOWN_ERRORS):
-            return ServiceUnavailable(SERVICE, self.masked_url, self._reason(orig))
-        if isinstance(exc, Exception):
-            return exc
-        return RuntimeError(str(exc))
-
-    def _reason(self, exc: BaseException) -> str:
-        if isinstance(exc, asyncio.TimeoutError):
-            return f"no answer within {CONNECT_TIMEOUT_S:g} s"
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return self.settings.redact(message)
+        return translate(exc, self.settings, self.masked_url, (OperationalError, InterfaceError))
 
 
-async def fetch(conn: Conn, sql: str, *args: Any) -> list[Any]:
+def _driver(conn: Any) -> asyncpg.Connection | None:
+    """The asyncpg connection behind ``conn``, or None for a SQLAlchemy connection."""
+    if isinstance(conn, asyncpg.Connection):
+        return conn
+    return getattr(conn, "driver", None)
+
+
+async def fetch(conn: Any, sql: str, *args: Any) -> list[Any]:
     """Rows of driver SQL (``$1`` parameters), each readable as ``row["column"]``."""
-    if isinstance(conn, AsyncConnection):
+    driver = _driver(conn)
+    if driver is None:
         return list((await conn.exec_driver_sql(sql, args)).mappings().all())
-    return await conn.fetch(sql, *args)
+    return await driver.fetch(sql, *args)
 
 
-async def execute(conn: Conn, sql: str, *args: Any) -> None:
+async def execute(conn: Any, sql: str, *args: Any) -> None:
     """Run driver SQL (``$1`` parameters) that returns no rows."""
-    if isinstance(conn, AsyncConnection):
+    driver = _driver(conn)
+    if driver is None:
         await conn.exec_driver_sql(sql, args)
     else:
-        await conn.execute(sql, *args)
+        await driver.execute(sql, *args)

@@ -15,13 +15,16 @@ left to the claim.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from engine.queries.ops import JOB_EXPIRE_DUE, JOB_NEXT_EXPIRY_IN
 from engine.states import State
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
 from engine.store.transitions import _block_descendants  # the cancel path's own propagation
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 EXPIRED = "expired"
 """The reason recorded on an expired job (its event and ``wait_reason``)."""

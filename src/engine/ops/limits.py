@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 from engine.ops.queues import QueueInfo, check_queue_name, waiting_counts
 from engine.queries.ops import QUEUE_LIMITS_LOCK, QUEUE_LOCK, QUEUE_SET_LIMIT
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 MAX_LIMIT = 2**31 - 1  # the column is an integer
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
 from engine.ops.queues import QueueInfo, UnknownQueue, check_queue_name, waiting_counts
 from engine.queries.ops import JOB_QUEUED_OF_QUEUE, QUEUE_LOCK, QUEUE_SET_PAUSED
 from engine.store.changes import ChangeSet, Runnable
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 REPUBLISH_BATCH = 5000  # queued jobs read and published per round on resume
 

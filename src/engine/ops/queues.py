@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
 from engine.queries.ops import COUNT_WAITING
 from engine.queries.queues import QUEUE_LIST
 from engine.specs import _QUEUE_RE  # the same rule as submissions, so both agree
 from engine.states import State
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 WAITING_STATES: frozenset[State] = frozenset(
     {State.PENDING, State.QUEUED, State.RETRYING, State.BLOCKED}

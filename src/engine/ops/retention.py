@@ -27,9 +27,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from engine.db.database import Database
 from engine.errors import UserError
@@ -46,6 +44,9 @@ from engine.queries.ops import (
     WORKFLOW_DELETE_EMPTY,
 )
 from engine.states import TERMINAL, State
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 DEFAULT_BATCH = 1000  # jobs per transaction
 MAX_BATCH = 50_000  # a batch larger than this holds its locks too long

@@ -31,12 +31,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import UserError, ValidationError
 from engine.priority import Priority
@@ -57,6 +56,9 @@ from engine.specs import JobSpec, PreparedJob, prepare
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
 from engine.store.submission import insert_jobs
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
 
 from engine.config import Settings
@@ -62,6 +61,9 @@ from engine.readapi.views import (
 from engine.states import State
 from engine.status.cache import CachedJob, StatusCache, WorkerExtras
 from engine.status.health import probe_all
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import JobNotFound, ValidationError
 from engine.states import State
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 DEFAULT_LIMIT = 5000  # jobs in one graph; a terminal cannot show more usefully
 MAX_LIMIT = 100_000  # the largest workflow a submission accepts (engine.specs)

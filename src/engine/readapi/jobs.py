@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import JobNotFound, ValidationError
 from engine.priority import Priority
@@ -27,6 +27,9 @@ from engine.snapshots import (
 )
 from engine.specs import storable
 from engine.states import State
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 MAX_PAGE = 1000  # rows per page at most
 BIGINT_MAX = 2**63 - 1  # the largest id PostgreSQL can hold (and the driver can send)

@@ -11,7 +11,7 @@ therefore lasts at most one period.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from engine.config import Settings
 from engine.db.database import Database
@@ -19,6 +19,9 @@ from engine.queries.queues import COUNT_FOLD
 from engine.readapi.queries import COUNT_LIST, DATABASE_SOURCE
 from engine.services.base import PeriodicService
 from engine.status.cache import StatusCache
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def fold_counts(conn: AsyncConnection) -> tuple[dict[tuple[str, str], int], str]:

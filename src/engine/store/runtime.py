@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from engine.queries.logs import LOG_INSERT_MANY
 from engine.queries.runtime import (
@@ -22,6 +21,9 @@ from engine.states import State
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
 from engine.store.transitions import Failure, fail
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.database import execute
 from engine.errors import ValidationError
@@ -29,6 +29,9 @@ from engine.queries.jobs import (
 from engine.specs import PreparedJob
 from engine.states import BLOCKING, State
 from engine.store.changes import ChangeSet, Runnable, Transition
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 IDEMPOTENCY_LOCK_CLASS = 0x5143  # first key of the advisory locks on idempotency keys
 

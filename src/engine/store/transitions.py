@@ -13,10 +13,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.db.database import Conn, fetch
 from engine.errors import IllegalTransition, JobNotFound, UserError
@@ -39,6 +38,9 @@ from engine.queries.jobs import (
 from engine.states import BLOCKING, TERMINAL, State, check
 from engine.store.changes import ChangeSet, Runnable, Stop, Transition
 from engine.store.recorder import record
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from engine.broker.control import ControlBus
 from engine.broker.publisher import Publisher
 from engine.client import Client
 from engine.config import Settings
-from engine.db.database import Database
+from engine.db.driver import DriverDatabase
 from engine.hooks import AfterCommit, run_hooks
 from engine.store import runtime as store
 from engine.store.changes import ChangeSet
@@ -123,10 +123,11 @@ class Worker:
             f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         )
         self.stats = _Stats()
-        self._db = Database(settings, pool_size=3, operation_timeout_s=DB_OPERATION_TIMEOUT_S)
+        # asyncpg's own pool: the job path needs no SQLAlchemy engine (see engine.db.driver)
+        self._db = DriverDatabase(settings, pool_size=3, operation_timeout_s=DB_OPERATION_TIMEOUT_S)
         self._publisher = Publisher(settings)
         self._hooks: list[AfterCommit] = [self._publisher, *status_hooks(settings)]
-        self.client = Client(settings, database=self._db, hooks=self._hooks)
+        self.client = _ClientOnDemand(lambda: Client(settings, hooks=self._hooks))
         # The channel-wide limit starts low, as for long jobs: a first burst of
         # --prefetch messages per worker would sit here unclaimed while other workers
         # idle. Short runs raise it (_wanted_prefetch).
@@ -253,6 +254,8 @@ class Worker:
             with contextlib.suppress(Exception):
                 await hook.close()  # type: ignore[attr-defined]
         executor.close()
+        with contextlib.suppress(Exception):
+            await self.client.close()
         await self._db.close()
         log.info(
             "worker %s stopped (%s): %d done, %d failed; %d claimed in %d statements, "
@@ -396,7 +399,7 @@ class Worker:
                     queue=c.queue,
                     payload=c.payload,
                     timeout_s=c.timeout_s,
-                    client=self.client,
+                    client=self.client,  # type: ignore[arg-type]  # made on first use
                     loop=asyncio.get_running_loop(),
                 )
                 jt = registry.get(c.type)
@@ -611,6 +614,28 @@ class Worker:
                 await self._ex.stop_job(job_id, attempt if isinstance(attempt, int) else None)
         elif cmd == "recycle" and command.get("worker_id") == self.id:
             self.request_stop("recycled by operator", EXIT_REPLACE)
+
+
+class _ClientOnDemand:
+    """The worker's :class:`~engine.client.Client`, made when a handler first uses it.
+
+    Few handlers submit work; a Client's SQLAlchemy engine imports the ORM with its
+    asyncio extension, which would stay resident in every worker (about 8 MiB).
+    """
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._client: Client | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._make()
+        return getattr(self._client, name)
+
+    async def close(self) -> None:
+        """Close the client's connections, if it was ever made."""
+        if self._client is not None:
+            await self._client.close()
 
 
 def _jsonable(value: Any) -> Any:

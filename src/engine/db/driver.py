@@ -1,0 +1,217 @@
+"""A worker's handle on PostgreSQL: asyncpg's own pool, without SQLAlchemy's engine.
+
+SQLAlchemy's asyncio extension always imports its ORM, and together they stay
+resident in every process that creates an async engine — about 8 MiB of a
+64 MiB idle worker. A worker runs a fixed set of statements and needs neither,
+so it uses :class:`DriverDatabase`: the same :meth:`run` / :meth:`run_single`
+contract as :class:`~engine.db.database.Database`, on ``asyncpg.create_pool``.
+Statements written with SQLAlchemy Core (``text()`` with ``:name`` parameters)
+are compiled once to driver SQL; rows read as SQLAlchemy's do (``row.state``
+and ``row["state"]``), so the store's functions run unchanged on either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.sql.elements import TextClause
+
+from engine.config import Settings, mask_url
+from engine.db.errors import (
+    CONNECT_TIMEOUT_S,
+    TRANSIENT_RETRIES,
+    TRANSIENT_SQLSTATES,
+    deadline,
+    translate,
+)
+
+T = TypeVar("T")
+
+_DIALECT = PGDialect_asyncpg()
+_COMPILED: dict[int, tuple[TextClause, str, tuple[str, ...]]] = {}
+
+
+class Row(asyncpg.Record):
+    """A row readable by column name as an attribute too, like SQLAlchemy's."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Rows(list[Row]):
+    """The rows of one statement, with the parts of SQLAlchemy's Result the store uses."""
+
+    def all(self) -> list[Row]:
+        return list(self)
+
+    def first(self) -> Row | None:
+        return self[0] if self else None
+
+    def one(self) -> Row:
+        if len(self) != 1:
+            raise LookupError(f"expected one row, got {len(self)}")
+        return self[0]
+
+    def one_or_none(self) -> Row | None:
+        if len(self) > 1:
+            raise LookupError(f"expected at most one row, got {len(self)}")
+        return self.first()
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalars(self) -> list[Any]:
+        return [r[0] for r in self]
+
+
+def driver_sql(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+    """``statement`` as driver SQL ($1 …) and the parameter names in ``$n`` order."""
+    cached = _COMPILED.get(id(statement))
+    if cached is None or cached[0] is not statement:
+        compiled = statement.compile(dialect=_DIALECT)
+        names = tuple(compiled.positiontup or ())
+        cached = (statement, compiled.string, names)
+        _COMPILED[id(statement)] = cached
+    return cached[1], cached[2]
+
+
+class DriverConnection:
+    """One pooled connection inside :meth:`DriverDatabase.run`'s transaction.
+
+    ``driver`` is the asyncpg connection, for driver SQL (see
+    :func:`engine.db.database.fetch`).
+    """
+
+    def __init__(self, driver: asyncpg.Connection) -> None:
+        self.driver = driver
+
+    async def execute(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> Rows:
+        """Run a Core ``text()`` statement with named parameters."""
+        sql, names = driver_sql(statement)
+        values = params or {}
+        return Rows(await self.driver.fetch(sql, *(values[n] for n in names)))
+
+
+def _driver_url(url: str) -> str:
+    """asyncpg takes libpq's URL (``sslmode`` included); drop a SQLAlchemy driver suffix."""
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # The same JSON convention as SQLAlchemy's asyncpg dialect: values go in as JSON
+    # text (the store serialises them), come out decoded.
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, schema="pg_catalog", encoder=lambda v: v, decoder=json.loads
+        )
+
+
+class DriverDatabase:
+    """A small asyncpg pool with :class:`~engine.db.database.Database`'s contract.
+
+    Args:
+        settings: where the database is.
+        pool_size: most connections open at once.
+        application_name: shown in ``pg_stat_activity``.
+        operation_timeout_s: longest wait for one :meth:`run` or :meth:`run_single`,
+            None for no limit (see :class:`~engine.db.database.Database`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool_size: int = 3,
+        application_name: str = "queueconsole",
+        operation_timeout_s: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.operation_timeout_s = operation_timeout_s
+        self.masked_url = mask_url(settings.database_url)
+        self._pool_size = pool_size
+        self._application_name = application_name
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        _driver_url(self.settings.database_url),
+                        min_size=0,
+                        max_size=self._pool_size,
+                        max_inactive_connection_lifetime=3600.0,
+                        timeout=CONNECT_TIMEOUT_S,
+                        record_class=Row,
+                        init=_init_connection,
+                        server_settings={
+                            "application_name": self._application_name,
+                            # as Database: plans follow the table's size
+                            "plan_cache_mode": "force_custom_plan",
+                        },
+                    )
+        return self._pool
+
+    async def run(self, fn: Callable[[DriverConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` in a transaction, again if PostgreSQL aborted it for a deadlock."""
+        async with deadline(self.operation_timeout_s, self.masked_url):
+            return await self._retrying(fn, transaction=True)
+
+    async def run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled asyncpg connection outside any transaction (each of
+        its statements commits by itself); retried like :meth:`run`."""
+        async with deadline(self.operation_timeout_s, self.masked_url):
+            return await self._retrying(fn, transaction=False)
+
+    async def _retrying(self, fn: Callable[[Any], Awaitable[T]], *, transaction: bool) -> T:
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                pool = await self._get_pool()
+                async with pool.acquire() as conn:
+                    if not transaction:
+                        return await fn(conn)
+                    async with conn.transaction():
+                        return await fn(DriverConnection(conn))
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate in TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
+                    await asyncio.sleep(0.01 * (attempt + 1))
+                    continue
+                raise translate(exc, self.settings, self.masked_url) from exc
+            except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
+                raise translate(exc, self.settings, self.masked_url) from exc
+        raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[DriverConnection]:
+        """A connection for reads outside a transaction."""
+        try:
+            pool = await self._get_pool()
+            async with pool.acquire() as conn:
+                yield DriverConnection(conn)
+        except (asyncpg.PostgresError, TimeoutError, OSError, asyncpg.InterfaceError) as exc:
+            raise translate(exc, self.settings, self.masked_url) from exc
+
+    async def ping(self) -> float:
+        """Round-trip time of ``SELECT 1`` in milliseconds; raises if the server is down."""
+        started = time.perf_counter()
+        await self.run_single(lambda conn: conn.fetchval("SELECT 1"))
+        return (time.perf_counter() - started) * 1000.0
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
