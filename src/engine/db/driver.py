@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -193,22 +191,6 @@ class DriverDatabase:
             except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
                 raise translate(exc, self.settings, self.masked_url) from exc
         raise AssertionError("unreachable")
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[DriverConnection]:
-        """A connection for reads outside a transaction."""
-        try:
-            pool = await self._get_pool()
-            async with pool.acquire() as conn:
-                yield DriverConnection(conn)
-        except (asyncpg.PostgresError, TimeoutError, OSError, asyncpg.InterfaceError) as exc:
-            raise translate(exc, self.settings, self.masked_url) from exc
-
-    async def ping(self) -> float:
-        """Round-trip time of ``SELECT 1`` in milliseconds; raises if the server is down."""
-        started = time.perf_counter()
-        await self.run_single(lambda conn: conn.fetchval("SELECT 1"))
-        return (time.perf_counter() - started) * 1000.0
 
     async def close(self) -> None:
         """Close every pooled connection."""
