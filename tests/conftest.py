@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from sqlalchemy import text
@@ -21,6 +21,7 @@ from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
 from engine.db.migrate import drop_database, migrate
+from queueconsole.cli.main import main
 from tests.support.services import CI, RUN_ID, run_settings
 
 pytest_plugins = ["tests.support.private"]  # private servers for tests that break them
@@ -121,6 +122,26 @@ def cli_env(migrated: Settings) -> Iterator[dict[str, str]]:
         QUEUECONSOLE_NAMESPACE=migrated.namespace,
     )
     yield env
+
+
+@pytest.fixture
+def qc(
+    cli_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    db: Database,
+) -> Callable[..., tuple[int, str, str]]:
+    """Run ``queueconsole ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    for key, value in cli_env.items():
+        if key.startswith("QUEUECONSOLE_"):
+            monkeypatch.setenv(key, value)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 async def gather_limited(*coros: object, limit: int = 50) -> list[object]:

@@ -3,9 +3,13 @@
 Importable and runnable without the console: nothing in this package imports
 ``textual`` or ``queueconsole`` (``tests/engine/test_import_hygiene.py``
 proves it), so the same engine runs headless on machines with no terminal.
+
+``Client`` is loaded on first use: a worker process imports this package but
+never needs the client's modules (submission, operations, cron).
 """
 
-from engine.client import Client
+from typing import TYPE_CHECKING, Any
+
 from engine.config import Settings, load_settings
 from engine.errors import (
     CycleError,
@@ -19,6 +23,9 @@ from engine.errors import (
 from engine.priority import Priority
 from engine.specs import JobSpec
 from engine.states import State
+
+if TYPE_CHECKING:
+    from engine.client import Client
 
 __all__ = [
     "Client",
@@ -35,3 +42,11 @@ __all__ = [
     "ValidationError",
     "load_settings",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Client":
+        from engine.client import Client
+
+        return Client
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -12,25 +12,8 @@ import sys
 
 import pytest
 
-from queueconsole.cli.main import main
-
 ISO_WITH_TZ = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$")
 STATES = {"pending", "queued", "running", "retrying", "completed", "failed", "blocked", "cancelled"}
-
-
-@pytest.fixture
-def qc(cli_env, monkeypatch, capsys, db):
-    """Run ``queueconsole ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    for key, value in cli_env.items():
-        if key.startswith("QUEUECONSOLE_"):
-            monkeypatch.setenv(key, value)
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def qc_json(qc, *args):

@@ -19,9 +19,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.dialects import postgresql
 
 from engine.db.database import Database
+from engine.db.driver import driver_sql
 from engine.queries.jobs import (
     JOB_BLOCK_DESCENDANTS,
     JOB_CLAIM_MANY,
@@ -34,9 +34,7 @@ from engine.queries.runtime import JOB_DEFER_MANY, JOBS_NOT_MINE
 
 def _driver_sql(statement: Any) -> str:
     """Driver SQL ($1 …) of a statement, whichever form it is written in."""
-    if isinstance(statement, str):
-        return statement
-    return str(statement.compile(dialect=postgresql.asyncpg.dialect()))
+    return statement if isinstance(statement, str) else driver_sql(statement)[0]
 
 
 STATEMENTS = {

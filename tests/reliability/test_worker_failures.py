@@ -17,6 +17,7 @@ from engine.config import Settings, to_environ
 from engine.db.database import Database
 from engine.specs import JobSpec
 from engine.states import State
+from tests.support.flow import events_of
 from tests.support.runtime import (
     completed_twice,
     isolated,
@@ -24,17 +25,6 @@ from tests.support.runtime import (
     wait_for,
     wait_until_settled,
 )
-
-
-async def events(db: Database, job_id: int) -> list[tuple[str | None, str, str | None]]:
-    async with db.connection() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT from_state, to_state, reason FROM job_events WHERE job_id = :id ORDER BY id"
-            ),
-            {"id": job_id},
-        )
-        return [(r.from_state, r.to_state, r.reason) for r in rows]
 
 
 async def test_kill_9_of_a_worker_mid_job_hands_the_job_to_another(
@@ -52,7 +42,7 @@ async def test_kill_9_of_a_worker_mid_job_hands_the_job_to_another(
         assert engine.supervisor.kill(worker_id)
         final = await wait_until_settled(db, [victim.id, *(o.id for o in others)])
     assert set(final.values()) == {State.COMPLETED}
-    trail = await events(db, victim.id)
+    trail = await events_of(db, victim.id)
     assert any(to == "retrying" and "WorkerLost" in (reason or "") for _, to, reason in trail)
     assert await completed_twice(db) == []
 
@@ -109,7 +99,7 @@ async def test_sigterm_drains_a_worker_and_hands_back_unfinished_work(
     assert row.state in ("retrying", "queued")  # handed back, to run again
     assert row.budget_base == 1  # the interrupted attempt does not count against retries
     assert worker.stopped_at is not None
-    trail = await events(db, long.id)
+    trail = await events_of(db, long.id)
     assert any("worker stopped before the run finished" in (r or "") for *_, r in trail)
 
 
@@ -128,7 +118,7 @@ async def test_a_job_past_its_timeout_is_stopped_and_retried_then_fails(
     assert final[after.id] is State.COMPLETED  # the slot came back
     assert detail.attempts == 2
     assert detail.error is not None and detail.error.type == "JobTimeout"
-    timeouts = [r for _, to, r in await events(db, slow.id) if "JobTimeout" in (r or "")]
+    timeouts = [r for _, to, r in await events_of(db, slow.id) if "JobTimeout" in (r or "")]
     assert len(timeouts) == 2
 
 

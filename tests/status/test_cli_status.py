@@ -5,30 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 from sqlalchemy import text
 
 from engine.config import load_settings
 from engine.db.database import Database
-from queueconsole.cli.main import main
 from tests.support.services import free_port
 
 STATES = {"pending", "queued", "running", "retrying", "completed", "failed", "blocked", "cancelled"}
-
-
-@pytest.fixture
-def qc(cli_env, monkeypatch, capsys, db):
-    """Run ``queueconsole ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    for key, value in cli_env.items():
-        if key.startswith("QUEUECONSOLE_"):
-            monkeypatch.setenv(key, value)
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def add_worker() -> None:

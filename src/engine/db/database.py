@@ -8,7 +8,6 @@ was never migrated says to run ``queueconsole migrate``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -19,14 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from engine.config import Settings, mask_url, sqlalchemy_url
-from engine.db.errors import (
-    CONNECT_TIMEOUT_S,
-    SERVICE,
-    TRANSIENT_RETRIES,
-    TRANSIENT_SQLSTATES,
-    deadline,
-    translate,
-)
+from engine.db.errors import CONNECT_TIMEOUT_S, deadline, retry_transient, translate
 
 if TYPE_CHECKING:  # the asyncio extension imports the ORM: only where an engine is made
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -41,8 +33,6 @@ else:
 asyncpg connection of ``run_single``."""
 
 T = TypeVar("T")
-
-__all__ = ["CONNECT_TIMEOUT_S", "SERVICE", "Conn", "Database", "execute", "fetch"]
 
 
 class Database:
@@ -112,28 +102,17 @@ class Database:
             raise self.translate(exc) from exc
 
     async def run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run ``fn`` in a transaction, again if PostgreSQL aborted it for a deadlock.
-
-        Our multi-row writers lock rows in id order, so deadlocks should not
-        happen; this is the belt to those braces, never a reason to skip them.
-        """
+        """Run ``fn`` in a transaction, again if PostgreSQL aborted it for a deadlock
+        (:func:`~engine.db.errors.retry_transient`)."""
         async with deadline(self.operation_timeout_s, self.masked_url):
             return await self._run(fn)
 
     async def _run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        for attempt in range(TRANSIENT_RETRIES):
-            try:
-                async with self.engine.begin() as conn:
-                    return await fn(conn)
-            except DBAPIError as exc:
-                code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-                if code in TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
-                    await asyncio.sleep(0.01 * (attempt + 1))
-                    continue
-                raise self.translate(exc) from exc
-            except (TimeoutError, OSError) as exc:
-                raise self.translate(exc) from exc
-        raise AssertionError("unreachable")
+        async def once() -> T:
+            async with self.engine.begin() as conn:
+                return await fn(conn)
+
+        return await retry_transient(once, (DBAPIError, TimeoutError, OSError), self.translate)
 
     async def run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run ``fn`` on a pooled connection's asyncpg driver, outside any transaction.
@@ -148,25 +127,19 @@ class Database:
             return await self._run_single(fn)
 
     async def _run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        for attempt in range(TRANSIENT_RETRIES):
-            try:
-                async with self.engine.connect() as conn:
-                    raw = await conn.get_raw_connection()
-                    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-                    try:
-                        return await fn(driver)
-                    except BaseException:
-                        if driver.is_closed():
-                            await conn.invalidate()  # never hand a dead connection out again
-                        raise
-            except asyncpg.PostgresError as exc:
-                if exc.sqlstate in TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
-                    await asyncio.sleep(0.01 * (attempt + 1))
-                    continue
-                raise self.translate(exc) from exc
-            except (TimeoutError, DBAPIError, OSError, asyncpg.InterfaceError) as exc:
-                raise self.translate(exc) from exc
-        raise AssertionError("unreachable")
+        async def once() -> T:
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+                try:
+                    return await fn(driver)
+                except BaseException:
+                    if driver.is_closed():
+                        await conn.invalidate()  # never hand a dead connection out again
+                    raise
+
+        errors = (asyncpg.PostgresError, TimeoutError, DBAPIError, OSError, asyncpg.InterfaceError)
+        return await retry_transient(once, errors, self.translate)
 
     async def ping(self) -> float:
         """Round-trip time of ``SELECT 1`` in milliseconds; raises if the server is down."""

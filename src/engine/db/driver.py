@@ -23,13 +23,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.sql.elements import TextClause
 
 from engine.config import Settings, mask_url
-from engine.db.errors import (
-    CONNECT_TIMEOUT_S,
-    TRANSIENT_RETRIES,
-    TRANSIENT_SQLSTATES,
-    deadline,
-    translate,
-)
+from engine.db.errors import CONNECT_TIMEOUT_S, deadline, retry_transient, translate
 
 T = TypeVar("T")
 
@@ -175,22 +169,18 @@ class DriverDatabase:
             return await self._retrying(fn, transaction=False)
 
     async def _retrying(self, fn: Callable[[Any], Awaitable[T]], *, transaction: bool) -> T:
-        for attempt in range(TRANSIENT_RETRIES):
-            try:
-                pool = await self._get_pool()
-                async with pool.acquire() as conn:
-                    if not transaction:
-                        return await fn(conn)
-                    async with conn.transaction():
-                        return await fn(DriverConnection(conn))
-            except asyncpg.PostgresError as exc:
-                if exc.sqlstate in TRANSIENT_SQLSTATES and attempt < TRANSIENT_RETRIES - 1:
-                    await asyncio.sleep(0.01 * (attempt + 1))
-                    continue
-                raise translate(exc, self.settings, self.masked_url) from exc
-            except (TimeoutError, OSError, asyncpg.InterfaceError) as exc:
-                raise translate(exc, self.settings, self.masked_url) from exc
-        raise AssertionError("unreachable")
+        async def once() -> T:
+            pool = await self._get_pool()
+            async with pool.acquire() as conn:
+                if not transaction:
+                    return await fn(conn)
+                async with conn.transaction():
+                    return await fn(DriverConnection(conn))
+
+        errors = (asyncpg.PostgresError, TimeoutError, OSError, asyncpg.InterfaceError)
+        return await retry_transient(
+            once, errors, lambda exc: translate(exc, self.settings, self.masked_url)
+        )
 
     async def close(self) -> None:
         """Close every pooled connection."""

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import asyncpg
 
 from engine.config import Settings
 from engine.errors import ServiceUnavailable, UserError
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SERVICE = "PostgreSQL"
@@ -94,3 +96,32 @@ async def deadline(timeout_s: float | None, masked_url: str) -> AsyncIterator[No
         reason = f"no answer within {timeout_s:g} s"
         log.warning("PostgreSQL operation abandoned: %s", reason, exc_info=True)
         raise ServiceUnavailable(SERVICE, masked_url, reason) from exc
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's error code, from asyncpg's error or the one SQLAlchemy wraps."""
+    orig = getattr(exc, "orig", None) or exc
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+async def retry_transient(
+    attempt: Callable[[], Awaitable[T]],
+    errors: tuple[type[BaseException], ...],
+    fail: Callable[[BaseException], Exception],
+) -> T:
+    """Run ``attempt``, again when PostgreSQL aborted it for a deadlock or a
+    serialization failure (up to :data:`TRANSIENT_RETRIES` times); any other of
+    ``errors`` is raised as ``fail(exc)``.
+
+    Our multi-row writers lock rows in id order, so deadlocks should not happen;
+    this is the belt to those braces, never a reason to skip them.
+    """
+    for n in range(TRANSIENT_RETRIES):
+        try:
+            return await attempt()
+        except errors as exc:
+            if sqlstate(exc) in TRANSIENT_SQLSTATES and n < TRANSIENT_RETRIES - 1:
+                await asyncio.sleep(0.01 * (n + 1))
+                continue
+            raise fail(exc) from exc
+    raise AssertionError("unreachable")

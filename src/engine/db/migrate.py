@@ -16,7 +16,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from engine.config import Settings, sqlalchemy_url
-from engine.db.database import CONNECT_TIMEOUT_S, Database
+from engine.db.database import Database
+from engine.db.errors import CONNECT_TIMEOUT_S
 
 MIGRATION_LOCK = 7_204_211  # advisory lock key held while migrating
 SCRIPT_LOCATION = "engine.db:migrations"

@@ -34,7 +34,6 @@ import psutil
 from engine.broker.consumer import Consumer, Delivery, Garbage
 from engine.broker.control import ControlBus
 from engine.broker.publisher import Publisher
-from engine.client import Client
 from engine.config import Settings
 from engine.db.driver import DriverDatabase
 from engine.hooks import AfterCommit, run_hooks
@@ -127,7 +126,7 @@ class Worker:
         self._db = DriverDatabase(settings, pool_size=3, operation_timeout_s=DB_OPERATION_TIMEOUT_S)
         self._publisher = Publisher(settings)
         self._hooks: list[AfterCommit] = [self._publisher, *status_hooks(settings)]
-        self.client = _ClientOnDemand(lambda: Client(settings, hooks=self._hooks))
+        self.client = _ClientOnDemand(settings, self._hooks)
         # The channel-wide limit starts low, as for long jobs: a first burst of
         # --prefetch messages per worker would sit here unclaimed while other workers
         # idle. Short runs raise it (_wanted_prefetch).
@@ -619,17 +618,21 @@ class Worker:
 class _ClientOnDemand:
     """The worker's :class:`~engine.client.Client`, made when a handler first uses it.
 
-    Few handlers submit work; a Client's SQLAlchemy engine imports the ORM with its
-    asyncio extension, which would stay resident in every worker (about 8 MiB).
+    Few handlers submit work. The client module (submission, operations, cron) and
+    a Client's SQLAlchemy engine, with the ORM its asyncio extension imports, would
+    otherwise stay resident in every worker.
     """
 
-    def __init__(self, make: Any) -> None:
-        self._make = make
-        self._client: Client | None = None
+    def __init__(self, settings: Settings, hooks: Sequence[AfterCommit]) -> None:
+        self._settings = settings
+        self._hooks = hooks
+        self._client: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = self._make()
+            from engine.client import Client
+
+            self._client = Client(self._settings, hooks=self._hooks)
         return getattr(self._client, name)
 
     async def close(self) -> None:
