@@ -13,6 +13,7 @@ and ``row["state"]``), so the store's functions run unchanged on either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -26,6 +27,9 @@ from engine.config import Settings, mask_url
 from engine.db.errors import CONNECT_TIMEOUT_S, deadline, retry_transient, translate
 
 T = TypeVar("T")
+
+CLOSE_WAIT_S = 2.0
+"""Longest :meth:`DriverDatabase.close` waits for connections still in use."""
 
 _DIALECT = PGDialect_asyncpg()
 _COMPILED: dict[int, tuple[TextClause, str, tuple[str, ...]]] = {}
@@ -115,7 +119,8 @@ class DriverDatabase:
 
     Args:
         settings: where the database is.
-        pool_size: most connections open at once.
+        pool_size: connections kept open; as many again while busy (as
+            :class:`~engine.db.database.Database`'s overflow).
         application_name: shown in ``pg_stat_activity``.
         operation_timeout_s: longest wait for one :meth:`run` or :meth:`run_single`,
             None for no limit (see :class:`~engine.db.database.Database`).
@@ -144,7 +149,7 @@ class DriverDatabase:
                     self._pool = await asyncpg.create_pool(
                         _driver_url(self.settings.database_url),
                         min_size=0,
-                        max_size=self._pool_size,
+                        max_size=2 * self._pool_size,
                         max_inactive_connection_lifetime=3600.0,
                         timeout=CONNECT_TIMEOUT_S,
                         record_class=Row,
@@ -183,7 +188,11 @@ class DriverDatabase:
         )
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, waiting at most :data:`CLOSE_WAIT_S` for
+        those in use (asyncpg's close waits for them all; past the wait it drops
+        them, as SQLAlchemy's dispose would): a draining worker must exit."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await pool.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_WAIT_S):
+                    await pool.close()  # cancelled, it terminates every connection
