@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
 from engine.db.database import Database
-from engine.errors import JobNotFound
+from engine.errors import EmptyFailureGroup, JobNotFound
 from engine.hooks import AfterCommit, run_hooks
 from engine.ops import limits, pausing, retention
 from engine.ops import schedules as schedule_ops
@@ -24,12 +24,24 @@ from engine.ops.queues import QueueInfo, list_queues
 from engine.ops.retention import PruneResult
 from engine.ops.schedules import ScheduleInfo
 from engine.priority import Priority
-from engine.queries.jobs import JOB_GET
+from engine.queries.jobs import (
+    JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
+    JOB_FAILED_GROUP_SIZE,
+    JOB_GET,
+)
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
 from engine.readapi.graph import WorkflowGraph, workflow_graph
 from engine.readapi.jobs import job_detail, job_page, queue_counts
-from engine.snapshots import JobDetail, JobFilter, JobPage, JobRef, QueueCounts
-from engine.specs import JobSpec, check_workflow_name, prepare
+from engine.snapshots import (
+    GroupRetried,
+    GroupRetryPreview,
+    JobDetail,
+    JobFilter,
+    JobPage,
+    JobRef,
+    QueueCounts,
+)
+from engine.specs import JobSpec, check_workflow_name, prepare, storable
 from engine.states import State
 from engine.store import transitions
 from engine.store.changes import ChangeSet
@@ -37,6 +49,9 @@ from engine.store.submission import Submission, Submitted, insert_jobs
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
+
+GROUP_RETRY_BATCH = 500  # jobs of a failure group retried per transaction (each short)
+GROUP_PREVIEW_SAMPLE = 20  # job ids, and blocked dependents, a group's preview lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +206,63 @@ class Client:
                 if s is State.BLOCKED
             ]
 
+    async def preview_retry_group(
+        self, fingerprint: str, *, sample: int = GROUP_PREVIEW_SAMPLE
+    ) -> GroupRetryPreview:
+        """What :meth:`retry_group` would retry now: the group's FAILED jobs (count and
+        the newest ``sample`` ids) and the BLOCKED jobs downstream it may release.
+
+        Raises :class:`~engine.errors.EmptyFailureGroup` when no FAILED job has that key.
+        """
+        _check_fingerprint(fingerprint)
+        params = {"fingerprint": fingerprint, "sample": sample}
+        async with self.db.connection() as conn:
+            size = (await conn.execute(JOB_FAILED_GROUP_SIZE, params)).one()
+            if not size.n:
+                raise EmptyFailureGroup(fingerprint)
+            blocked = (await conn.execute(JOB_FAILED_GROUP_BLOCKED_DESCENDANTS, params)).all()
+        return GroupRetryPreview(
+            fingerprint=fingerprint,
+            count=int(size.n),
+            newest_ids=tuple(int(i) for i in size.newest),
+            blocked_count=int(blocked[0].total) if blocked else 0,
+            blocked=tuple(JobRef(r.id, r.type, State(r.state)) for r in blocked),
+        )
+
+    async def retry_group(
+        self, fingerprint: str, reason: str = "retried with its failure group"
+    ) -> GroupRetried:
+        """Retry every FAILED job of a failure group (the key the Failures pane shows,
+        ``engine.snapshots.failure_group_key``), however many there are.
+
+        The group is read from the database in id order, :data:`GROUP_RETRY_BATCH` jobs
+        per transaction, each job through the same transition as :meth:`retry`; each
+        batch's changes go to the hooks (publish, cache) once it has committed, so a
+        large group neither holds one long transaction nor waits to start running.
+        A job that fails again while later batches run is not retried a second time.
+        Raises :class:`~engine.errors.EmptyFailureGroup` when no FAILED job has that key.
+        """
+        _check_fingerprint(fingerprint)
+        after = 0
+        retried = skipped = released = batches = 0
+        while True:
+            batch = await self.db.run(
+                lambda conn, after=after: transitions.retry_failed_group(
+                    conn, fingerprint, after=after, limit=GROUP_RETRY_BATCH, reason=reason
+                )
+            )
+            if batch.last_id is None:
+                break
+            batches += 1
+            await run_hooks(self.hooks, batch.changes)
+            retried += batch.retried
+            skipped += batch.skipped
+            released += sum(1 for t in batch.changes.transitions if t.from_state is State.BLOCKED)
+            after = batch.last_id
+        if batches == 0:
+            raise EmptyFailureGroup(fingerprint)
+        return GroupRetried(fingerprint, retried, skipped, released, batches)
+
     # -- reads --------------------------------------------------------------
 
     async def job(self, job_id: int) -> JobDetail:
@@ -303,6 +375,13 @@ def _check_id(job_id: int) -> None:
     PostgreSQL's bigint (e.g. typed into the console) instead of saying there is no such job."""
     if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id < 2**63:
         raise JobNotFound(job_id)
+
+
+def _check_fingerprint(fingerprint: str) -> None:
+    """EmptyFailureGroup for what no group can be keyed by: the driver would refuse text
+    PostgreSQL cannot store (NUL) instead of saying there is no such group."""
+    if not isinstance(fingerprint, str) or not storable(fingerprint):
+        raise EmptyFailureGroup(fingerprint)
 
 
 async def _require_job(conn: AsyncConnection, job_id: int) -> None:

@@ -81,3 +81,12 @@ class ServiceUnavailable(EngineError):
         self.masked_url = masked_url
         self.reason = reason
         super().__init__(f"{service} is unavailable at {masked_url}: {reason}")
+
+
+class EmptyFailureGroup(UserError):
+    """A failure group with no FAILED job in it (now): an unknown fingerprint, or one whose
+    jobs were all retried, pruned or cancelled since the group was shown."""
+
+    def __init__(self, fingerprint: object) -> None:
+        self.fingerprint = fingerprint
+        super().__init__(f"no failed jobs left in failure group {shown(fingerprint)}")

@@ -195,6 +195,13 @@ class JobSummary:
     workflow_id: int | None
     error_message: str | None
     wait_reason: str | None
+    error_type: str | None = None
+    error_fingerprint: str | None = None
+
+    @property
+    def failure_group(self) -> str:
+        """The failure group this job's last error belongs to (see :func:`failure_group_key`)."""
+        return failure_group_key(self.error_fingerprint, self.error_type)
 
     def to_json(self) -> dict[str, Any]:
         """One element of ``queueconsole jobs --json``."""
@@ -263,3 +270,61 @@ class QueueCounts:
             "max_waiting": self.max_waiting,
             "counts": {s.value: n for s, n in self.counts.items()},
         }
+
+
+# ---------------------------------------------------------------------------
+# Failure groups: the key FAILED jobs are grouped by, and retrying a whole group
+# ---------------------------------------------------------------------------
+
+FAILURE_GROUP_UNKNOWN = "unknown"
+"""The key of a failed job that recorded neither a fingerprint nor an exception type."""
+
+
+def failure_group_key(error_fingerprint: str | None, error_type: str | None) -> str:
+    """The failure group of a job's last error, as the engine groups them everywhere.
+
+    The Python twin of ``engine.queries.jobs.JOB_FAILURE_GROUP_KEY`` (SQL's
+    ``coalesce``: an empty string is a value, only None falls through), so a
+    job list can be sorted into the groups the dashboard counted and a group's
+    retry selects; ``tests/engine/test_retry_group.py`` holds the two together.
+    """
+    if error_fingerprint is not None:
+        return error_fingerprint
+    if error_type is not None:
+        return error_type
+    return FAILURE_GROUP_UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRetryPreview:
+    """What retrying a failure group would do, read just now (``Client.preview_retry_group``).
+
+    The group's own size comes from the database, not from the dashboard's
+    window over the newest failures, so a confirmation can repeat it exactly.
+    """
+
+    fingerprint: str
+    count: int
+    """FAILED jobs in the group."""
+    newest_ids: tuple[int, ...]
+    """The newest of them (a few), newest first."""
+    blocked_count: int
+    """BLOCKED jobs downstream of the group that a retry may release (each re-checked)."""
+    blocked: tuple[JobRef, ...]
+    """The first few of those, by id."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRetried:
+    """What a failure group's retry did (``Client.retry_group``)."""
+
+    fingerprint: str
+    retried: int
+    """FAILED jobs that run again, with a fresh attempt budget."""
+    skipped: int
+    """Jobs of the group that could not be retried when their turn came (their state had
+    changed meanwhile, or a live job holds their idempotency key); they are as they were."""
+    released: int
+    """BLOCKED dependents that became runnable again (PENDING or QUEUED)."""
+    batches: int
+    """Transactions the retry took (each committed, then published)."""

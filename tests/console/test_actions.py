@@ -10,7 +10,7 @@ from engine.states import State
 from queueconsole.console.screens.confirm import ConfirmScreen
 from queueconsole.console.widgets.keyed_table import KeyedTable
 from tests.console.conftest import FakeSupervisor, screen_text, settle, until
-from tests.support.flow import exhaust, state_of
+from tests.support.flow import exhaust, fail_for_good, state_of
 
 
 async def open_jobs_on(app, pilot, job_id: int) -> None:
@@ -110,7 +110,10 @@ async def test_retry_a_failure_group(client, db, make_app):
         assert "1 groups, 3 failed jobs" in screen_text(app)
         await pilot.press("R")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "Retry 3 failed jobs?" in screen_text(app)
+        await pilot.pause()
+        dialog = screen_text(app)
+        assert "Retry 3 failed jobs?" in dialog
+        assert "3 failed jobs will be retried" in dialog
         await pilot.press("y")
         await settle(app, pilot)
         assert [await state_of(db, i) for i in ids] == [State.QUEUED] * 3
@@ -230,3 +233,45 @@ def _notes(app) -> list[str]:
 
 def app_can_pause(client) -> bool:
     return hasattr(client, "pause_queue") and hasattr(client, "resume_queue")
+
+
+async def test_retry_a_failure_group_retries_that_group_only(client, db, make_app):
+    """Two groups whose messages match once numbers are ignored, told apart by exception
+    type: the screen shows two groups, and ``R`` retries the selected one only.
+
+    The console once re-derived a group's members from the message alone, so ``R`` on
+    the ValueError group offered, and retried, the KeyError jobs too.
+    """
+    value_errors = [(await client.submit("demo.fail", max_retries=0)).id for _ in range(3)]
+    key_errors = [(await client.submit("demo.fail", max_retries=0)).id for _ in range(2)]
+    await fail_for_good(
+        db,
+        [(i, "ValueError", f"boom {n + 1}") for n, i in enumerate(value_errors)]
+        + [(i, "KeyError", f"boom {n + 1}") for n, i in enumerate(key_errors)],
+    )
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        await settle(app, pilot)
+        await app.refresh_now()
+        await pilot.pause()
+        assert "2 groups, 5 failed jobs" in screen_text(app)
+        groups = app.query_one("#groups", KeyedTable)
+        assert set(groups.row_keys) == {"ValueError: boom N", "KeyError: boom N"}
+        assert groups.select_key("ValueError: boom N")
+        await pilot.pause()
+        shown = app.query_one("#group-jobs", KeyedTable).row_keys
+        assert sorted(int(str(k)) for k in shown) == value_errors
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
+        dialog = screen_text(app)
+        assert "Retry 3 failed jobs?" in dialog
+        assert "3 failed jobs will be retried" in dialog
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert [await state_of(db, i) for i in value_errors] == [State.QUEUED] * 3
+        assert [await state_of(db, i) for i in key_errors] == [State.FAILED] * 2
+        await app.refresh_now()
+        await pilot.pause()
+        assert "1 groups, 2 failed jobs" in screen_text(app)

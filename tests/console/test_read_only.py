@@ -21,7 +21,7 @@ async def test_every_mutating_method_refuses(client, db, make_app):
         outcomes = [
             await service.cancel(live.id),
             await service.retry(failed.id),
-            await service.retry_many([failed.id]),
+            await service.retry_group("RuntimeError"),  # exhaust()'s failures, by type
             await service.scale("default", 5),
             await service.recycle("w-default-1"),
             await service.pause("default"),

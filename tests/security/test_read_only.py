@@ -31,7 +31,7 @@ CONSOLE = Path(__file__).resolve().parents[2] / "src" / "queueconsole" / "consol
 MUTATING = {
     "cancel",
     "retry",
-    "retry_many",
+    "retry_group",
     "scale",
     "recycle",
     "pause",
@@ -66,11 +66,10 @@ def arguments(method: Any, ids: dict[str, Any]) -> dict[str, Any]:
     """Plausible arguments for an action, by parameter name."""
     values = {
         "job_id": ids["live"],
-        "job_ids": [ids["failed"]],
+        "fingerprint": ids["fingerprint"],
         "queue": "default",
         "workers": 5,
         "worker_id": "w-default-1",
-        "label": "group",
     }
     params = [p for p in inspect.signature(method).parameters.values() if p.name != "self"]
     unknown = [p.name for p in params if p.name not in values and p.default is p.empty]
@@ -90,14 +89,14 @@ async def test_every_mutating_action_is_refused_when_read_only(client: Client, d
     live = await client.submit("demo.noop")
     failed = await client.submit("demo.fail", max_retries=0)
     await exhaust(db, failed.id)
-    ids = {"live": live.id, "failed": failed.id}
+    ids = {"live": live.id, "failed": failed.id, "fingerprint": "RuntimeError"}  # its group
     supervisor = FakeSupervisor(targets={"default": 1})
     backend = Backend(client.settings, client, supervisor=supervisor, probe=healthy)
     shown: list[tuple[str, str]] = []
     service = ActionService(backend, read_only=True, notify=lambda m, s: shown.append((m, s)))
 
     names = mutating_actions()
-    assert {"cancel", "retry", "retry_many", "scale", "recycle", "pause", "resume"} <= set(names)
+    assert {"cancel", "retry", "retry_group", "scale", "recycle", "pause", "resume"} <= set(names)
     before = await snapshot(db)
     for name in names:
         method = getattr(service, name)

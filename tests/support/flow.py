@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import text
 
 from engine.db.database import Database
@@ -9,6 +11,7 @@ from engine.states import State
 from engine.store import transitions
 from engine.store.changes import ChangeSet
 from engine.store.transitions import Claimed, Failure, Success
+from engine.worker.fingerprint import fingerprint
 
 WORKER = "test-worker"
 
@@ -70,6 +73,31 @@ async def exhaust(db: Database, job_id: int) -> None:
         if own[-1].to_state is State.FAILED:
             return
         await requeue_now(db, job_id)
+
+
+async def fail_for_good(db: Database, failures: Sequence[tuple[int, str, str]]) -> None:
+    """Claim QUEUED jobs and fail them for good, as a worker records an exception that is
+    not retryable: ``(job id, exception type, message)`` each, with the fingerprint the
+    worker computes. A few statements, whatever the number of jobs."""
+    ids = [job_id for job_id, _, _ in failures]
+    async with db.connection() as conn:
+        rows = await conn.execute(
+            text("SELECT id, attempts FROM jobs WHERE id = ANY(CAST(:ids AS bigint[]))"),
+            {"ids": ids},
+        )
+        messages = [(r.id, r.attempts) for r in rows]
+    claimed, refused, _ = await db.run(lambda conn: transitions.claim(conn, messages, WORKER))
+    assert len(claimed) == len(failures), refused
+    attempt = {c.id: c.attempt for c in claimed}
+    await db.run(
+        lambda conn: transitions.fail(
+            conn,
+            [
+                Failure(i, attempt[i], t, m, fingerprint=fingerprint(t, m), retryable=False)
+                for i, t, m in failures
+            ],
+        )
+    )
 
 
 async def events_of(db: Database, job_id: int) -> list[tuple[str | None, str, str | None]]:

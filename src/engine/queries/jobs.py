@@ -390,3 +390,52 @@ JOB_QUEUE_READY = text(
     RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.version
     """
 )
+
+# -- job_failure_group_key -- the key FAILED jobs are grouped by, as a SQL expression on an
+# -- unaliased ``jobs``: the fingerprint the worker computed (exception type + normalised
+# -- message, engine.worker.fingerprint), else the exception type, else 'unknown'. The
+# -- dashboard's groups, a group's retry and the partial index jobs_failed_group_idx
+# -- (migration 0004, which must spell it exactly so) all use this one expression; its
+# -- Python twin is engine.snapshots.failure_group_key.
+JOB_FAILURE_GROUP_KEY = "coalesce(error_fingerprint, error_type, 'unknown')"
+
+# -- job_failed_group_size -- how many FAILED jobs a failure group holds now, and the ids
+# -- of its newest :sample (a retry's preview).
+JOB_FAILED_GROUP_SIZE = text(
+    f"""
+    SELECT count(*) AS n, (array_agg(id ORDER BY id DESC))[1:CAST(:sample AS int)] AS newest
+    FROM jobs WHERE state = 'failed' AND {JOB_FAILURE_GROUP_KEY} = :fingerprint
+    """
+)
+
+# -- job_failed_group_page -- the next :limit FAILED jobs of a failure group with ids above
+# -- :after, in id order (keyset: a group's retry visits each job once, however large the
+# -- group, and a job that fails again meanwhile is not retried twice). Served by
+# -- jobs_failed_group_idx: (key, id) of FAILED jobs only.
+JOB_FAILED_GROUP_PAGE = text(
+    f"""
+    SELECT id FROM jobs
+    WHERE state = 'failed' AND {JOB_FAILURE_GROUP_KEY} = :fingerprint AND id > :after
+    ORDER BY id LIMIT :limit
+    """
+)
+
+# -- job_failed_group_blocked_descendants -- the BLOCKED jobs downstream of a failure
+# -- group's FAILED jobs (those a retry of the group may release), the first :sample by
+# -- id with the total count on every row.
+JOB_FAILED_GROUP_BLOCKED_DESCENDANTS = text(
+    f"""
+    WITH RECURSIVE g AS (
+        SELECT id FROM jobs
+        WHERE state = 'failed' AND {JOB_FAILURE_GROUP_KEY} = :fingerprint
+    ), d(id) AS (
+        SELECT jd.job_id FROM job_dependencies jd JOIN g ON jd.depends_on_id = g.id
+        UNION
+        SELECT jd.job_id FROM job_dependencies jd JOIN d ON jd.depends_on_id = d.id
+    )
+    SELECT j.id, j.type, j.state, count(*) OVER () AS total
+    FROM jobs j JOIN d ON d.id = j.id
+    WHERE j.state = 'blocked'
+    ORDER BY j.id LIMIT :sample
+    """
+)

@@ -106,7 +106,8 @@ async def job_detail(conn: AsyncConnection, job_id: int) -> JobDetail:
 
 _SUMMARY_COLUMNS = """
     j.id, j.type, j.queue, j.priority, j.state, j.attempts, j.created_at, j.started_at,
-    j.finished_at, j.worker_id, j.workflow_id, j.error_message, j.wait_reason
+    j.finished_at, j.worker_id, j.workflow_id, j.error_message, j.wait_reason, j.error_type,
+    j.error_fingerprint
 """
 
 
@@ -176,6 +177,8 @@ async def job_page(
             r.workflow_id,
             r.error_message,
             r.wait_reason,
+            r.error_type,
+            r.error_fingerprint,
         )
         for r in rows[:limit]
     )

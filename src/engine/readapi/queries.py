@@ -17,6 +17,8 @@ sequentially at millions of rows.
 
 from sqlalchemy import text
 
+from engine.queries.jobs import JOB_FAILURE_GROUP_KEY
+
 # -- database_source -- which database, and which incarnation of its count tables, the
 # -- status cache describes: a TRUNCATE, a restore or another database under the same
 # -- namespace changes it, and the cache's contents stop being believed.
@@ -95,12 +97,12 @@ WORKER_LIST_RECENT = text(
     """
 )
 
-# -- job_failure_groups -- the newest :scan FAILED jobs grouped by error fingerprint (the
-# -- error type when a job has none), largest groups first, with a sample of each.
+# -- job_failure_groups -- the newest :scan FAILED jobs grouped by JOB_FAILURE_GROUP_KEY (the
+# -- error type when a job has no fingerprint), largest groups first, with a sample of each.
 JOB_FAILURE_GROUPS = text(
-    """
+    f"""
     WITH recent AS (
-        SELECT id, coalesce(error_fingerprint, error_type, 'unknown') AS fingerprint,
+        SELECT id, {JOB_FAILURE_GROUP_KEY} AS fingerprint,
                finished_at
         FROM jobs WHERE state = 'failed'
         ORDER BY id DESC

@@ -27,6 +27,7 @@ from engine.queries.jobs import (
     JOB_COMPLETE_MANY,
     JOB_DESCENDANTS,
     JOB_FAIL_MANY,
+    JOB_FAILED_GROUP_PAGE,
     JOB_LOCK,
     JOB_QUEUE_READY,
     JOB_REQUEUE_DUE,
@@ -528,6 +529,53 @@ async def retry(
         changes.extend(await _unblock_downstream(conn, [job_id]))
     await record(conn, changes.transitions)
     return changes
+
+
+@dataclass(frozen=True, slots=True)
+class GroupBatch:
+    """One committed batch of a failure group's retry."""
+
+    changes: ChangeSet
+    retried: int
+    skipped: int
+    last_id: int | None
+    """The highest id this batch looked at (the next batch starts above it); None when
+    the group had no FAILED job left above ``after``."""
+
+
+async def retry_failed_group(
+    conn: AsyncConnection,
+    fingerprint: str,
+    *,
+    after: int,
+    limit: int,
+    reason: str = "retried with its failure group",
+) -> GroupBatch:
+    """Retry the next ``limit`` FAILED jobs of a failure group with ids above ``after``.
+
+    Each job goes through :func:`retry`, the operator's single-job transition
+    (row lock, legality check, fresh attempt budget, events, dependents
+    released), in id order so concurrent writers lock in the same order. Each
+    runs under a savepoint: a job that is no longer FAILED when its turn comes,
+    or whose idempotency key a live job now holds, is skipped and stays as it
+    is, without undoing the rest of the batch.
+    """
+    page = await conn.execute(
+        JOB_FAILED_GROUP_PAGE, {"fingerprint": fingerprint, "after": after, "limit": limit}
+    )
+    ids = [r.id for r in page]
+    changes = ChangeSet()
+    retried = skipped = 0
+    for job_id in ids:
+        try:
+            async with conn.begin_nested():
+                one = await retry(conn, job_id, reason)
+        except UserError:  # IllegalTransition, JobNotFound, a held idempotency key
+            skipped += 1
+            continue
+        changes.extend(one)
+        retried += 1
+    return GroupBatch(changes, retried, skipped, ids[-1] if ids else None)
 
 
 async def descendants(conn: AsyncConnection, job_id: int) -> list[tuple[int, State, str]]:

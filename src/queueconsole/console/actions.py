@@ -10,11 +10,11 @@ Outcomes are reported as notifications, with job text kept literal.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.errors import EngineError, IllegalTransition, JobNotFound
-from engine.snapshots import JobRef
+from engine.snapshots import GroupRetryPreview, JobRef
 from queueconsole.console.backend import Backend
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,10 @@ class ActionService:
         """Blocked jobs a retry of ``job_id`` may release."""
         return await self.backend.client.preview_retry(job_id)
 
+    async def preview_retry_group(self, fingerprint: str) -> GroupRetryPreview:
+        """A failure group's FAILED jobs now, and the blocked jobs its retry may release."""
+        return await self.backend.client.preview_retry_group(fingerprint)
+
     # -- job actions -------------------------------------------------------------
 
     async def retry(self, job_id: int) -> Outcome:
@@ -115,29 +119,24 @@ class ActionService:
             f"job {job_id} cancelled",
         )
 
-    async def retry_many(self, job_ids: Sequence[int], label: str = "group") -> Outcome:
-        """Retry several jobs (a failure group); each is its own transaction.
+    async def retry_group(self, fingerprint: str) -> Outcome:
+        """Retry every FAILED job of a failure group, chosen by the engine by its key.
 
         A job that changed state meanwhile (someone retried it already) is
         skipped and counted, not treated as a failure of the whole group.
         """
-        refused = self.refuse(f"retry of a failure {label}")
+        refused = self.refuse("retry of a failure group")
         if refused is not None:
             return refused
-        done = skipped = 0
-        for job_id in job_ids:
-            try:
-                await self.backend.client.retry(job_id, f"retried with its failure {label}")
-                done += 1
-            except (IllegalTransition, JobNotFound):
-                skipped += 1
-            except EngineError as exc:
-                return self._failed(
-                    f"retried {done} of {len(job_ids)}, then: "
-                    + self.backend.settings.redact(str(exc))
-                )
-        suffix = f" ({skipped} had changed state and were skipped)" if skipped else ""
-        return self._done(f"retried {done} job{'s' if done != 1 else ''}{suffix}")
+        try:
+            done = await self.backend.client.retry_group(
+                fingerprint, "retried with its failure group"
+            )
+        except EngineError as exc:
+            return self._failed(self.backend.settings.redact(str(exc)))
+        n = done.retried
+        suffix = f" ({done.skipped} had changed state and were skipped)" if done.skipped else ""
+        return self._done(f"retried {n} job{'s' if n != 1 else ''}{suffix}")
 
     # -- queues and workers ------------------------------------------------------------
 

@@ -21,9 +21,8 @@ import contextlib
 import importlib
 import inspect
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ from urllib.parse import urlsplit
 from engine.client import Client
 from engine.config import Settings, mask_url
 from engine.errors import ServiceUnavailable, UserError
-from engine.snapshots import JobFilter
+from engine.snapshots import JobFilter, JobSummary
 from engine.states import State
 from queueconsole.console.model import (
     DashboardParts,
@@ -57,8 +56,6 @@ FAILED_SCANNED = 500  # failed jobs grouped client-side when the dashboard API i
 
 SERVICES = ("PostgreSQL", "Redis", "RabbitMQ")
 DEFAULT_WORKERS = 2  # local workers on the default queue when --workers is not given
-GROUP_SCAN_MAX = 100_000  # failed jobs scanned at most to collect every member of a group
-GROUP_SCAN_PAGE = 1000  # rows per keyset page of that scan
 _SERVICE_NAMES = {"postgresql": "PostgreSQL", "redis": "Redis", "rabbitmq": "RabbitMQ"}
 
 
@@ -439,39 +436,21 @@ class Backend:
     async def failures(self, groups: FailuresView | None = None) -> FailuresView:
         """Failed jobs grouped by error, each group with its newest jobs.
 
-        ``groups`` are the dashboard's groups (by the engine's fingerprint, over
-        many more failures); the newest failed jobs are then attached to the
-        group whose message they share. Without them, the groups are built here
-        from the newest failed jobs.
+        ``groups`` are the dashboard's groups (over many more failures); the
+        newest failed jobs are attached to the group of the same key. Without
+        them, the groups are built here from the newest failed jobs. Either way
+        the key is the engine's (``JobSummary.failure_group``), the one
+        ``Client.retry_group`` selects by, so a group retries what it shows.
         """
         page = await self.client.jobs(JobFilter(state=State.FAILED), limit=FAILED_SCANNED)
+        by_key: dict[str, list[JobSummary]] = {}
+        for job in page.items:
+            by_key.setdefault(job.failure_group, []).append(job)
         if groups is not None:
-            by_key: dict[str, list[Any]] = {}
-            for job in page.items:
-                by_key.setdefault(fingerprint(job.error_message), []).append(job)
             return replace(
                 groups,
-                groups=tuple(
-                    replace(
-                        g,
-                        jobs=tuple(by_key.get(fingerprint(g.message), ())),
-                        queues=g.queues
-                        or tuple(sorted({j.queue for j in by_key.get(fingerprint(g.message), ())})),
-                        job_ids=tuple(
-                            dict.fromkeys(
-                                [
-                                    *g.job_ids,
-                                    *(j.id for j in by_key.get(fingerprint(g.message), ())),
-                                ]
-                            )
-                        ),
-                    )
-                    for g in groups.groups
-                ),
+                groups=tuple(_with_jobs(g, by_key.get(g.key, ())) for g in groups.groups),
             )
-        groups: dict[str, list[Any]] = {}
-        for job in page.items:
-            groups.setdefault(fingerprint(job.error_message), []).append(job)
         built = [
             FailureGroup(
                 key=key,
@@ -484,43 +463,20 @@ class Backend:
                 job_ids=tuple(j.id for j in jobs),
                 jobs=tuple(jobs),
             )
-            for key, jobs in groups.items()
+            for key, jobs in by_key.items()
         ]
         built.sort(key=lambda g: (-g.count, g.key))
         return FailuresView(tuple(built), len(page.items), page.next_before is None)
 
-    async def group_members(self, group: FailureGroup) -> tuple[int, ...]:
-        """Every FAILED job of ``group`` (by error message), newest first.
 
-        A keyset scan over the FAILED jobs (the partial state index), at most
-        :data:`GROUP_SCAN_MAX` of them, so a retry of the group covers it whole
-        and not only the jobs a page showed.
-        """
-        key = fingerprint(group.message)
-        found: list[int] = []
-        before: int | None = None
-        scanned = 0
-        while scanned < GROUP_SCAN_MAX:
-            page = await self.client.jobs(
-                JobFilter(state=State.FAILED), limit=GROUP_SCAN_PAGE, before=before
-            )
-            scanned += len(page.items)
-            found.extend(j.id for j in page.items if fingerprint(j.error_message) == key)
-            if page.next_before is None:
-                break
-            before = page.next_before
-        return tuple(found)
-
-
-_VARYING_RE = re.compile(r"0x[0-9a-fA-F]+|\d+")
-
-
-def fingerprint(message: str | None) -> str:
-    """A grouping key for an error message: numbers and addresses do not split groups."""
-    if not message:
-        return "(no error message)"
-    first = message.strip().splitlines()[0] if message.strip() else message
-    return _VARYING_RE.sub("#", first)[:200]
+def _with_jobs(group: FailureGroup, jobs: Sequence[JobSummary]) -> FailureGroup:
+    """A dashboard group with the newest failed jobs of its key attached."""
+    return replace(
+        group,
+        jobs=tuple(jobs),
+        queues=group.queues or tuple(sorted({j.queue for j in jobs})),
+        job_ids=tuple(dict.fromkeys([*group.job_ids, *(j.id for j in jobs)])),
+    )
 
 
 def _field(obj: Any, *names: str, default: Any = None) -> Any:
@@ -748,7 +704,6 @@ __all__ = [
     "UnavailableFeature",
     "dag_view_class",
     "ensure_services",
-    "fingerprint",
     "stop_services",
     "workers_from_snapshot",
 ]

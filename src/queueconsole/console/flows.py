@@ -1,10 +1,11 @@
 """What happens between a key press and an :class:`ActionService` call.
 
 Each flow reads the selection, refuses early in read-only mode, shows what a
-change would affect (``Client.preview_cancel`` / ``preview_retry``) in a
-confirmation dialog where the action is destructive or bulk, calls the
-service, and asks for an immediate refresh so the result is on screen at
-once. Flows run as Textual workers, which is what lets them wait for a dialog.
+change would affect (``Client.preview_cancel`` / ``preview_retry`` /
+``preview_retry_group``) in a confirmation dialog where the action is
+destructive or bulk, calls the service, and asks for an immediate refresh so
+the result is on screen at once. Flows run as Textual workers, which is what
+lets them wait for a dialog.
 """
 
 from __future__ import annotations
@@ -32,12 +33,18 @@ FLOWS = ("retry", "cancel", "retry_group", "scale_up", "scale_down", "recycle", 
 """Names accepted by :meth:`Flows.run` (and the app's ``act`` action)."""
 
 
-def affected_lines(refs: Sequence[JobRef], verb: str) -> list[RenderableType]:
-    """``3 jobs downstream would be blocked:`` and one line per job (literal)."""
-    if not refs:
+def affected_lines(
+    refs: Sequence[JobRef], verb: str, *, total: int | None = None
+) -> list[RenderableType]:
+    """``3 jobs downstream would be blocked:`` and one line per job (literal).
+
+    ``total`` counts the affected jobs when ``refs`` are only the first of them.
+    """
+    n = len(refs) if total is None else total
+    if not n:
         return [Text(f"No other job would be {verb}.")]
     lines: list[RenderableType] = [
-        Text(f"{len(refs)} job{'s' if len(refs) != 1 else ''} downstream would be {verb}:")
+        Text(f"{n} job{'s' if n != 1 else ''} downstream would be {verb}:")
     ]
     for ref in refs[:AFFECTED_SHOWN]:
         line = Text(f"  {ref.id} ")
@@ -46,8 +53,9 @@ def affected_lines(refs: Sequence[JobRef], verb: str) -> list[RenderableType]:
         line.append_text(state_text(ref.state))
         line.append(")")
         lines.append(line)
-    if len(refs) > AFFECTED_SHOWN:
-        lines.append(Text(f"  … and {len(refs) - AFFECTED_SHOWN} more"))
+    shown = min(len(refs), AFFECTED_SHOWN)
+    if n > shown:
+        lines.append(Text(f"  … and {n - shown} more"))
     return lines
 
 
@@ -114,21 +122,26 @@ class Flows:
             return
         if self.service.refuse("retry of a failure group"):
             return
-        ids = await self.app.backend.group_members(group) or group.job_ids
+        preview = await self.service.preview_retry_group(group.key)
+        n, ids = preview.count, preview.newest_ids
+        error = literal(group.message, one_line=True)
+        if group.error_type:
+            error = Text.assemble(literal(group.error_type, one_line=True), ": ", error)
         body: list[RenderableType] = [
-            Text.assemble("error: ", literal(group.message, one_line=True)),
+            Text.assemble("error: ", error),
             Text(
-                f"{len(ids)} failed job{'s' if len(ids) != 1 else ''} will be retried: "
+                f"{n} failed job{'s' if n != 1 else ''} will be retried: "
                 + ", ".join(str(i) for i in ids[:GROUP_IDS_SHOWN])
-                + (" …" if len(ids) > GROUP_IDS_SHOWN else "")
+                + (" …" if n > min(len(ids), GROUP_IDS_SHOWN) else "")
+            ),
+            *affected_lines(
+                preview.blocked,
+                "released (re-checked when it runs)",
+                total=preview.blocked_count,
             ),
         ]
-        if group.count > len(ids):
-            body.append(
-                Text(f"({group.count - len(ids)} counted in the group were not found; they stay)")
-            )
-        if await self._confirm(f"Retry {len(ids)} failed jobs?", body):
-            await self.service.retry_many(ids)
+        if await self._confirm(f"Retry {n} failed jobs?", body):
+            await self.service.retry_group(group.key)
             self.app.request_refresh()
 
     async def _dag(self, sel: Selection) -> None:
