@@ -245,12 +245,14 @@ class Client:
         _check_fingerprint(fingerprint)
         after = 0
         retried = skipped = released = batches = 0
-        while True:
-            batch = await self.db.run(
-                lambda conn, after=after: transitions.retry_failed_group(
-                    conn, fingerprint, after=after, limit=GROUP_RETRY_BATCH, reason=reason
-                )
+
+        async def next_batch(conn: AsyncConnection) -> transitions.GroupBatch:
+            return await transitions.retry_failed_group(
+                conn, fingerprint, after=after, limit=GROUP_RETRY_BATCH, reason=reason
             )
+
+        while True:
+            batch = await self.db.run(next_batch)
             if batch.last_id is None:
                 break
             batches += 1

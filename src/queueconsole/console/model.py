@@ -122,7 +122,7 @@ class FailureGroup:
     """Failed jobs that share an error fingerprint."""
 
     key: str
-    """The fingerprint (or the normalised message when there is none)."""
+    """The engine's group key (``engine.snapshots.failure_group_key``): what ``R`` retries."""
     error_type: str | None
     message: str
     count: int
