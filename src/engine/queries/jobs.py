@@ -143,11 +143,12 @@ def among(rows: str) -> str:
     return f"j.id = ANY(ARRAY(SELECT id FROM {rows}))"
 
 
-# The job path's writes run on a pooled asyncpg connection outside any transaction
-# (``run_single``: one round trip, the statement compiled to driver SQL once per process)
-# and, unchanged, inside a SQLAlchemy transaction. Each is ONE statement that also writes
-# its job_events rows and queue_state_deltas, so the state change, its audit trail and
-# its counts commit together even without an explicit transaction.
+# The job path's hottest writes (claims, completions) run on a pooled asyncpg connection
+# outside any transaction (``run_single``: one round trip, the statement compiled to
+# asyncpg's $n form once per process) and, unchanged, inside a SQLAlchemy transaction.
+# Each is ONE statement that also writes its job_events rows and queue_state_deltas, so
+# the state change, its audit trail and its counts commit together even without an
+# explicit transaction.
 
 # -- job_claim_many -- QUEUED -> RUNNING for the messages a worker received (ids, attempts,
 # -- the worker's id); the attempt in each message must still be current, so a stale or
