@@ -30,7 +30,7 @@ from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
 from engine.db.migrate import drop_database
-from engine.queries.ops import FINISHED, LIVE
+from engine.queries.jobs import FINISHED, LIVE
 
 T = TypeVar("T")
 

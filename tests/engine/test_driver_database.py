@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 
 from engine.config import Settings
-from engine.db.driver import DriverDatabase
+from engine.db.driver import DriverConnection, DriverDatabase
 from engine.errors import UserError
 
 
@@ -23,7 +22,9 @@ async def test_core_statements_run_and_rows_read_like_sqlalchemys(migrated: Sett
             )
         )
         assert [(r.n, r["twice"]) for r in rows.all()] == [(1, 2), (2, 4)]
-        payload = await db.run_single(lambda conn: conn.fetchval("""SELECT '{"a": 1}'::jsonb"""))
+        payload = await db.run_single(
+            lambda conn: conn.scalar(text("""SELECT CAST('{"a": 1}' AS jsonb)"""))
+        )
         assert payload == {"a": 1}
     finally:
         await db.close()
@@ -44,9 +45,9 @@ async def test_close_returns_while_a_connection_is_still_in_use(migrated: Settin
     db = DriverDatabase(migrated)
     held = asyncio.Event()
 
-    async def hold(conn: asyncpg.Connection) -> None:
+    async def hold(conn: DriverConnection) -> None:
         held.set()
-        await conn.execute("SELECT pg_sleep(60)")
+        await conn.execute(text("SELECT pg_sleep(60)"))
 
     task = asyncio.create_task(db.run_single(hold))
     await held.wait()

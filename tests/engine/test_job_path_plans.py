@@ -17,25 +17,19 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 
 from engine.db.database import Database
-from engine.db.driver import driver_sql
+from engine.db.driver import DriverConnection, driver_sql
 from engine.queries.jobs import (
     JOB_BLOCK_DESCENDANTS,
     JOB_CLAIM_MANY,
     JOB_COMPLETE_MANY,
+    JOB_DEFER_MANY,
     JOB_FAIL_MANY,
+    JOB_NOT_MINE,
     JOB_RETURN_MANY,
 )
-from engine.queries.runtime import JOB_DEFER_MANY, JOBS_NOT_MINE
-
-
-def _driver_sql(statement: Any) -> str:
-    """Driver SQL ($1 …) of a statement, whichever form it is written in."""
-    return statement if isinstance(statement, str) else driver_sql(statement)[0]
-
 
 STATEMENTS = {
     "claim": JOB_CLAIM_MANY,
@@ -43,7 +37,7 @@ STATEMENTS = {
     "fail": JOB_FAIL_MANY,
     "give back": JOB_RETURN_MANY,
     "defer": JOB_DEFER_MANY,
-    "not mine": JOBS_NOT_MINE,
+    "not mine": JOB_NOT_MINE,
     "block descendants": JOB_BLOCK_DESCENDANTS,
 }
 
@@ -64,7 +58,8 @@ def _reads_of_jobs(node: dict[str, Any]) -> Iterator[tuple[str, frozenset[str]]]
 
 
 async def _plan_after_growth(db: Database, sql: str) -> dict[str, Any]:
-    async def explain(conn: asyncpg.Connection) -> dict[str, Any]:
+    async def explain(wrapped: DriverConnection) -> dict[str, Any]:
+        conn = wrapped.driver
         await conn.execute("TRUNCATE jobs CASCADE")
         await conn.execute(f"PREPARE job_path_probe AS {sql}")
         try:
@@ -96,7 +91,7 @@ async def _plan_after_growth(db: Database, sql: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 async def test_plan_reads_jobs_only_by_primary_key(db: Database, name: str) -> None:
-    plan = await _plan_after_growth(db, _driver_sql(STATEMENTS[name]))
+    plan = await _plan_after_growth(db, driver_sql(STATEMENTS[name])[0])
     reads = list(_reads_of_jobs(plan))
     assert reads, f"{name}: the plan never reads jobs"
     by_key = {(kind, frozenset({"jobs_pkey"})) for kind in ("Index Scan", "Bitmap Heap Scan")}

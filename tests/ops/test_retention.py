@@ -14,7 +14,7 @@ from engine.db.database import Database
 from engine.errors import ConfigError, UserError
 from engine.ops.durations import DurationError, format_duration, parse_duration
 from engine.ops.services import operation_services
-from engine.queries.queues import COUNT_TOTALS
+from engine.queries.counts import COUNT_TOTALS
 from engine.services.retention import RetentionService
 from engine.specs import JobSpec
 from engine.states import State

@@ -11,26 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from engine.config import Settings, mask_url, sqlalchemy_url
+from engine.db.driver import DriverConnection
 from engine.db.errors import CONNECT_TIMEOUT_S, deadline, retry_transient, translate
 
 if TYPE_CHECKING:  # the asyncio extension imports the ORM: only where an engine is made
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-    from engine.db.driver import DriverConnection
-
-    Conn: TypeAlias = AsyncConnection | DriverConnection | asyncpg.Connection
-else:
-    Conn = Any
-"""Where driver SQL (``$1`` parameters) can run: a SQLAlchemy connection or a worker's
-:class:`~engine.db.driver.DriverConnection`, inside their transaction, or the raw
-asyncpg connection of ``run_single``."""
 
 T = TypeVar("T")
 
@@ -114,7 +106,7 @@ class Database:
 
         return await retry_transient(once, (DBAPIError, TimeoutError, OSError), self.translate)
 
-    async def run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def run_single(self, fn: Callable[[DriverConnection], Awaitable[T]]) -> T:
         """Run ``fn`` on a pooled connection's asyncpg driver, outside any transaction.
 
         For the job path's writes that are one statement each (a claim, a batch of
@@ -126,13 +118,13 @@ class Database:
         async with deadline(self.operation_timeout_s, self.masked_url):
             return await self._run_single(fn)
 
-    async def _run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _run_single(self, fn: Callable[[DriverConnection], Awaitable[T]]) -> T:
         async def once() -> T:
             async with self.engine.connect() as conn:
                 raw = await conn.get_raw_connection()
                 driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
                 try:
-                    return await fn(driver)
+                    return await fn(DriverConnection(driver))
                 except BaseException:
                     if driver.is_closed():
                         await conn.invalidate()  # never hand a dead connection out again
@@ -155,27 +147,3 @@ class Database:
     def translate(self, exc: BaseException) -> Exception:
         """The error to show for a driver failure; user-facing where the cause is setup."""
         return translate(exc, self.settings, self.masked_url, (OperationalError, InterfaceError))
-
-
-def _driver(conn: Any) -> asyncpg.Connection | None:
-    """The asyncpg connection behind ``conn``, or None for a SQLAlchemy connection."""
-    if isinstance(conn, asyncpg.Connection):
-        return conn
-    return getattr(conn, "driver", None)
-
-
-async def fetch(conn: Any, sql: str, *args: Any) -> list[Any]:
-    """Rows of driver SQL (``$1`` parameters), each readable as ``row["column"]``."""
-    driver = _driver(conn)
-    if driver is None:
-        return list((await conn.exec_driver_sql(sql, args)).mappings().all())
-    return await driver.fetch(sql, *args)
-
-
-async def execute(conn: Any, sql: str, *args: Any) -> None:
-    """Run driver SQL (``$1`` parameters) that returns no rows."""
-    driver = _driver(conn)
-    if driver is None:
-        await conn.exec_driver_sql(sql, args)
-    else:
-        await driver.execute(sql, *args)

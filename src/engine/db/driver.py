@@ -5,9 +5,10 @@ resident in every process that creates an async engine — about 8 MiB of a
 64 MiB idle worker. A worker runs a fixed set of statements and needs neither,
 so it uses :class:`DriverDatabase`: the same :meth:`run` / :meth:`run_single`
 contract as :class:`~engine.db.database.Database`, on ``asyncpg.create_pool``.
-Statements written with SQLAlchemy Core (``text()`` with ``:name`` parameters)
-are compiled once to driver SQL; rows read as SQLAlchemy's do (``row.state``
-and ``row["state"]``), so the store's functions run unchanged on either.
+Statements (SQLAlchemy ``text()`` with ``:name`` parameters, :mod:`engine.queries`)
+are compiled once to driver SQL; rows read as SQLAlchemy's do (``row.state``, and
+``row["state"]`` from :meth:`Rows.mappings`), so the store's functions run
+unchanged on either: both satisfy :class:`~engine.db.connection.Connection`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.sql.elements import TextClause
 
@@ -64,11 +66,18 @@ class Rows(list[Row]):
             raise LookupError(f"expected at most one row, got {len(self)}")
         return self.first()
 
+    def scalar(self) -> Any:
+        return self[0][0] if self else None
+
     def scalar_one(self) -> Any:
         return self.one()[0]
 
     def scalars(self) -> list[Any]:
         return [r[0] for r in self]
+
+    def mappings(self) -> Rows:
+        """The rows themselves: an asyncpg record already reads ``row["column"]``."""
+        return self
 
 
 def driver_sql(statement: TextClause) -> tuple[str, tuple[str, ...]]:
@@ -83,20 +92,27 @@ def driver_sql(statement: TextClause) -> tuple[str, tuple[str, ...]]:
 
 
 class DriverConnection:
-    """One pooled connection inside :meth:`DriverDatabase.run`'s transaction.
+    """One pooled asyncpg connection, inside :meth:`DriverDatabase.run`'s transaction
+    or (from either handle's ``run_single``) outside any, each statement then
+    committing by itself.
 
-    ``driver`` is the asyncpg connection, for driver SQL (see
-    :func:`engine.db.database.fetch`).
+    ``driver`` is the asyncpg connection itself, for what the store never needs
+    (tests, EXPLAIN).
     """
 
-    def __init__(self, driver: asyncpg.Connection) -> None:
+    def __init__(self, driver: asyncpg.Connection | PoolConnectionProxy) -> None:
         self.driver = driver
 
     async def execute(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> Rows:
-        """Run a Core ``text()`` statement with named parameters."""
+        """Run a ``text()`` statement with named parameters: one round trip, the
+        statement compiled at its first use only."""
         sql, names = driver_sql(statement)
         values = params or {}
-        return Rows(await self.driver.fetch(sql, *(values[n] for n in names)))
+        return Rows(await self.driver.fetch(sql, *[values[n] for n in names], record_class=Row))
+
+    async def scalar(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row, None without rows."""
+        return (await self.execute(statement, params)).scalar()
 
 
 def _driver_url(url: str) -> str:
@@ -167,18 +183,20 @@ class DriverDatabase:
         async with deadline(self.operation_timeout_s, self.masked_url):
             return await self._retrying(fn, transaction=True)
 
-    async def run_single(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run ``fn`` on a pooled asyncpg connection outside any transaction (each of
-        its statements commits by itself); retried like :meth:`run`."""
+    async def run_single(self, fn: Callable[[DriverConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` on a pooled connection outside any transaction (each of its
+        statements commits by itself); retried like :meth:`run`."""
         async with deadline(self.operation_timeout_s, self.masked_url):
             return await self._retrying(fn, transaction=False)
 
-    async def _retrying(self, fn: Callable[[Any], Awaitable[T]], *, transaction: bool) -> T:
+    async def _retrying(
+        self, fn: Callable[[DriverConnection], Awaitable[T]], *, transaction: bool
+    ) -> T:
         async def once() -> T:
             pool = await self._get_pool()
             async with pool.acquire() as conn:
                 if not transaction:
-                    return await fn(conn)
+                    return await fn(DriverConnection(conn))
                 async with conn.transaction():
                     return await fn(DriverConnection(conn))
 

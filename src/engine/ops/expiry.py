@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.queries.ops import JOB_EXPIRE_DUE, JOB_NEXT_EXPIRY_IN
+from engine.queries.jobs import JOB_EXPIRE_DUE, JOB_NEXT_EXPIRY_IN
 from engine.states import State
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 from engine.ops.queues import QueueInfo, check_queue_name, waiting_counts
-from engine.queries.ops import QUEUE_LIMITS_LOCK, QUEUE_LOCK, QUEUE_SET_LIMIT
+from engine.queries.queues import QUEUE_LIMITS_LOCK, QUEUE_LOCK, QUEUE_SET_LIMIT
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection

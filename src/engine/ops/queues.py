@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
-from engine.queries.ops import COUNT_WAITING
+from engine.queries.counts import COUNT_WAITING
 from engine.queries.queues import QUEUE_LIST
 from engine.specs import _QUEUE_RE  # the same rule as submissions, so both agree
 from engine.states import State

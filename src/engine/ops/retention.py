@@ -32,17 +32,16 @@ from typing import TYPE_CHECKING, Any
 from engine.db.database import Database
 from engine.errors import UserError
 from engine.ops.durations import format_duration, parse_duration
-from engine.queries.ops import (
-    RETENTION_CANDIDATES,
-    RETENTION_CUTOFF,
-    RETENTION_DELETE,
-    RETENTION_PREVIEW,
-    RETENTION_PREVIEW_CHILDREN,
-    RETENTION_VICTIMS,
-    SCHEDULE_FIRE_COUNT_OLD,
-    SCHEDULE_FIRE_PRUNE,
-    WORKFLOW_DELETE_EMPTY,
+from engine.queries.jobs import (
+    JOB_PRUNE_CANDIDATES,
+    JOB_PRUNE_CUTOFF,
+    JOB_PRUNE_MANY,
+    JOB_PRUNE_PREVIEW,
+    JOB_PRUNE_PREVIEW_CHILDREN,
+    JOB_PRUNE_VICTIMS,
 )
+from engine.queries.schedules import SCHEDULE_FIRE_COUNT_OLD, SCHEDULE_FIRE_PRUNE
+from engine.queries.workflows import WORKFLOW_DELETE_EMPTY
 from engine.states import TERMINAL, State
 
 if TYPE_CHECKING:
@@ -130,7 +129,7 @@ async def prune(
     check_batch_size(batch_size)
     started = time.perf_counter()
     async with db.connection() as conn:
-        cutoff: datetime = await conn.scalar(RETENTION_CUTOFF, {"age_s": age.total_seconds()})
+        cutoff: datetime = await conn.scalar(JOB_PRUNE_CUTOFF, {"age_s": age.total_seconds()})
 
     jobs: Counter[State] = Counter()
     totals: Counter[str] = Counter()
@@ -193,14 +192,14 @@ async def _batch(
     """One batch: (keyset position after it, removed per state, child rows, candidates)."""
     candidates = (
         await conn.execute(
-            RETENTION_CANDIDATES,
+            JOB_PRUNE_CANDIDATES,
             {"cutoff": cutoff, "after_at": after[0], "after_id": after[1], "limit": batch_size},
         )
     ).all()
     if not candidates:
         return None
     ids = [r.id for r in candidates]
-    query = RETENTION_PREVIEW if dry_run else RETENTION_VICTIMS
+    query = JOB_PRUNE_PREVIEW if dry_run else JOB_PRUNE_VICTIMS
     victims = (await conn.execute(query, {"ids": ids, "cutoff": cutoff})).all()
     removed: Counter[State] = Counter(State(v.state) for v in victims)
     counts: Counter[str] = Counter()
@@ -209,11 +208,11 @@ async def _batch(
         if dry_run:
             row = (
                 await conn.execute(
-                    RETENTION_PREVIEW_CHILDREN, {"ids": victim_ids, "cutoff": cutoff}
+                    JOB_PRUNE_PREVIEW_CHILDREN, {"ids": victim_ids, "cutoff": cutoff}
                 )
             ).one()
         else:
-            row = (await conn.execute(RETENTION_DELETE, {"ids": victim_ids})).one()
+            row = (await conn.execute(JOB_PRUNE_MANY, {"ids": victim_ids})).one()
             workflows = sorted({v.workflow_id for v in victims if v.workflow_id is not None})
             if workflows:
                 await conn.execute(WORKFLOW_DELETE_EMPTY, {"ids": workflows})

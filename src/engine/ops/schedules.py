@@ -39,8 +39,8 @@ from sqlalchemy.engine import Row
 
 from engine.errors import UserError, ValidationError
 from engine.priority import Priority
-from engine.queries.ops import (
-    DB_NOW,
+from engine.queries.jobs import DB_NOW
+from engine.queries.schedules import (
     SCHEDULE_ADVANCE,
     SCHEDULE_DELETE,
     SCHEDULE_DUE,

@@ -45,3 +45,34 @@ DEPENDENCY_STATES_OF = text(
     ORDER BY dep.id FOR SHARE OF dep
     """
 )
+
+# -- dependency_component -- job ids connected to one job through dependencies, either
+# -- direction, breadth first, at most :limit. UNION (not UNION ALL) drops ids already
+# -- found, so the walk ends; PostgreSQL evaluates a recursive query only as far as
+# -- the outer LIMIT pulls, so a huge component costs :limit rows, not its size.
+# -- Each direction is one index: the primary key upstream, depends_on_idx downstream.
+DEPENDENCY_COMPONENT = text(
+    """
+    WITH RECURSIVE component(id) AS (
+        SELECT CAST(:id AS bigint)
+        UNION
+        SELECT n.id FROM component c CROSS JOIN LATERAL (
+            SELECT d.depends_on_id AS id FROM job_dependencies d WHERE d.job_id = c.id
+            UNION ALL
+            SELECT d.job_id AS id FROM job_dependencies d WHERE d.depends_on_id = c.id
+        ) AS n
+    )
+    SELECT id FROM component LIMIT :limit
+    """
+)
+
+# -- dependency_edges_touching -- every dependency with either end among some jobs.
+DEPENDENCY_EDGES_TOUCHING = text(
+    """
+    SELECT job_id, depends_on_id FROM job_dependencies
+    WHERE job_id = ANY(CAST(:ids AS bigint[]))
+    UNION
+    SELECT job_id, depends_on_id FROM job_dependencies
+    WHERE depends_on_id = ANY(CAST(:ids AS bigint[]))
+    """
+)

@@ -1,20 +1,58 @@
-"""Queries on ``job_events``, the audit trail of every transition."""
+"""Queries on ``job_events``, the audit trail of every transition.
+
+Reads of recent events are bounded by primary key: the newest ``:scan`` rows
+(``ORDER BY id DESC LIMIT :scan``, a backward index scan that stops after
+``:scan`` rows), filtered by time afterwards. A predicate on ``at`` alone would
+not bound the work: an index scan with a filter keeps going until it has found
+enough rows, and ``id > max(id) - :scan`` (a parameter the planner cannot see
+through) is estimated at a third of the table and scanned sequentially at
+millions of rows.
+"""
 
 from sqlalchemy import text
 
-# -- event_insert_many -- one row per transition of a batch, in one statement ($1 job ids,
-# -- $2 from states, $3 to states, $4 attempts, $5 worker ids, $6 reasons). Driver SQL:
-# -- runs on SQLAlchemy (``exec_driver_sql``) and raw asyncpg connections alike.
-EVENT_INSERT_MANY = """
+# -- event_insert_many -- one row per transition of a batch, in one statement.
+EVENT_INSERT_MANY = text(
+    """
     INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[],
-                         $6::text[])
-"""
+    SELECT * FROM unnest(CAST(:job_ids AS bigint[]), CAST(:from_states AS text[]),
+                         CAST(:to_states AS text[]), CAST(:attempts AS int[]),
+                         CAST(:worker_ids AS text[]), CAST(:reasons AS text[]))
+    """
+)
 
 # -- event_list_for_job -- a job's trail, oldest first.
 EVENT_LIST_FOR_JOB = text(
     """
     SELECT at, from_state, to_state, attempt, worker_id, reason FROM job_events
     WHERE job_id = :id ORDER BY id LIMIT :limit
+    """
+)
+
+# -- event_throughput_recent -- runs that ended per second since :since, over at most the
+# -- newest :scan events; the grand-total row (sec NULL) says how many of those were read
+# -- and the oldest, so the caller knows whether the window was cut short.
+EVENT_THROUGHPUT_RECENT = text(
+    """
+    SELECT floor(extract(epoch FROM at))::bigint AS sec,
+           count(*) FILTER (WHERE from_state = 'running' AND to_state = 'completed')
+               AS completed,
+           count(*) FILTER (WHERE from_state = 'running' AND to_state IN ('retrying', 'failed'))
+               AS failed,
+           count(*) AS n, min(at) AS oldest
+    FROM (SELECT at, from_state, to_state FROM job_events ORDER BY id DESC LIMIT :scan) newest
+    WHERE at >= :since
+    GROUP BY GROUPING SETS ((1), ())
+    """
+)
+
+# -- event_list_recent -- the newest events with their job's queue and type, newest first.
+EVENT_LIST_RECENT = text(
+    """
+    SELECT e.id, e.at, e.job_id, j.queue, j.type, e.from_state, e.to_state, e.attempt,
+           e.worker_id, e.reason, j.version
+    FROM (SELECT * FROM job_events ORDER BY id DESC LIMIT :limit) e
+    LEFT JOIN jobs j ON j.id = e.job_id
+    ORDER BY e.id DESC
     """
 )

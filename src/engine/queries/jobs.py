@@ -6,7 +6,10 @@ Conditional guards (``state = …``, ``attempts = …``) are re-checked by
 PostgreSQL after a lock wait, which is what makes a duplicate claim harmless.
 """
 
+import functools
+
 from sqlalchemy import text
+from sqlalchemy.sql.elements import TextClause
 
 JOB_COLUMNS = """
     j.id, j.type, j.queue, j.priority, j.state, j.payload, j.idempotency_key, j.workflow_id,
@@ -23,14 +26,19 @@ JOB_IDS_ALLOCATE = text(
 )
 
 # -- job_insert_many -- a whole submission's jobs in one statement, with their queues made
-# -- known, their "submitted" events and their count deltas ($1 … $16: one array per
-# -- column, see engine.store.submission). Driver SQL, run in the submitting transaction.
-JOB_INSERT_MANY = """
+# -- known, their "submitted" events and their count deltas (one array per column, see
+# -- engine.store.submission), in the submitting transaction.
+JOB_INSERT_MANY = text(
+    """
     WITH u AS (
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::text[],
-                             $6::jsonb[], $7::text[], $8::bigint[], $9::int[], $10::real[],
-                             $11::real[], $12::real[], $13::int[], $14::real[], $15::int[],
-                             $16::text[])
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:types AS text[]),
+                             CAST(:queues AS text[]), CAST(:priorities AS smallint[]),
+                             CAST(:states AS text[]), CAST(:payloads AS jsonb[]),
+                             CAST(:keys AS text[]), CAST(:workflow_ids AS bigint[]),
+                             CAST(:max_retries AS int[]), CAST(:backoffs_s AS real[]),
+                             CAST(:backoffs_max_s AS real[]), CAST(:timeouts_s AS real[]),
+                             CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]),
+                             CAST(:deps_remaining AS int[]), CAST(:wait_reasons AS text[]))
              AS u(id, type, queue, priority, state, payload, key, workflow_id, max_retries,
                   backoff_s, backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
                   wait_reason)
@@ -56,7 +64,8 @@ JOB_INSERT_MANY = """
     )
     INSERT INTO queue_state_deltas (queue, state, delta)
     SELECT queue, state, count(*) FROM u GROUP BY queue, state ORDER BY queue, state
-"""
+    """
+)
 
 # -- job_share_many -- existing dependencies of a submission, locked so they cannot finish
 # -- (and miss our new edges) until we commit.
@@ -134,33 +143,36 @@ def among(rows: str) -> str:
     return f"j.id = ANY(ARRAY(SELECT id FROM {rows}))"
 
 
-# The job path's writes are driver SQL with positional parameters ($1, $2, …): they run
-# as they are on a raw asyncpg connection (one round trip, autocommit) and, through
-# ``exec_driver_sql``, inside a SQLAlchemy transaction. Each is ONE statement that also
-# writes its job_events rows and queue_state_deltas, so the state change, its audit
-# trail and its counts commit together even without an explicit transaction.
+# The job path's hottest writes (claims, completions) run on a pooled asyncpg connection
+# outside any transaction (``run_single``: one round trip, the statement compiled to
+# asyncpg's $n form once per process) and, unchanged, inside a SQLAlchemy transaction.
+# Each is ONE statement that also writes its job_events rows and queue_state_deltas, so
+# the state change, its audit trail and its counts commit together even without an
+# explicit transaction.
 
-# -- job_claim_many -- QUEUED -> RUNNING for the messages a worker received ($1 ids,
-# -- $2 attempts, $3 worker id); the attempt in each message must still be current, so a
-# -- stale or duplicate message claims nothing. Jobs of a paused queue stay QUEUED
-# -- (resuming the queue publishes them again). Writes the events and count deltas.
-JOB_CLAIM_MANY = f"""
+# -- job_claim_many -- QUEUED -> RUNNING for the messages a worker received (ids, attempts,
+# -- the worker's id); the attempt in each message must still be current, so a stale or
+# -- duplicate message claims nothing. Jobs of a paused queue stay QUEUED (resuming the
+# -- queue publishes them again). Writes the events and count deltas.
+JOB_CLAIM_MANY = text(
+    f"""
     WITH c AS (
-        SELECT * FROM unnest($1::bigint[], $2::int[]) AS c(id, attempt)
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
     ), target AS (
         SELECT j.id FROM {locked_rows("c")}
         WHERE j.state = 'queued' AND j.attempts = c.attempt
           AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = j.queue AND q.paused)
     ), claimed AS (
         UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = now(),
-            finished_at = NULL, worker_id = $3::text, wait_reason = NULL,
+            finished_at = NULL, worker_id = CAST(:worker_id AS text), wait_reason = NULL,
             version = j.version + 1
         WHERE {among("target")}
         RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
                   j.memory_mb, j.queued_at, j.started_at, j.workflow_id, j.version
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
-        SELECT id, 'queued', 'running', attempts, $3::text, 'claimed' FROM claimed ORDER BY id
+        SELECT id, 'queued', 'running', attempts, CAST(:worker_id AS text), 'claimed'
+        FROM claimed ORDER BY id
     ), deltas AS (
         INSERT INTO queue_state_deltas (queue, state, delta)
         SELECT d.queue, d.state, sum(d.delta) FROM claimed
@@ -169,38 +181,47 @@ JOB_CLAIM_MANY = f"""
         GROUP BY d.queue, d.state ORDER BY d.queue, d.state
     )
     SELECT * FROM claimed
-"""
+    """
+)
 
-# -- job_claimed_by -- of the messages ($1 ids, $2 attempts) of a claim that failed without
-# -- saying whether it committed (the connection dropped), the runs worker $3 now holds:
-# -- those it did claim.
-JOB_CLAIMED_BY = """
+# -- job_claimed_by -- of the messages (ids, attempts) of a claim that failed without saying
+# -- whether it committed (the connection dropped), the runs the worker now holds: those it
+# -- did claim.
+JOB_CLAIMED_BY = text(
+    """
     SELECT j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
            j.memory_mb, j.queued_at, j.started_at, j.workflow_id, j.version
-    FROM jobs j JOIN unnest($1::bigint[], $2::int[]) AS c(id, attempt) ON c.id = j.id
-    WHERE j.state = 'running' AND j.worker_id = $3::text AND j.attempts = c.attempt + 1
+    FROM jobs j
+    JOIN unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
+      ON c.id = j.id
+    WHERE j.state = 'running' AND j.worker_id = CAST(:worker_id AS text)
+      AND j.attempts = c.attempt + 1
     ORDER BY j.id
-"""
+    """
+)
 
-# -- job_state_many -- current state and attempt of jobs ($1 ids), to explain a refused
-# -- claim.
-JOB_STATE_MANY = """
+# -- job_state_many -- current state and attempt of jobs, to explain a refused claim.
+JOB_STATE_MANY = text(
+    """
     SELECT j.id, j.queue, j.type, j.state, j.attempts, j.version,
            coalesce(q.paused, false) AS paused
     FROM jobs j LEFT JOIN queues q ON q.name = j.queue
-    WHERE j.id = ANY($1::bigint[])
-"""
+    WHERE j.id = ANY(CAST(:ids AS bigint[]))
+    """
+)
 
-# -- job_complete_many -- RUNNING -> COMPLETED, fenced by the attempt that ran ($1 ids,
-# -- $2 attempts, $3 results, $4 peak RSS, $5 CPU times, $6 start times, $7 the recording
-# -- worker). Dependents have one less dependency to wait for; those with none left go
-# -- PENDING -> QUEUED. Writes the events and count deltas of both. Rows: kind 'completed'
-# -- or 'released' (a dependent whose deps_remaining changed, with its old state).
-# -- Completed rows are locked before dependents, each in id order, as everywhere.
-JOB_COMPLETE_MANY = f"""
+# -- job_complete_many -- RUNNING -> COMPLETED, fenced by the attempt that ran (ids, attempts,
+# -- results, peak RSS, CPU times, start times, the recording worker). Dependents have one
+# -- less dependency to wait for; those with none left go PENDING -> QUEUED. Writes the
+# -- events and count deltas of both. Rows: kind 'completed' or 'released' (a dependent
+# -- whose deps_remaining changed, with its old state). Completed rows are locked before
+# -- dependents, each in id order, as everywhere.
+JOB_COMPLETE_MANY = text(
+    f"""
     WITH c AS (
-        SELECT * FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $4::bigint[], $5::real[],
-                             $6::timestamptz[])
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
+                             CAST(:results AS jsonb[]), CAST(:peak_rss AS bigint[]),
+                             CAST(:cpu_times AS real[]), CAST(:started AS timestamptz[]))
                AS c(id, attempt, result, peak_rss, cpu_time, started)
     ), target AS (
         SELECT j.id FROM {locked_rows("c")}
@@ -237,8 +258,8 @@ JOB_COMPLETE_MANY = f"""
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
         SELECT * FROM (
-            SELECT id, 'running', 'completed', attempts, coalesce(worker_id, $7::text),
-                   'completed'
+            SELECT id, 'running', 'completed', attempts,
+                   coalesce(worker_id, CAST(:worker_id AS text)), 'completed'
             FROM done
             UNION ALL
             SELECT id, 'pending', 'queued', attempts, NULL, 'dependencies completed'
@@ -263,7 +284,8 @@ JOB_COMPLETE_MANY = f"""
     SELECT 'released', id, queue, priority, type, attempts, NULL, NULL, NULL, NULL, version,
            state, old_state
     FROM released
-"""
+    """
+)
 
 # -- job_fail_many -- RUNNING -> RETRYING (attempts left and retryable) or FAILED, fenced by
 # -- the attempt. Backoff is exponential with equal jitter and a cap, on the database clock.
@@ -391,6 +413,257 @@ JOB_QUEUE_READY = text(
     """
 )
 
+# -- job_defer_many -- RUNNING -> RETRYING later without spending an attempt: the job could
+# -- not start here (no handler, not enough memory); the reason stays visible.
+JOB_DEFER_MANY = text(
+    f"""
+    WITH c AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
+    ), target AS (
+        SELECT j.id FROM {locked_rows("c")}
+        WHERE j.state = 'running' AND j.attempts = c.attempt
+    )
+    UPDATE jobs j SET state = 'retrying', budget_base = j.budget_base + 1,
+        run_at = now() + make_interval(secs => :delay_s), started_at = NULL, worker_id = NULL,
+        wait_reason = :reason, version = j.version + 1
+    WHERE {among("target")}
+    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.version
+    """
+)
+
+# -- job_not_mine -- of the runs a worker holds, those it no longer owns (cancelled,
+# -- rescued and handed elsewhere): the worker stops them.
+JOB_NOT_MINE = text(
+    """
+    SELECT c.id, c.attempt FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]))
+        AS c(id, attempt)
+    LEFT JOIN LATERAL (SELECT state, attempts FROM jobs WHERE jobs.id = c.id OFFSET 0) j
+        ON true
+    WHERE j.state IS DISTINCT FROM 'running' OR j.attempts <> c.attempt
+    """
+)
+
+# -- job_orphaned -- RUNNING jobs whose worker is gone (stopped, lost, never registered),
+# -- or that ran past their timeout plus a grace (their worker could not stop them).
+JOB_ORPHANED = text(
+    """
+    SELECT j.id, j.attempts,
+           CASE WHEN w.id IS NULL OR w.stopped_at IS NOT NULL THEN 'lost' ELSE 'timeout' END
+             AS why,
+           j.timeout_s, j.worker_id
+    FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
+    WHERE j.state = 'running'
+      AND (w.id IS NULL OR w.stopped_at IS NOT NULL
+           OR (j.timeout_s IS NOT NULL
+               AND j.started_at < now() - make_interval(secs => j.timeout_s + :grace_s)))
+      AND j.started_at < now() - make_interval(secs => :min_age_s)
+    ORDER BY j.id
+    LIMIT :limit
+    """
+)
+
+# -- job_queued_per_queue -- how many jobs wait in each unpaused queue (reconciler).
+JOB_QUEUED_PER_QUEUE = text(
+    """
+    SELECT j.queue, count(*) AS queued,
+           count(*) FILTER (WHERE j.queued_at < now() - make_interval(secs => :after_s))
+             AS stale
+    FROM jobs j
+    WHERE j.state = 'queued'
+      AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = j.queue AND q.paused)
+    GROUP BY j.queue
+    """
+)
+
+# -- job_queued_stale -- the oldest unclaimed jobs of a queue, to publish again.
+JOB_QUEUED_STALE = text(
+    """
+    SELECT id, attempts, queue, priority FROM jobs
+    WHERE state = 'queued' AND queue = :queue
+      AND queued_at < now() - make_interval(secs => :after_s)
+      AND id <> ALL(CAST(:recent AS bigint[]))
+    ORDER BY priority DESC, queued_at
+    LIMIT :limit
+    """
+)
+
+# -- job_queued_of_queue -- a batch of a queue's QUEUED jobs by id, to publish on resume.
+JOB_QUEUED_OF_QUEUE = text(
+    """
+    SELECT id, attempts, queue, priority FROM jobs
+    WHERE state = 'queued' AND queue = :queue AND id > :after
+    ORDER BY id LIMIT :limit
+    """
+)
+
+# -- job_expire_due -- QUEUED -> CANCELLED for jobs whose TTL (counted from queued_at) ran
+# -- out on the database clock. SKIP LOCKED: several engines share the work, and a job a
+# -- worker is claiming right now is left to the claim.
+JOB_EXPIRE_DUE = text(
+    """
+    WITH due AS (
+        SELECT id FROM jobs
+        WHERE state = 'queued' AND ttl_s IS NOT NULL
+          AND job_queued_expiry(queued_at, ttl_s) <= now()
+        ORDER BY job_queued_expiry(queued_at, ttl_s)
+        LIMIT :limit FOR UPDATE SKIP LOCKED
+    )
+    UPDATE jobs j SET state = 'cancelled', finished_at = now(), run_at = NULL,
+        wait_reason = :reason, version = j.version + 1
+    FROM due WHERE j.id = due.id AND j.state = 'queued'
+    RETURNING j.id, j.queue, j.type, j.priority, j.attempts, j.queued_at, j.finished_at,
+              j.version
+    """
+)
+
+# -- job_next_expiry_in -- seconds until the next queued job expires (NULL: none has a TTL).
+JOB_NEXT_EXPIRY_IN = text(
+    """
+    SELECT extract(epoch FROM min(job_queued_expiry(queued_at, ttl_s)) - now())::float8
+    FROM jobs WHERE state = 'queued' AND ttl_s IS NOT NULL
+    """
+)
+
+# -- db_now -- the database clock, which owns every run_at, TTL and schedule tick. It reads
+# -- no table; it lives here, with the job times it is compared with.
+DB_NOW = text("SELECT now()")
+
+# ---------------------------------------------------------------------------
+# Retention: finished jobs removed with their edges, events and logs
+# ---------------------------------------------------------------------------
+
+FINISHED = "('completed', 'failed', 'cancelled')"
+LIVE = "('pending', 'queued', 'running', 'retrying', 'blocked')"
+
+# -- job_prune_cutoff -- finished before this (database clock) is old enough to remove.
+JOB_PRUNE_CUTOFF = text("SELECT now() - make_interval(secs => :age_s)")
+
+
+def _prunable(j: str) -> str:
+    """SQL condition: job ``j`` is finished before the cutoff, its workflow has no live job,
+    and no live job depends on it (a BLOCKED dependent needs it to be retried)."""
+    return f"""
+        {j}.state IN {FINISHED} AND {j}.finished_at < :cutoff
+        AND ({j}.workflow_id IS NULL OR NOT EXISTS (
+            SELECT 1 FROM jobs l WHERE l.workflow_id = {j}.workflow_id AND l.state IN {LIVE}))
+        AND NOT EXISTS (
+            SELECT 1 FROM job_dependencies dd JOIN jobs k ON k.id = dd.job_id
+            WHERE dd.depends_on_id = {j}.id AND k.state IN {LIVE})
+    """
+
+
+# -- job_prune_candidates -- the next batch of finished jobs older than the cutoff, oldest
+# -- first, keyset-paginated on (finished_at, id) so kept jobs are not read again.
+JOB_PRUNE_CANDIDATES = text(
+    f"""
+    SELECT id, finished_at FROM jobs
+    WHERE state IN {FINISHED} AND finished_at < :cutoff
+      AND (finished_at, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS bigint))
+    ORDER BY finished_at, id LIMIT :limit
+    """
+)
+
+# -- job_prune_victims -- of some candidates, those that may go, locked; SKIP LOCKED leaves
+# -- a job an operator is retrying right now to the next run.
+JOB_PRUNE_VICTIMS = text(
+    f"""
+    SELECT j.id, j.queue, j.state, j.workflow_id FROM jobs j
+    WHERE j.id = ANY(CAST(:ids AS bigint[])) AND {_prunable("j")}
+    ORDER BY j.id FOR UPDATE OF j SKIP LOCKED
+    """
+)
+
+# -- job_prune_preview -- of some candidates, those that may go (dry run, no locks).
+JOB_PRUNE_PREVIEW = text(
+    f"""
+    SELECT j.id, j.queue, j.state, j.workflow_id FROM jobs j
+    WHERE j.id = ANY(CAST(:ids AS bigint[])) AND {_prunable("j")}
+    """
+)
+
+# -- job_prune_many -- remove locked victims with their edges, events and logs, and take
+# -- them off the per-(queue, state) counts, in one statement.
+JOB_PRUNE_MANY = text(
+    """
+    WITH deps AS (
+        DELETE FROM job_dependencies
+        WHERE job_id = ANY(CAST(:ids AS bigint[])) OR depends_on_id = ANY(CAST(:ids AS bigint[]))
+        RETURNING 1
+    ), events AS (
+        DELETE FROM job_events WHERE job_id = ANY(CAST(:ids AS bigint[])) RETURNING 1
+    ), logs AS (
+        DELETE FROM job_logs WHERE job_id = ANY(CAST(:ids AS bigint[])) RETURNING 1
+    ), gone AS (
+        DELETE FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) RETURNING queue, state
+    ), counted AS (  -- runs although nothing reads it, as every data-modifying WITH does
+        INSERT INTO queue_state_deltas (queue, state, delta)
+        SELECT queue, state, -count(*) FROM gone GROUP BY queue, state ORDER BY queue, state
+    )
+    SELECT (SELECT count(*) FROM deps) AS dependencies,
+           (SELECT count(*) FROM events) AS events,
+           (SELECT count(*) FROM logs) AS logs
+    """
+)
+
+# -- job_prune_preview_children -- what JOB_PRUNE_MANY would remove with some victims. An
+# -- edge between two removable jobs is counted once, with its dependent, as the real run
+# -- removes it once.
+JOB_PRUNE_PREVIEW_CHILDREN = text(
+    f"""
+    SELECT
+        (SELECT count(*) FROM job_dependencies WHERE job_id = ANY(CAST(:ids AS bigint[])))
+        + (SELECT count(*) FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+           WHERE d.depends_on_id = ANY(CAST(:ids AS bigint[]))
+             AND NOT coalesce(({_prunable("j")}), false)) AS dependencies,
+        (SELECT count(*) FROM job_events WHERE job_id = ANY(CAST(:ids AS bigint[]))) AS events,
+        (SELECT count(*) FROM job_logs WHERE job_id = ANY(CAST(:ids AS bigint[]))) AS logs
+    """
+)
+
+# -- job_prune_kept -- finished jobs older than the cutoff that were kept (live workflow or
+# -- live dependent, or locked by an operator at that moment).
+JOB_PRUNE_KEPT = text(
+    f"SELECT count(*) FROM jobs WHERE state IN {FINISHED} AND finished_at < :cutoff"
+)
+
+# ---------------------------------------------------------------------------
+# Reads: the read API, the dashboard, the DAG view
+# ---------------------------------------------------------------------------
+
+# -- job_state_version_many -- current state and version of some jobs (status cache
+# -- fallback when a job's cached status is missing or untrusted).
+JOB_STATE_VERSION_MANY = text(
+    """
+    SELECT id, state, version, queue, type, attempts, worker_id FROM jobs
+    WHERE id = ANY(CAST(:ids AS bigint[]))
+    """
+)
+
+# -- job_latency_recent -- wait (queued to started) and run (started to finished) time
+# -- percentiles, per type and overall, of the jobs that most recently finished a run.
+# -- Bounded like every dashboard read: the newest :scan events by primary key (see
+# -- EVENT_THROUGHPUT_RECENT), then at most :sample jobs.
+JOB_LATENCY_RECENT = text(
+    """
+    WITH newest AS (
+        SELECT job_id, from_state, to_state, at FROM job_events ORDER BY id DESC LIMIT :scan
+    ), recent AS (
+        SELECT job_id, at FROM newest
+        WHERE from_state = 'running' AND to_state IN ('completed', 'failed')
+          AND at >= now() - make_interval(secs => :window_s)
+        LIMIT :sample
+    )
+    SELECT j.type, GROUPING(j.type) AS overall, count(*) AS finished,
+           percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+               ORDER BY extract(epoch FROM j.started_at - j.queued_at)) AS wait_s,
+           percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+               ORDER BY extract(epoch FROM j.finished_at - j.started_at)) AS run_s
+    FROM (SELECT DISTINCT job_id FROM recent) r JOIN jobs j ON j.id = r.job_id
+    WHERE j.finished_at IS NOT NULL
+    GROUP BY GROUPING SETS ((j.type), ())
+    """
+)
+
 # -- job_failure_group_key -- the key FAILED jobs are grouped by, as a SQL expression on an
 # -- unaliased ``jobs``: the fingerprint the worker computed (exception type + normalised
 # -- message, engine.worker.fingerprint), else the exception type, else 'unknown'. The
@@ -398,6 +671,114 @@ JOB_QUEUE_READY = text(
 # -- (migration 0004, which must spell it exactly so) all use this one expression; its
 # -- Python twin is engine.snapshots.failure_group_key.
 JOB_FAILURE_GROUP_KEY = "coalesce(error_fingerprint, error_type, 'unknown')"
+
+# -- job_failure_groups -- the newest :scan FAILED jobs grouped by JOB_FAILURE_GROUP_KEY (the
+# -- error type when a job has none), largest groups first, with a sample of each.
+JOB_FAILURE_GROUPS = text(
+    f"""
+    WITH recent AS (
+        SELECT id, {JOB_FAILURE_GROUP_KEY} AS fingerprint,
+               finished_at
+        FROM jobs WHERE state = 'failed'
+        ORDER BY id DESC
+        LIMIT :scan
+    ), groups AS (
+        SELECT fingerprint, count(*) AS n, min(finished_at) AS first_seen,
+               max(finished_at) AS last_seen, max(id) AS newest,
+               (array_agg(id ORDER BY id DESC))[1:CAST(:sample AS int)] AS job_ids,
+               sum(count(*)) OVER () AS scanned
+        FROM recent GROUP BY fingerprint
+        ORDER BY n DESC, newest DESC
+        LIMIT :groups
+    )
+    SELECT g.fingerprint, g.n, g.first_seen, g.last_seen, g.job_ids, g.scanned,
+           j.error_type, j.error_message
+    FROM groups g JOIN jobs j ON j.id = g.newest
+    ORDER BY g.n DESC, g.newest DESC
+    """
+)
+
+# -- job_workflow_of -- a job and the workflow it belongs to (the DAG view's root).
+JOB_WORKFLOW_OF = text("SELECT id, workflow_id FROM jobs WHERE id = :id")
+
+# -- job_ids_of_workflow -- the first :limit job ids of a workflow (jobs_workflow_idx).
+JOB_IDS_OF_WORKFLOW = text(
+    "SELECT id FROM jobs WHERE workflow_id = :workflow_id ORDER BY id LIMIT :limit"
+)
+
+# -- job_graph_nodes -- what the DAG view draws of each job.
+JOB_GRAPH_NODES = text(
+    """
+    SELECT id, type, queue, state, attempts, started_at, finished_at, wait_reason, workflow_id
+    FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id
+    """
+)
+
+_SUMMARY_COLUMNS = """
+    j.id, j.type, j.queue, j.priority, j.state, j.attempts, j.created_at, j.started_at,
+    j.finished_at, j.worker_id, j.workflow_id, j.error_message, j.wait_reason, j.error_type,
+    j.error_fingerprint
+"""
+
+# The jobs list's filter terms, in the order they are joined; each binds the parameter(s)
+# named in it. A page's statement is one of at most 2**6 shapes, each made once.
+_JOB_PAGE_TERMS = {
+    "before": "j.id < :before",
+    "state": "j.state = :state",
+    "queue": "j.queue = :queue",
+    "type": "j.type = :type",
+    "workflow_id": "j.workflow_id = :workflow_id",
+    "text": (
+        "(j.type ILIKE :pattern OR j.error_message ILIKE :pattern "
+        "OR j.idempotency_key ILIKE :pattern OR j.wait_reason ILIKE :pattern "
+        "OR CAST(j.id AS text) = :text)"
+    ),
+}
+
+
+@functools.cache
+def _job_page_statement(terms: tuple[str, ...]) -> TextClause:
+    where = ("WHERE " + " AND ".join(_JOB_PAGE_TERMS[t] for t in terms)) if terms else ""
+    return text(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY j.id DESC LIMIT :limit")
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# -- job_page_query -- jobs matching a filter, newest first, keyset-paginated on the primary key
+# -- (ids below :before), so a page costs the same however deep it is. Every value is a
+# -- bound parameter, never SQL text.
+def job_page_query(
+    *,
+    limit: int,
+    before: int | None = None,
+    state: str | None = None,
+    queue: str | None = None,
+    job_type: str | None = None,
+    workflow_id: int | None = None,
+    search: str | None = None,
+) -> tuple[TextClause, dict[str, object]]:
+    """The statement for one page of the jobs list and its parameters; an empty
+    ``search`` filters nothing."""
+    params: dict[str, object] = {"limit": limit}
+    terms: list[str] = []
+    for name, value in (
+        ("before", before),
+        ("state", state),
+        ("queue", queue),
+        ("type", job_type),
+        ("workflow_id", workflow_id),
+    ):
+        if value is not None:
+            terms.append(name)
+            params[name] = value
+    if search:
+        terms.append("text")
+        params["pattern"] = f"%{_escape_like(search)}%"
+        params["text"] = search.strip()
+    return _job_page_statement(tuple(terms)), params
+
 
 # -- job_failed_group_size -- how many FAILED jobs a failure group holds now, and the ids
 # -- of its newest :sample (a retry's preview).

@@ -1,4 +1,7 @@
-"""Queries on ``queues`` and on the per-(queue, state) counts."""
+"""Queries on ``queues``: the queues known, paused and limited.
+
+The per-(queue, state) counts live in :mod:`engine.queries.counts`.
+"""
 
 from sqlalchemy import text
 
@@ -13,35 +16,34 @@ QUEUE_ENSURE_MANY = text(
 # -- queue_list -- every known queue with its settings.
 QUEUE_LIST = text("SELECT name, paused, max_waiting FROM queues ORDER BY name")
 
-# -- count_delta_insert_many -- append-only count changes; never contended ($1 queues,
-# -- $2 states, $3 deltas; driver SQL like EVENT_INSERT_MANY).
-COUNT_DELTA_INSERT_MANY = """
-    INSERT INTO queue_state_deltas (queue, state, delta)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-"""
+# -- queue_lock -- one queue's settings, locked while an operator changes them.
+QUEUE_LOCK = text("SELECT name, paused, max_waiting FROM queues WHERE name = :name FOR UPDATE")
 
-# -- count_totals -- exact counts per (queue, state): folded totals plus unfolded deltas.
-COUNT_TOTALS = text(
+# -- queue_set_paused -- pause or resume a queue; creates the row for a queue never used yet,
+# -- so a queue can be paused before its first job arrives.
+QUEUE_SET_PAUSED = text(
     """
-    SELECT queue, state, sum(count)::bigint AS count FROM (
-        SELECT queue, state, count FROM queue_state_counts
-        UNION ALL
-        SELECT queue, state, delta FROM queue_state_deltas
-    ) c GROUP BY queue, state
+    INSERT INTO queues AS q (name, paused) VALUES (:name, :paused)
+    ON CONFLICT (name) DO UPDATE SET paused = EXCLUDED.paused, updated_at = now()
+    RETURNING q.name, q.paused, q.max_waiting
     """
 )
 
-# -- count_fold -- move deltas into totals (reconciler); a short transaction.
-COUNT_FOLD = text(
+# -- queue_set_limit -- set or clear (NULL) the most jobs that may wait in a queue.
+QUEUE_SET_LIMIT = text(
     """
-    WITH moved AS (
-        DELETE FROM queue_state_deltas WHERE id <= (SELECT max(id) FROM queue_state_deltas)
-        RETURNING queue, state, delta
-    ), summed AS (
-        SELECT queue, state, sum(delta)::bigint AS delta FROM moved GROUP BY queue, state
-    )
-    INSERT INTO queue_state_counts AS t (queue, state, count)
-    SELECT queue, state, delta FROM summed ORDER BY queue, state
-    ON CONFLICT (queue, state) DO UPDATE SET count = t.count + EXCLUDED.count
+    INSERT INTO queues AS q (name, max_waiting) VALUES (:name, :max_waiting)
+    ON CONFLICT (name) DO UPDATE SET max_waiting = EXCLUDED.max_waiting, updated_at = now()
+    RETURNING q.name, q.paused, q.max_waiting
+    """
+)
+
+# -- queue_limits_lock -- the limited queues a submission adds to, locked in name order so
+# -- two submissions to one full queue take turns and cannot both squeeze past the limit.
+QUEUE_LIMITS_LOCK = text(
+    """
+    SELECT name, max_waiting FROM queues
+    WHERE name = ANY(CAST(:names AS text[])) AND max_waiting IS NOT NULL
+    ORDER BY name FOR UPDATE
     """
 )

@@ -4,7 +4,7 @@ services, recent events and failures.
 Redis is asked first for what it caches (counts, the throughput ring, recent
 events, workers' memory history); whatever is missing, untrusted or down is
 read from PostgreSQL and written back. Every PostgreSQL query here is bounded
-(see :mod:`engine.readapi.queries`), so a snapshot costs the same at a
+(see :mod:`engine.queries.events`), so a snapshot costs the same at a
 thousand jobs as at millions. Sections are built concurrently and
 independently: one whose service is down comes back ``available=False`` with
 the reason, and the others still arrive.
@@ -27,16 +27,11 @@ from sqlalchemy.sql.elements import TextClause
 from engine.config import Settings
 from engine.db.database import Database
 from engine.errors import ServiceUnavailable
-from engine.queries.queues import COUNT_TOTALS, QUEUE_LIST
-from engine.readapi.queries import (
-    DATABASE_SOURCE,
-    EVENT_LIST_RECENT,
-    EVENT_THROUGHPUT_RECENT,
-    JOB_FAILURE_GROUPS,
-    JOB_LATENCY_RECENT,
-    JOB_STATE_VERSION_MANY,
-    WORKER_LIST_RECENT,
-)
+from engine.queries.counts import COUNT_SOURCE, COUNT_TOTALS
+from engine.queries.events import EVENT_LIST_RECENT, EVENT_THROUGHPUT_RECENT
+from engine.queries.jobs import JOB_FAILURE_GROUPS, JOB_LATENCY_RECENT, JOB_STATE_VERSION_MANY
+from engine.queries.queues import QUEUE_LIST
+from engine.queries.workers import WORKER_LIST_RECENT
 from engine.readapi.views import (
     SOURCE_NONE,
     SOURCE_POSTGRESQL,
@@ -135,7 +130,7 @@ async def database_source(db: Database, clock: DbClock | None = None) -> str | N
     clock = clock or DbClock()
     try:
         async with db.connection() as conn:
-            return str((await clock.execute(conn, DATABASE_SOURCE)).scalar_one())
+            return str((await clock.execute(conn, COUNT_SOURCE)).scalar_one())
     except ServiceUnavailable:
         return None
 
@@ -222,7 +217,7 @@ async def queues(
                 counts = {(q, State(s)): n for (q, s), n in totals.items()}
                 if cache is not None:
                     if source is None:
-                        source = str((await clock.execute(conn, DATABASE_SOURCE)).scalar_one())
+                        source = str((await clock.execute(conn, COUNT_SOURCE)).scalar_one())
                     await _cached(cache.write_counts(totals, source))
     except ServiceUnavailable as exc:
         if counts is None:

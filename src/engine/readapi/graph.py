@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from engine.errors import JobNotFound, ValidationError
+from engine.queries.dependencies import DEPENDENCY_COMPONENT, DEPENDENCY_EDGES_TOUCHING
+from engine.queries.jobs import JOB_GRAPH_NODES, JOB_IDS_OF_WORKFLOW, JOB_WORKFLOW_OF
+from engine.queries.workflows import WORKFLOW_NAME
 from engine.states import State
 
 if TYPE_CHECKING:
@@ -28,56 +29,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 5000  # jobs in one graph; a terminal cannot show more usefully
 MAX_LIMIT = 100_000  # the largest workflow a submission accepts (engine.specs)
-
-# -- graph_job -- the job asked for and the workflow it belongs to.
-GRAPH_JOB = text("SELECT id, workflow_id FROM jobs WHERE id = :id")
-
-# -- graph_workflow -- a workflow's name.
-GRAPH_WORKFLOW = text("SELECT name FROM workflows WHERE id = :id")
-
-# -- graph_workflow_members -- the first :limit job ids of a workflow (jobs_workflow_idx).
-GRAPH_WORKFLOW_MEMBERS = text(
-    "SELECT id FROM jobs WHERE workflow_id = :workflow_id ORDER BY id LIMIT :limit"
-)
-
-# -- graph_component -- job ids connected to one job through dependencies, either
-# -- direction, breadth first, at most :limit. UNION (not UNION ALL) drops ids already
-# -- found, so the walk ends; PostgreSQL evaluates a recursive query only as far as
-# -- the outer LIMIT pulls, so a huge component costs :limit rows, not its size.
-# -- Each direction is one index: the primary key upstream, depends_on_idx downstream.
-GRAPH_COMPONENT = text(
-    """
-    WITH RECURSIVE component(id) AS (
-        SELECT CAST(:id AS bigint)
-        UNION
-        SELECT n.id FROM component c CROSS JOIN LATERAL (
-            SELECT d.depends_on_id AS id FROM job_dependencies d WHERE d.job_id = c.id
-            UNION ALL
-            SELECT d.job_id AS id FROM job_dependencies d WHERE d.depends_on_id = c.id
-        ) AS n
-    )
-    SELECT id FROM component LIMIT :limit
-    """
-)
-
-# -- graph_edges_touching -- every dependency with either end among some jobs.
-GRAPH_EDGES_TOUCHING = text(
-    """
-    SELECT job_id, depends_on_id FROM job_dependencies
-    WHERE job_id = ANY(CAST(:ids AS bigint[]))
-    UNION
-    SELECT job_id, depends_on_id FROM job_dependencies
-    WHERE depends_on_id = ANY(CAST(:ids AS bigint[]))
-    """
-)
-
-# -- graph_nodes -- what the DAG view draws of each job.
-GRAPH_NODES = text(
-    """
-    SELECT id, type, queue, state, attempts, started_at, finished_at, wait_reason, workflow_id
-    FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id
-    """
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,28 +80,29 @@ async def workflow_graph(
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationError(f"limit must be between 1 and {MAX_LIMIT} (got {limit})")
-    row = (await conn.execute(GRAPH_JOB, {"id": job_id})).one_or_none()
+    row = (await conn.execute(JOB_WORKFLOW_OF, {"id": job_id})).one_or_none()
     if row is None:
         raise JobNotFound(job_id)
     workflow_id: int | None = row.workflow_id
     name: str | None = None
     if workflow_id is not None:
-        name = await conn.scalar(GRAPH_WORKFLOW, {"id": workflow_id})
+        name = await conn.scalar(WORKFLOW_NAME, {"id": workflow_id})
         members = [
             r.id
             for r in await conn.execute(
-                GRAPH_WORKFLOW_MEMBERS, {"workflow_id": workflow_id, "limit": limit + 1}
+                JOB_IDS_OF_WORKFLOW, {"workflow_id": workflow_id, "limit": limit + 1}
             )
         ]
     else:
         members = [
-            r.id for r in await conn.execute(GRAPH_COMPONENT, {"id": job_id, "limit": limit + 1})
+            r.id
+            for r in await conn.execute(DEPENDENCY_COMPONENT, {"id": job_id, "limit": limit + 1})
         ]
     truncated = len(members) > limit
     ids = _keep(members[:limit], job_id, limit)
     edges = [
         (r.depends_on_id, r.job_id)
-        for r in await conn.execute(GRAPH_EDGES_TOUCHING, {"ids": list(ids)})
+        for r in await conn.execute(DEPENDENCY_EDGES_TOUCHING, {"ids": list(ids)})
     ]
     if workflow_id is not None:
         # Jobs outside the workflow that it waits for or that wait for it, while room is left.
@@ -170,7 +122,7 @@ async def workflow_graph(
             wait_reason=r.wait_reason,
             workflow_id=r.workflow_id,
         )
-        for r in await conn.execute(GRAPH_NODES, {"ids": sorted(ids)})
+        for r in await conn.execute(JOB_GRAPH_NODES, {"ids": sorted(ids)})
     )
     present = {n.id for n in nodes}
     kept = tuple(sorted({(a, b) for a, b in edges if a in present and b in present}))

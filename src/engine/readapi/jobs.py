@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from engine.errors import JobNotFound, ValidationError
 from engine.priority import Priority
+from engine.queries.counts import COUNT_TOTALS
 from engine.queries.dependencies import DEPENDENCY_DOWNSTREAM, DEPENDENCY_UPSTREAM
 from engine.queries.events import EVENT_LIST_FOR_JOB
-from engine.queries.jobs import JOB_GET
+from engine.queries.jobs import JOB_GET, job_page_query
 from engine.queries.logs import LOG_LIST_FOR_JOB
-from engine.queries.queues import COUNT_TOTALS, QUEUE_LIST
+from engine.queries.queues import QUEUE_LIST
 from engine.snapshots import (
     ErrorInfo,
     JobDetail,
@@ -104,17 +103,6 @@ async def job_detail(conn: AsyncConnection, job_id: int) -> JobDetail:
     )
 
 
-_SUMMARY_COLUMNS = """
-    j.id, j.type, j.queue, j.priority, j.state, j.attempts, j.created_at, j.started_at,
-    j.finished_at, j.worker_id, j.workflow_id, j.error_message, j.wait_reason, j.error_type,
-    j.error_fingerprint
-"""
-
-
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def job_page(
     conn: AsyncConnection, flt: JobFilter, *, limit: int = 50, before: int | None = None
 ) -> JobPage:
@@ -134,33 +122,15 @@ async def job_page(
         return JobPage((), None)
     if before is not None and before > BIGINT_MAX:
         before = None  # every id is below it
-    clauses = []
-    params: dict[str, object] = {"limit": limit + 1}
-    if before is not None:
-        clauses.append("j.id < :before")
-        params["before"] = before
-    if flt.state is not None:
-        clauses.append("j.state = :state")
-        params["state"] = flt.state.value
-    if flt.queue is not None:
-        clauses.append("j.queue = :queue")
-        params["queue"] = flt.queue
-    if flt.type is not None:
-        clauses.append("j.type = :type")
-        params["type"] = flt.type
-    if flt.workflow_id is not None:
-        clauses.append("j.workflow_id = :workflow_id")
-        params["workflow_id"] = flt.workflow_id
-    if flt.text:
-        clauses.append(
-            "(j.type ILIKE :pattern OR j.error_message ILIKE :pattern "
-            "OR j.idempotency_key ILIKE :pattern OR j.wait_reason ILIKE :pattern "
-            "OR CAST(j.id AS text) = :text)"
-        )
-        params["pattern"] = f"%{_escape_like(flt.text)}%"
-        params["text"] = flt.text.strip()
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    sql = text(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY j.id DESC LIMIT :limit")
+    sql, params = job_page_query(
+        limit=limit + 1,
+        before=before,
+        state=None if flt.state is None else flt.state.value,
+        queue=flt.queue,
+        job_type=flt.type,
+        workflow_id=flt.workflow_id,
+        search=flt.text,
+    )
     rows = (await conn.execute(sql, params)).all()
     items = tuple(
         JobSummary(

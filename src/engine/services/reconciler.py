@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
-from engine.queries.runtime import QUEUED_PER_QUEUE, QUEUED_STALE
+from engine.queries.jobs import JOB_QUEUED_PER_QUEUE, JOB_QUEUED_STALE
 from engine.services.base import PeriodicService
 from engine.store.changes import ChangeSet, Runnable
 
@@ -55,7 +55,7 @@ class Reconciler(PeriodicService):
     async def tick(self) -> float:
         period = max(self.after_s / 2, 0.5)
         async with self.db.connection() as conn:
-            rows = (await conn.execute(QUEUED_PER_QUEUE, {"after_s": self.after_s})).all()
+            rows = (await conn.execute(JOB_QUEUED_PER_QUEUE, {"after_s": self.after_s})).all()
         candidates = {r.queue: (r.queued, r.stale) for r in rows if r.stale}
         if not candidates:
             return period
@@ -73,7 +73,7 @@ class Reconciler(PeriodicService):
             async with self.db.connection() as conn:
                 jobs = (
                     await conn.execute(
-                        QUEUED_STALE,
+                        JOB_QUEUED_STALE,
                         {
                             "queue": queue,
                             "after_s": self.after_s,

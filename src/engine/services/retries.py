@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import text
-
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
-from engine.queries.jobs import JOB_NEXT_RETRY_AT
+from engine.queries.jobs import DB_NOW, JOB_NEXT_RETRY_AT
 from engine.services.base import PeriodicService
 from engine.store.transitions import requeue_due
 
 BATCH = 1000
-_NOW = text("SELECT now()")
 MAX_SLEEP_S = 1.0
 
 
@@ -44,5 +41,5 @@ class RetryScheduler(PeriodicService):
             next_at = (await conn.execute(JOB_NEXT_RETRY_AT)).scalar()
             if next_at is None:
                 return MAX_SLEEP_S
-            now = (await conn.execute(_NOW)).scalar_one()
+            now = (await conn.execute(DB_NOW)).scalar_one()
         return min(max((next_at - now).total_seconds(), 0.005), MAX_SLEEP_S)

@@ -486,7 +486,7 @@ class StatusCache:
     async def _read_checked(self, source: str | None, read: Callable[[Pipeline], object]) -> Any:
         """Run one read in a pipeline; None when the cache is about another database.
 
-        ``source`` is PostgreSQL's :data:`~engine.readapi.queries.DATABASE_SOURCE` as the
+        ``source`` is PostgreSQL's :data:`~engine.queries.counts.COUNT_SOURCE` as the
         reader sees it; None skips the check (PostgreSQL is down: best effort).
         """
         if self.stale:

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 from engine.config import Settings
 from engine.db.database import Database
-from engine.queries.queues import COUNT_FOLD
-from engine.readapi.queries import COUNT_LIST, DATABASE_SOURCE
+from engine.queries.counts import COUNT_FOLD, COUNT_LIST, COUNT_SOURCE
 from engine.services.base import PeriodicService
 from engine.status.cache import StatusCache
 
@@ -26,10 +25,10 @@ if TYPE_CHECKING:
 
 async def fold_counts(conn: AsyncConnection) -> tuple[dict[tuple[str, str], int], str]:
     """Fold pending deltas into the totals; return them and the database's source token
-    (:data:`~engine.readapi.queries.DATABASE_SOURCE`), in the caller's transaction."""
+    (:data:`~engine.queries.counts.COUNT_SOURCE`), in the caller's transaction."""
     await conn.execute(COUNT_FOLD)
     totals = {(r.queue, r.state): int(r.count) for r in await conn.execute(COUNT_LIST)}
-    source = str(await conn.scalar(DATABASE_SOURCE))
+    source = str(await conn.scalar(COUNT_SOURCE))
     return totals, source
 
 

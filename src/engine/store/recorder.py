@@ -11,25 +11,26 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from engine.db.database import Conn, execute
+from engine.db.connection import Connection
+from engine.queries.counts import COUNT_DELTA_INSERT_MANY
 from engine.queries.events import EVENT_INSERT_MANY
-from engine.queries.queues import COUNT_DELTA_INSERT_MANY
 from engine.store.changes import Transition
 
 
-async def record(conn: Conn, transitions: Sequence[Transition]) -> None:
+async def record(conn: Connection, transitions: Sequence[Transition]) -> None:
     """Insert one event per transition and the net count change per (queue, state)."""
     if not transitions:
         return
-    await execute(
-        conn,
+    await conn.execute(
         EVENT_INSERT_MANY,
-        [t.job_id for t in transitions],
-        [t.from_state.value if t.from_state else None for t in transitions],
-        [t.to_state.value for t in transitions],
-        [t.attempt for t in transitions],
-        [t.worker_id for t in transitions],
-        [t.reason for t in transitions],
+        {
+            "job_ids": [t.job_id for t in transitions],
+            "from_states": [t.from_state.value if t.from_state else None for t in transitions],
+            "to_states": [t.to_state.value for t in transitions],
+            "attempts": [t.attempt for t in transitions],
+            "worker_ids": [t.worker_id for t in transitions],
+            "reasons": [t.reason for t in transitions],
+        },
     )
     deltas: Counter[tuple[str, str]] = Counter()
     for t in transitions:
@@ -40,10 +41,11 @@ async def record(conn: Conn, transitions: Sequence[Transition]) -> None:
         deltas[(t.queue, t.to_state.value)] += 1
     rows = sorted((k, v) for k, v in deltas.items() if v)
     if rows:
-        await execute(
-            conn,
+        await conn.execute(
             COUNT_DELTA_INSERT_MANY,
-            [q for (q, _), _ in rows],
-            [s for (_, s), _ in rows],
-            [d for _, d in rows],
+            {
+                "queues": [q for (q, _), _ in rows],
+                "states": [s for (_, s), _ in rows],
+                "deltas": [d for _, d in rows],
+            },
         )

@@ -5,25 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from engine.db.connection import Connection
+from engine.queries.jobs import JOB_DEFER_MANY, JOB_NOT_MINE, JOB_ORPHANED
 from engine.queries.logs import LOG_INSERT_MANY
-from engine.queries.runtime import (
-    JOB_DEFER_MANY,
-    JOBS_NOT_MINE,
-    JOBS_ORPHANED,
-    WORKER_HEARTBEAT,
-    WORKER_REGISTER,
-    WORKER_STOP,
-    WORKERS_MARK_LOST,
-)
+from engine.queries.workers import WORKER_HEARTBEAT, WORKER_MARK_LOST, WORKER_REGISTER, WORKER_STOP
 from engine.states import State
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
 from engine.store.transitions import Failure, fail
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +40,7 @@ class Beat:
     jobs_failed: int
 
 
-async def register_worker(conn: AsyncConnection, info: WorkerInfo) -> None:
+async def register_worker(conn: Connection, info: WorkerInfo) -> None:
     """Insert or revive the worker's row."""
     await conn.execute(
         WORKER_REGISTER,
@@ -65,7 +55,7 @@ async def register_worker(conn: AsyncConnection, info: WorkerInfo) -> None:
     )
 
 
-async def heartbeat(conn: AsyncConnection, worker_id: str, beat: Beat) -> bool:
+async def heartbeat(conn: Connection, worker_id: str, beat: Beat) -> bool:
     """Record a heartbeat; False when the worker was already presumed lost."""
     row = (
         await conn.execute(
@@ -84,23 +74,23 @@ async def heartbeat(conn: AsyncConnection, worker_id: str, beat: Beat) -> bool:
     return row is not None
 
 
-async def stop_worker(conn: AsyncConnection, worker_id: str, state: str = "stopped") -> None:
+async def stop_worker(conn: Connection, worker_id: str, state: str = "stopped") -> None:
     """Mark the worker as gone."""
     await conn.execute(WORKER_STOP, {"id": worker_id, "state": state})
 
 
-async def not_mine(conn: AsyncConnection, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+async def not_mine(conn: Connection, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """Of (job id, attempt) runs, those this worker no longer owns."""
     if not runs:
         return []
     rows = await conn.execute(
-        JOBS_NOT_MINE, {"ids": [r[0] for r in runs], "attempts": [r[1] for r in runs]}
+        JOB_NOT_MINE, {"ids": [r[0] for r in runs], "attempts": [r[1] for r in runs]}
     )
     return [(r.id, r.attempt) for r in rows]
 
 
 async def rescue(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     heartbeat_timeout_s: float,
     timeout_grace_s: float,
@@ -115,10 +105,10 @@ async def rescue(
     workers already stopped or lost, and timeouts, are still rescued).
     """
     if judge_heartbeats:
-        await conn.execute(WORKERS_MARK_LOST, {"after_s": heartbeat_timeout_s})
+        await conn.execute(WORKER_MARK_LOST, {"after_s": heartbeat_timeout_s})
     rows = (
         await conn.execute(
-            JOBS_ORPHANED,
+            JOB_ORPHANED,
             {"grace_s": timeout_grace_s, "min_age_s": 0.0, "limit": limit},
         )
     ).all()
@@ -149,7 +139,7 @@ async def rescue(
 
 
 async def defer(
-    conn: AsyncConnection,
+    conn: Connection,
     runs: Sequence[tuple[int, int]],
     *,
     delay_s: float,
@@ -186,7 +176,7 @@ async def defer(
 
 
 async def insert_logs(
-    conn: AsyncConnection, lines: Sequence[tuple[int, int, datetime, str, str]]
+    conn: Connection, lines: Sequence[tuple[int, int, datetime, str, str]]
 ) -> None:
     """Insert handler log lines: (job id, attempt, at, level, message)."""
     if not lines:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
-from engine.db.database import execute
+from engine.db.connection import Connection
 from engine.errors import ValidationError
 from engine.ops.limits import check_queue_limits
 from engine.queries.dependencies import DEPENDENCY_INSERT_MANY
@@ -26,16 +23,12 @@ from engine.queries.jobs import (
     JOB_LIVE_BY_KEYS,
     JOB_SHARE_MANY,
 )
+from engine.queries.workflows import WORKFLOW_INSERT
 from engine.specs import PreparedJob
 from engine.states import BLOCKING, State
 from engine.store.changes import ChangeSet, Runnable, Transition
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
 IDEMPOTENCY_LOCK_CLASS = 0x5143  # first key of the advisory locks on idempotency keys
-
-_WORKFLOW_INSERT = text("INSERT INTO workflows (name) VALUES (:name) RETURNING id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +58,7 @@ class _Existing:
 
 
 async def insert_jobs(
-    conn: AsyncConnection,
+    conn: Connection,
     prepared: Sequence[PreparedJob],
     *,
     workflow_name: str | None = None,
@@ -89,7 +82,7 @@ async def insert_jobs(
     new_ids = dict(zip((p.ref for p in new_jobs), ids, strict=True))
     workflow_id: int | None = None
     if as_workflow and new_jobs:
-        workflow_id = await conn.scalar(_WORKFLOW_INSERT, {"name": workflow_name})
+        workflow_id = await conn.scalar(WORKFLOW_INSERT, {"name": workflow_name})
 
     # States in dependency order: a job sees the states already decided for its deps.
     ref_state: dict[str, State] = {}
@@ -139,7 +132,7 @@ async def insert_jobs(
     changes = ChangeSet()
     if rows:
         # Queues, jobs, their events and counts: one statement.
-        await execute(conn, JOB_INSERT_MANY, *_insert_params(rows))
+        await conn.execute(JOB_INSERT_MANY, _insert_params(rows))
         if edges:
             await conn.execute(
                 DEPENDENCY_INSERT_MANY,
@@ -168,7 +161,7 @@ async def insert_jobs(
 
 
 async def _lock_dependencies(
-    conn: AsyncConnection, prepared: Sequence[PreparedJob]
+    conn: Connection, prepared: Sequence[PreparedJob]
 ) -> dict[int, _Existing]:
     wanted = sorted({d for p in prepared for d in p.depends_on_ids})
     if not wanted:
@@ -189,7 +182,7 @@ async def _lock_dependencies(
 
 
 async def _find_duplicates(
-    conn: AsyncConnection, prepared: Sequence[PreparedJob]
+    conn: Connection, prepared: Sequence[PreparedJob]
 ) -> dict[str, _Existing]:
     """Map the ref of every spec whose key is held by a live job to that job."""
     keys = sorted({p.idempotency_key for p in prepared if p.idempotency_key is not None})
@@ -220,23 +213,23 @@ async def _find_duplicates(
 
 def _insert_params(
     rows: Sequence[tuple[PreparedJob, int, State, int, str | None, int | None]],
-) -> tuple[list[object], ...]:
-    """The columns of JOB_INSERT_MANY, one array each, in its parameter order."""
-    return (
-        [r[1] for r in rows],
-        [r[0].type for r in rows],
-        [r[0].queue for r in rows],
-        [int(r[0].priority) for r in rows],
-        [r[2].value for r in rows],
-        [r[0].payload_json for r in rows],
-        [r[0].idempotency_key for r in rows],
-        [r[5] for r in rows],
-        [r[0].max_retries for r in rows],
-        [r[0].backoff_s for r in rows],
-        [r[0].backoff_max_s for r in rows],
-        [r[0].timeout_s for r in rows],
-        [r[0].memory_mb for r in rows],
-        [r[0].ttl_s for r in rows],
-        [r[3] for r in rows],
-        [r[4] for r in rows],
-    )
+) -> dict[str, list[object]]:
+    """The columns of JOB_INSERT_MANY, one array each."""
+    return {
+        "ids": [r[1] for r in rows],
+        "types": [r[0].type for r in rows],
+        "queues": [r[0].queue for r in rows],
+        "priorities": [int(r[0].priority) for r in rows],
+        "states": [r[2].value for r in rows],
+        "payloads": [r[0].payload_json for r in rows],
+        "keys": [r[0].idempotency_key for r in rows],
+        "workflow_ids": [r[5] for r in rows],
+        "max_retries": [r[0].max_retries for r in rows],
+        "backoffs_s": [r[0].backoff_s for r in rows],
+        "backoffs_max_s": [r[0].backoff_max_s for r in rows],
+        "timeouts_s": [r[0].timeout_s for r in rows],
+        "memory_mb": [r[0].memory_mb for r in rows],
+        "ttls_s": [r[0].ttl_s for r in rows],
+        "deps_remaining": [r[3] for r in rows],
+        "wait_reasons": [r[4] for r in rows],
+    }

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
-from engine.db.database import Conn, fetch
+from engine.db.connection import Connection
 from engine.errors import IllegalTransition, JobNotFound, UserError
 from engine.queries.dependencies import DEPENDENCY_BLOCKED_DEPENDENTS, DEPENDENCY_STATES_OF
 from engine.queries.jobs import (
@@ -40,7 +40,7 @@ from engine.states import BLOCKING, TERMINAL, State, check
 from engine.store.changes import ChangeSet, Runnable, Stop, Transition
 from engine.store.recorder import record
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # savepoints are SQLAlchemy's; a worker never loads its async extension
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -105,7 +105,7 @@ class Failure:
 
 
 async def claim(
-    conn: Conn, messages: Sequence[tuple[int, int]], worker_id: str
+    conn: Connection, messages: Sequence[tuple[int, int]], worker_id: str
 ) -> tuple[list[Claimed], list[Refused], ChangeSet]:
     """QUEUED -> RUNNING for each (job id, attempt) message whose attempt is current.
 
@@ -118,8 +118,11 @@ async def claim(
     if not messages:
         return [], [], changes
     unique = dict(messages)  # one claim per job id; a second copy is a duplicate
-    rows = await fetch(conn, JOB_CLAIM_MANY, list(unique), list(unique.values()), worker_id)
-    claimed = [_claimed(r) for r in rows]
+    result = await conn.execute(
+        JOB_CLAIM_MANY,
+        {"ids": list(unique), "attempts": list(unique.values()), "worker_id": worker_id},
+    )
+    claimed = [_claimed(r) for r in result.mappings()]
     for c in claimed:
         changes.transitions.append(
             Transition(
@@ -149,7 +152,7 @@ async def claim(
 
 
 async def claimed_by(
-    conn: Conn, messages: Sequence[tuple[int, int]], worker_id: str
+    conn: Connection, messages: Sequence[tuple[int, int]], worker_id: str
 ) -> list[Claimed]:
     """Of (job id, attempt) messages, the runs ``worker_id`` claimed from them and holds.
 
@@ -160,12 +163,15 @@ async def claimed_by(
     if not messages:
         return []
     unique = dict(messages)
-    rows = await fetch(conn, JOB_CLAIMED_BY, list(unique), list(unique.values()), worker_id)
-    return [_claimed(r) for r in rows]
+    result = await conn.execute(
+        JOB_CLAIMED_BY,
+        {"ids": list(unique), "attempts": list(unique.values()), "worker_id": worker_id},
+    )
+    return [_claimed(r) for r in result.mappings()]
 
 
 def _claimed(r: Any) -> Claimed:
-    """A claimed run from a row of the claim (or the claimed-by lookup)."""
+    """A claimed run from a row of the claim (or the claimed-by lookup), read by key."""
     return Claimed(
         id=r["id"],
         type=r["type"],
@@ -183,9 +189,10 @@ def _claimed(r: Any) -> Claimed:
 
 
 async def _explain_refusals(
-    conn: Conn, lost: Sequence[tuple[int, int]], worker_id: str, changes: ChangeSet
+    conn: Connection, lost: Sequence[tuple[int, int]], worker_id: str, changes: ChangeSet
 ) -> list[Refused]:
-    current = {r["id"]: r for r in await fetch(conn, JOB_STATE_MANY, [i for i, _ in lost])}
+    result = await conn.execute(JOB_STATE_MANY, {"ids": [i for i, _ in lost]})
+    current = {r["id"]: r for r in result.mappings()}
     refused = []
     for job_id, attempt in lost:
         row = current.get(job_id)
@@ -225,7 +232,7 @@ async def _explain_refusals(
 
 
 async def complete(
-    conn: Conn, successes: Sequence[Success], worker_id: str | None = None
+    conn: Connection, successes: Sequence[Success], worker_id: str | None = None
 ) -> ChangeSet:
     """RUNNING -> COMPLETED for the attempts that are still current; releases dependents.
 
@@ -237,19 +244,22 @@ async def complete(
     changes = ChangeSet()
     if not successes:
         return changes
-    rows = await fetch(
-        conn,
+    result = await conn.execute(
         JOB_COMPLETE_MANY,
-        [s.job_id for s in successes],
-        [s.attempt for s in successes],
-        [None if s.result is None else json.dumps(s.result, default=str) for s in successes],
-        [s.peak_rss_bytes for s in successes],
-        [s.cpu_time_s for s in successes],
-        [s.started_at for s in successes],
-        worker_id,
+        {
+            "ids": [s.job_id for s in successes],
+            "attempts": [s.attempt for s in successes],
+            "results": [
+                None if s.result is None else json.dumps(s.result, default=str) for s in successes
+            ],
+            "peak_rss": [s.peak_rss_bytes for s in successes],
+            "cpu_times": [s.cpu_time_s for s in successes],
+            "started": [s.started_at for s in successes],
+            "worker_id": worker_id,
+        },
     )
     released = []
-    for r in rows:
+    for r in result.mappings():
         if r["kind"] != "completed":
             released.append(r)
             continue
@@ -289,7 +299,7 @@ async def complete(
 
 
 async def fail(
-    conn: AsyncConnection, failures: Sequence[Failure], worker_id: str | None = None
+    conn: Connection, failures: Sequence[Failure], worker_id: str | None = None
 ) -> ChangeSet:
     """RUNNING -> RETRYING (attempts left) or FAILED (exhausted); FAILED blocks dependents."""
     changes = ChangeSet()
@@ -344,7 +354,7 @@ async def fail(
 
 
 async def give_back(
-    conn: AsyncConnection,
+    conn: Connection,
     runs: Sequence[tuple[int, int]],
     *,
     started: bool,
@@ -383,7 +393,7 @@ async def give_back(
     return changes
 
 
-async def requeue_due(conn: AsyncConnection, limit: int = 1000) -> ChangeSet:
+async def requeue_due(conn: Connection, limit: int = 1000) -> ChangeSet:
     """RETRYING -> QUEUED for every retry whose ``run_at`` has passed (database clock)."""
     changes = ChangeSet()
     rows = (await conn.execute(JOB_REQUEUE_DUE, {"limit": limit})).all()
@@ -408,7 +418,7 @@ async def requeue_due(conn: AsyncConnection, limit: int = 1000) -> ChangeSet:
 
 
 async def cancel(
-    conn: AsyncConnection,
+    conn: Connection,
     job_id: int,
     reason: str = "cancelled by operator",
     worker_id: str | None = None,
@@ -458,7 +468,7 @@ async def cancel(
 
 
 async def retry(
-    conn: AsyncConnection,
+    conn: Connection,
     job_id: int,
     reason: str = "retried by operator",
     worker_id: str | None = None,
@@ -578,7 +588,7 @@ async def retry_failed_group(
     return GroupBatch(changes, retried, skipped, ids[-1] if ids else None)
 
 
-async def descendants(conn: AsyncConnection, job_id: int) -> list[tuple[int, State, str]]:
+async def descendants(conn: Connection, job_id: int) -> list[tuple[int, State, str]]:
     """Every job downstream of ``job_id`` with its state and type (for previews)."""
     rows = await conn.execute(JOB_DESCENDANTS, {"ids": [job_id]})
     return [(r.id, State(r.state), r.type) for r in rows]
@@ -589,9 +599,7 @@ async def descendants(conn: AsyncConnection, job_id: int) -> list[tuple[int, Sta
 # ---------------------------------------------------------------------------
 
 
-async def _block_descendants(
-    conn: AsyncConnection, root_ids: Sequence[int], what: str
-) -> ChangeSet:
+async def _block_descendants(conn: Connection, root_ids: Sequence[int], what: str) -> ChangeSet:
     changes = ChangeSet()
     roots = sorted(root_ids)
     label = ", ".join(str(i) for i in roots[:3]) + ("…" if len(roots) > 3 else "")
@@ -610,7 +618,7 @@ async def _block_descendants(
     return changes
 
 
-async def _unblock_downstream(conn: AsyncConnection, root_ids: Sequence[int]) -> ChangeSet:
+async def _unblock_downstream(conn: Connection, root_ids: Sequence[int]) -> ChangeSet:
     """Walk BLOCKED jobs downstream of retried jobs, level by level.
 
     A job leaves BLOCKED only when none of its dependencies is failed,
@@ -664,7 +672,7 @@ async def _unblock_downstream(conn: AsyncConnection, root_ids: Sequence[int]) ->
     return changes
 
 
-async def _lock(conn: AsyncConnection, job_id: int):  # noqa: ANN202 (a Row)
+async def _lock(conn: Connection, job_id: int) -> Any:
     row = (await conn.execute(JOB_LOCK, {"id": job_id})).one_or_none()
     if row is None:
         raise JobNotFound(job_id)
