@@ -21,8 +21,8 @@ from engine.client import Client
 from engine.db.database import Database
 from engine.specs import JobSpec
 from engine.store import transitions
-from engine.store.runtime import insert_logs
 from engine.store.transitions import Failure
+from engine.store.workers import insert_logs
 from queueconsole.console.app import ConsoleApp
 from queueconsole.console.backend import Backend
 from queueconsole.console.screens.job_detail import JobDetailScreen

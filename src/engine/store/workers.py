@@ -1,9 +1,8 @@
-"""Store operations of the runtime: workers, rescue of orphaned runs, deferral, logs."""
+"""Store operations of worker processes: registration, beats, rescue, deferral, logs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from engine.queries.runtime import (
     WORKER_STOP,
     WORKERS_MARK_LOST,
 )
+from engine.snapshots import WorkerBeat
 from engine.states import State
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
@@ -26,36 +26,12 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """What a worker registers about itself."""
-
-    id: str
-    host: str
-    pid: int
-    queues: tuple[str, ...]
-    supervisor_id: str | None
-    max_memory_mb: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Beat:
-    """One heartbeat's figures."""
-
-    state: str
-    current_job_id: int | None
-    rss_bytes: int
-    cpu_percent: float
-    jobs_done: int
-    jobs_failed: int
-
-
-async def register_worker(conn: AsyncConnection, info: WorkerInfo) -> None:
-    """Insert or revive the worker's row."""
+async def register_worker(conn: AsyncConnection, info: WorkerBeat) -> None:
+    """Insert or revive the worker's row (its identity; the figures come with beats)."""
     await conn.execute(
         WORKER_REGISTER,
         {
-            "id": info.id,
+            "id": info.worker_id,
             "host": info.host,
             "pid": info.pid,
             "queues": list(info.queues),
@@ -65,7 +41,7 @@ async def register_worker(conn: AsyncConnection, info: WorkerInfo) -> None:
     )
 
 
-async def heartbeat(conn: AsyncConnection, worker_id: str, beat: Beat) -> bool:
+async def heartbeat(conn: AsyncConnection, worker_id: str, beat: WorkerBeat) -> bool:
     """Record a heartbeat; False when the worker was already presumed lost."""
     row = (
         await conn.execute(

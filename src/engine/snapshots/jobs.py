@@ -1,26 +1,19 @@
-"""Immutable snapshots the read API returns to the CLI and the console.
+"""Jobs as the read API returns them: one job in detail, a page of rows, a filter.
 
-Frozen dataclasses of plain values: safe to hand across threads and to keep
-in a widget while the next refresh builds new ones. Payloads and results are
-kept as JSON text and parsed on access, so no caller can mutate shared state.
+Payloads and results are kept as JSON text and parsed on access, so no caller
+can mutate shared state.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 from engine.priority import Priority
+from engine.snapshots.common import iso
 from engine.states import State
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 with time zone, or None."""
-    return value.isoformat() if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,34 +225,3 @@ class JobPage:
 
     items: tuple[JobSummary, ...]
     next_before: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    """Jobs per state in one queue, and the queue's settings."""
-
-    queue: str
-    paused: bool
-    max_waiting: int | None
-    counts: Mapping[State, int]
-
-    @staticmethod
-    def build(
-        queue: str, paused: bool, max_waiting: int | None, counts: Mapping[State, int]
-    ) -> QueueCounts:
-        """A snapshot with every state present (zero where none) and a read-only map."""
-        full = {s: int(counts.get(s, 0)) for s in State}
-        return QueueCounts(queue, paused, max_waiting, MappingProxyType(full))
-
-    @property
-    def total(self) -> int:
-        """Jobs in the queue, any state."""
-        return sum(self.counts.values())
-
-    def to_json(self) -> dict[str, Any]:
-        """Per-queue entry of ``queueconsole status --json``."""
-        return {
-            "paused": self.paused,
-            "max_waiting": self.max_waiting,
-            "counts": {s.value: n for s, n in self.counts.items()},
-        }
