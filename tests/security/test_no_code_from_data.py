@@ -40,9 +40,6 @@ DYNAMIC_IMPORTS_ALLOWED = {
     ("engine/runtime/engine.py", "_optional_services"): (
         "a constant tuple of engine service modules, optional pieces of this package"
     ),
-    ("queueconsole/console/backend.py", "_optional"): (
-        "every caller passes a literal module path of this package"
-    ),
     ("queueconsole/cli/main.py", "build_parser"): "the constant COMMAND_MODULES tuple",
 }
 """(file, enclosing function) -> why its module name is not data from a job."""

@@ -73,6 +73,8 @@ class Worker:
     cpu_percent: float | None = None
     heartbeat_age_s: float | None = None
     """Seconds since the last heartbeat, by the database clock (None: not known here)."""
+    heartbeat_at: datetime | None = None
+    """When it last beat, for a source that knows the moment rather than the age."""
     jobs_done: int = 0
     jobs_failed: int = 0
     started_at: datetime | None = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from engine.errors import EngineError, IllegalTransition, JobNotFound
 from engine.snapshots import JobRef
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import EngineLink
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,13 @@ class ActionService:
     """Retry, cancel, scale, recycle, pause and resume — or refuse to.
 
     Args:
-        backend: the engine to act on.
+        link: the engine to act on.
         read_only: refuse every change.
         notify: how outcomes are shown (the app's ``notify``).
     """
 
-    def __init__(self, backend: Backend, *, read_only: bool, notify: Notify) -> None:
-        self.backend = backend
+    def __init__(self, link: EngineLink, *, read_only: bool, notify: Notify) -> None:
+        self.link = link
         self.read_only = read_only
         self._notify = notify
 
@@ -79,11 +79,11 @@ class ActionService:
         except (IllegalTransition, JobNotFound) as exc:
             return self._failed(str(exc))
         except EngineError as exc:
-            return self._failed(self.backend.settings.redact(str(exc)))
+            return self._failed(self.link.settings.redact(str(exc)))
         except Exception as exc:  # an adapter's own failure (e.g. the broker): report, go on
             log.exception("%s failed", what)
             return self._failed(
-                f"{what} failed: " + self.backend.settings.redact(f"{type(exc).__name__}: {exc}")
+                f"{what} failed: " + self.link.settings.redact(f"{type(exc).__name__}: {exc}")
             )
         return self._done(success)
 
@@ -91,11 +91,11 @@ class ActionService:
 
     async def preview_cancel(self, job_id: int) -> list[JobRef]:
         """Jobs a cancel of ``job_id`` would block."""
-        return await self.backend.client.preview_cancel(job_id)
+        return await self.link.client.preview_cancel(job_id)
 
     async def preview_retry(self, job_id: int) -> list[JobRef]:
         """Blocked jobs a retry of ``job_id`` may release."""
-        return await self.backend.client.preview_retry(job_id)
+        return await self.link.client.preview_retry(job_id)
 
     # -- job actions -------------------------------------------------------------
 
@@ -103,7 +103,7 @@ class ActionService:
         """Run a failed or cancelled job again, or a retrying one now."""
         return await self._run(
             f"retry of job {job_id}",
-            lambda: self.backend.client.retry(job_id, "retried from the console"),
+            lambda: self.link.client.retry(job_id, "retried from the console"),
             f"job {job_id} retried",
         )
 
@@ -111,7 +111,7 @@ class ActionService:
         """Cancel a live job; its pending dependents become blocked."""
         return await self._run(
             f"cancel of job {job_id}",
-            lambda: self.backend.client.cancel(job_id, "cancelled from the console"),
+            lambda: self.link.client.cancel(job_id, "cancelled from the console"),
             f"job {job_id} cancelled",
         )
 
@@ -127,14 +127,14 @@ class ActionService:
         done = skipped = 0
         for job_id in job_ids:
             try:
-                await self.backend.client.retry(job_id, f"retried with its failure {label}")
+                await self.link.client.retry(job_id, f"retried with its failure {label}")
                 done += 1
             except (IllegalTransition, JobNotFound):
                 skipped += 1
             except EngineError as exc:
                 return self._failed(
                     f"retried {done} of {len(job_ids)}, then: "
-                    + self.backend.settings.redact(str(exc))
+                    + self.link.settings.redact(str(exc))
                 )
         suffix = f" ({skipped} had changed state and were skipped)" if skipped else ""
         return self._done(f"retried {done} job{'s' if done != 1 else ''}{suffix}")
@@ -146,7 +146,7 @@ class ActionService:
         workers = max(0, min(MAX_WORKERS_PER_QUEUE, workers))
         return await self._run(
             f"scaling queue {queue}",
-            lambda: self.backend.scale(queue, workers),
+            lambda: self.link.scale(queue, workers),
             f"queue {queue}: {workers} worker{'s' if workers != 1 else ''} requested",
         )
 
@@ -154,7 +154,7 @@ class ActionService:
         """Replace a worker after its current job."""
         return await self._run(
             f"recycling worker {worker_id}",
-            lambda: self.backend.recycle(worker_id),
+            lambda: self.link.recycle(worker_id),
             f"worker {worker_id} will be recycled after its current job",
         )
 
@@ -162,7 +162,7 @@ class ActionService:
         """Stop workers claiming from ``queue``."""
         return await self._run(
             f"pausing queue {queue}",
-            lambda: self.backend.pause(queue),
+            lambda: self.link.pause(queue),
             f"queue {queue} paused",
         )
 
@@ -170,6 +170,6 @@ class ActionService:
         """Let workers claim from ``queue`` again."""
         return await self._run(
             f"resuming queue {queue}",
-            lambda: self.backend.resume(queue),
+            lambda: self.link.resume(queue),
             f"queue {queue} resumed",
         )

@@ -77,7 +77,7 @@ class Flows:
         try:
             await flow(sel)
         except EngineError as exc:
-            self._say(self.app.backend.settings.redact(str(exc)), "error")
+            self._say(self.app.link.settings.redact(str(exc)), "error")
 
     async def _confirm(self, title: str, body: list[RenderableType]) -> bool:
         return bool(await self.app.push_screen_wait(ConfirmScreen(title, body)))
@@ -114,7 +114,7 @@ class Flows:
             return
         if self.service.refuse("retry of a failure group"):
             return
-        ids = await self.app.backend.group_members(group) or group.job_ids
+        ids = await self.app.link.group_members(group) or group.job_ids
         body: list[RenderableType] = [
             Text.assemble("error: ", literal(group.message, one_line=True)),
             Text(
