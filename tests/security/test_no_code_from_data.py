@@ -156,7 +156,7 @@ def test_the_scanner_would_notice(tmp_path):
 def test_payloads_are_decoded_as_json_only():
     """The column is JSONB and every reader goes through json: no other decoder is named
     where payloads are read (worker claim, read API, CLI)."""
-    for path in ("engine/readapi/jobs.py", "engine/snapshots.py", "engine/worker/process.py"):
+    for path in ("engine/readapi/jobs.py", "engine/snapshots/jobs.py", "engine/worker/process.py"):
         tree = ast.parse((SRC / path).read_text(encoding="utf-8"))
         names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         assert not names & DESERIALIZERS, path
