@@ -26,9 +26,9 @@ from engine.ops.schedules import ScheduleInfo
 from engine.priority import Priority
 from engine.queries.jobs import JOB_GET
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
-from engine.readapi.graph import WorkflowGraph, workflow_graph
+from engine.readapi.graph import workflow_graph
 from engine.readapi.jobs import job_detail, job_page, queue_counts
-from engine.snapshots import JobDetail, JobFilter, JobPage, JobRef, QueueCounts
+from engine.snapshots import JobDetail, JobFilter, JobPage, JobRef, QueueCounts, WorkflowGraph
 from engine.specs import JobSpec, check_workflow_name, prepare
 from engine.states import State
 from engine.store import transitions

@@ -19,6 +19,7 @@ from engine.snapshots.common import (
 from engine.snapshots.dashboard import Dashboard
 from engine.snapshots.events import EventsSection, EventView
 from engine.snapshots.failures import FailureGroup, FailuresSection
+from engine.snapshots.graph import GraphNode, WorkflowGraph
 from engine.snapshots.health import ServiceHealth
 from engine.snapshots.jobs import (
     ErrorInfo,
@@ -56,6 +57,7 @@ __all__ = [
     "EventsSection",
     "FailureGroup",
     "FailuresSection",
+    "GraphNode",
     "JobDetail",
     "JobEvent",
     "JobFilter",
@@ -76,6 +78,7 @@ __all__ = [
     "Worker",
     "WorkerBeat",
     "WorkersSection",
+    "WorkflowGraph",
     "epoch_to_datetime",
     "iso",
     "rounded",

@@ -10,7 +10,7 @@ Outcomes are reported as notifications, with job text kept literal.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from engine.errors import EngineError, IllegalTransition, JobNotFound
@@ -67,20 +67,18 @@ class ActionService:
         self._notify(message, "error")
         return Outcome(False, message)
 
-    async def _run(self, what: str, fn: Callable[[], object], success: str) -> Outcome:
+    async def _run(self, what: str, fn: Callable[[], Awaitable[object]], success: str) -> Outcome:
         """Run one engine call, turning engine errors into a notification."""
         refused = self.refuse(what)
         if refused is not None:
             return refused
         try:
-            result = fn()
-            if hasattr(result, "__await__"):
-                await result  # type: ignore[misc]
+            await fn()
         except (IllegalTransition, JobNotFound) as exc:
             return self._failed(str(exc))
         except EngineError as exc:
             return self._failed(self.link.settings.redact(str(exc)))
-        except Exception as exc:  # an adapter's own failure (e.g. the broker): report, go on
+        except Exception as exc:  # the link's own failure (e.g. the broker): report, go on
             log.exception("%s failed", what)
             return self._failed(
                 f"{what} failed: " + self.link.settings.redact(f"{type(exc).__name__}: {exc}")

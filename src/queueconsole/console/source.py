@@ -16,8 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from engine.errors import EngineError
-from engine.readapi.graph import WorkflowGraph
-from engine.snapshots import JobDetail, JobFilter
+from engine.snapshots import JobDetail, JobFilter, WorkflowGraph
 from queueconsole.console.compose import merge_workers, parts_from_dashboard, supervised_workers
 from queueconsole.console.health import POSTGRESQL
 from queueconsole.console.history import History

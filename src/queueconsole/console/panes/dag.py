@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from engine.readapi.graph import WorkflowGraph
+from engine.snapshots import WorkflowGraph
 from queueconsole.console.dag.widget import DagView
 from queueconsole.console.messages import OpenJob
 from queueconsole.console.model import Selection
