@@ -53,20 +53,21 @@ async def measure(seconds: float) -> dict[str, float]:
 
 async def child_console(settings: Settings, pane: str, warmup: float, seconds: float) -> None:
     """Run the console embedded, headless; print the measurement as JSON."""
+    from engine.runtime.engine import Engine, EngineOptions
     from queueconsole.console.app import ConsoleApp
-    from queueconsole.console.backend import Backend
+    from queueconsole.console.link import EmbeddedLink, EngineLink
 
-    backend = await Backend.open(settings, workers={IDLE_QUEUE: WORKERS})
+    link = EmbeddedLink(Engine(settings, EngineOptions(workers={IDLE_QUEUE: WORKERS})))
     result: dict[str, Any] = {}
 
-    async def bench(b: Backend) -> None:
+    async def bench(_: EngineLink) -> None:
         app.action_show_pane(pane)
         await asyncio.sleep(warmup)
         result.update(await measure(seconds))
-        result["workers"] = len(b.runtime.supervisor.pids()) if b.runtime else 0
+        result["workers"] = len(link.engine.supervisor.pids())
         app.action_quit_console()
 
-    app = ConsoleApp(backend, background=[bench])
+    app = ConsoleApp(link, background=[bench])
     await app.run_async(headless=True, size=SIZE)
     print(json.dumps(result))
 

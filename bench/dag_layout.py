@@ -23,7 +23,7 @@ import random
 import time
 
 from bench.common import median, print_table
-from engine.readapi.graph import GraphNode, WorkflowGraph
+from engine.snapshots import GraphNode, WorkflowGraph
 from engine.states import State
 from queueconsole.console.dag.layout import Layout, LayoutOptions, layout
 from queueconsole.console.dag.render import DagCanvas

@@ -22,7 +22,7 @@ from engine.db.migrate import drop_database, migrate
 from engine.snapshots import JobFilter
 from engine.states import State
 from queueconsole.console.app import ConsoleApp
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import EngineLink, open_link
 from queueconsole.console.messages import OpenJob
 from queueconsole.console.screens.confirm import ConfirmScreen
 from queueconsole.console.screens.job_detail import JobDetailScreen
@@ -72,17 +72,17 @@ def save(path: Path, svg: str) -> None:
 async def run(seconds: float, out: Path) -> None:
     settings = screenshot_settings(load_settings())
     await fresh_database(settings)
-    backend = await Backend.open(settings, workers=DEMO_WORKERS)
+    link = await open_link(settings, workers=DEMO_WORKERS)
 
-    async def workload(b: Backend) -> None:
+    async def workload(b: EngineLink) -> None:
         await submit_initial(b.client)
         await trickle(b.client)
 
-    app = ConsoleApp(backend, background=[workload])
+    app = ConsoleApp(link, background=[workload])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: backend.started, 60)
+        await wait_for(pilot, lambda: link.started, 60)
         await pilot.pause(seconds)
-        client = backend.client
+        client = link.client
         await shoot(app, pilot, out, "overview")
         await pilot.resize_terminal(*SMALL)
         await shoot(app, pilot, out, "overview-80x24")
@@ -118,7 +118,7 @@ async def run(seconds: float, out: Path) -> None:
             await shoot(app, pilot, out, "confirm-cancel")
             await pilot.press("n", "escape")
         await pilot.press("q")
-        await wait_for(pilot, lambda: app.stopped_backend, 120)
+        await wait_for(pilot, lambda: app.stopped_engine, 120)
 
 
 def main(argv: list[str] | None = None) -> int:

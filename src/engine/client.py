@@ -30,7 +30,7 @@ from engine.queries.jobs import (
     JOB_GET,
 )
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
-from engine.readapi.graph import WorkflowGraph, workflow_graph
+from engine.readapi.graph import workflow_graph
 from engine.readapi.jobs import job_detail, job_page, queue_counts
 from engine.snapshots import (
     GroupRetried,
@@ -40,6 +40,7 @@ from engine.snapshots import (
     JobPage,
     JobRef,
     QueueCounts,
+    WorkflowGraph,
 )
 from engine.specs import JobSpec, check_workflow_name, prepare, storable
 from engine.states import State

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from engine.client import Client
+from engine.snapshots import ServiceHealth, SupervisorSnapshot, Worker
 from queueconsole.console.app import ConsoleApp
-from queueconsole.console.backend import Backend
-from queueconsole.console.model import ServiceHealth
+from queueconsole.console.link import AttachedLink
 
 FIXED_NOW = datetime(2025, 1, 6, 12, 0, 30, tzinfo=UTC)
 
@@ -25,26 +25,10 @@ FIXED_NOW = datetime(2025, 1, 6, 12, 0, 30, tzinfo=UTC)
 async def healthy() -> tuple[ServiceHealth, ...]:
     """Every service up, with fixed latencies (snapshot tests need stable text)."""
     return (
-        ServiceHealth("PostgreSQL", True, 1.2),
-        ServiceHealth("Redis", True, 0.4),
-        ServiceHealth("RabbitMQ", True, 0.9),
+        ServiceHealth("postgresql", True, "", 1.2),
+        ServiceHealth("redis", True, "", 0.4),
+        ServiceHealth("rabbitmq", True, "", 0.9),
     )
-
-
-@dataclass
-class FakeWorker:
-    id: str
-    queues: tuple[str, ...]
-    host: str = "host-a"
-    pid: int = 4242
-    state: str = "idle"
-    current_job_id: int | None = None
-    heartbeat_at: datetime | None = FIXED_NOW
-    rss_bytes: int = 96 * 1024 * 1024
-    cpu_percent: float = 1.0
-    max_memory_mb: int = 512
-    jobs_done: int = 7
-    jobs_failed: int = 1
 
 
 @dataclass
@@ -55,31 +39,49 @@ class FakeSupervisor:
     recycled: list[str] = field(default_factory=list)
     budget_mb: int = 2048
 
-    def scale(self, queue: str, workers: int) -> None:
+    async def scale(self, queue: str, workers: int) -> int:
         self.targets[queue] = workers
+        return workers
 
-    def recycle(self, worker_id: str) -> None:
+    async def recycle(self, worker_id: str) -> bool:
         self.recycled.append(worker_id)
+        return True
 
-    def snapshot(self) -> dict[str, Any]:
-        workers = [
-            FakeWorker(f"w-{queue}-{i + 1}", (queue,), pid=4000 + i)
+    def snapshot(self) -> SupervisorSnapshot:
+        workers = tuple(
+            Worker(
+                f"w-{queue}-{i + 1}",
+                "host-a",
+                4000 + i,
+                (queue,),
+                "idle",
+                heartbeat_at=FIXED_NOW,
+                rss_bytes=96 * 1024 * 1024,
+                cpu_percent=1.0,
+                max_memory_mb=512,
+                jobs_done=7,
+                jobs_failed=1,
+                local=True,
+            )
             for queue, n in sorted(self.targets.items())
             for i in range(n)
-        ]
-        return {
-            "workers": workers,
-            "per_queue": dict(self.targets),
-            "budget_mb": self.budget_mb,
-            "used_mb": 96.0 * len(workers),
-        }
+        )
+        return SupervisorSnapshot(
+            supervisor_id="host-a-1",
+            host="host-a",
+            targets=dict(self.targets),
+            workers=workers,
+            memory_budget_mb=self.budget_mb,
+            memory_per_worker_mb=96,
+            memory_reserved_mb=96 * len(workers),
+        )
 
 
 @pytest.fixture
 async def make_app(client: Client) -> AsyncIterator[Callable[..., ConsoleApp]]:
     """Build a console on the test database: no timer, frozen clock, fixed health.
 
-    Every backend made is stopped afterwards (its status cache holds Redis
+    Every link made is stopped afterwards (its status cache holds Redis
     connections); the test's client itself stays open for the fixture to close.
     """
     made: list[ConsoleApp] = []
@@ -87,16 +89,16 @@ async def make_app(client: Client) -> AsyncIterator[Callable[..., ConsoleApp]]:
     def make(
         *, read_only: bool = False, supervisor: Any = None, probe: Any = healthy, **kwargs: Any
     ) -> ConsoleApp:
-        backend = Backend(client.settings, client, supervisor=supervisor, probe=probe)
+        link = AttachedLink(client.settings, client, supervisor=supervisor, probe=probe)
         kwargs.setdefault("refresh_s", None)
         kwargs.setdefault("clock", lambda: FIXED_NOW)
-        app = ConsoleApp(backend, read_only=read_only, **kwargs)
+        app = ConsoleApp(link, read_only=read_only, **kwargs)
         made.append(app)
         return app
 
     yield make
     for app in made:
-        await app.backend.stop()
+        await app.link.stop()
 
 
 def screen_text(app: ConsoleApp) -> str:

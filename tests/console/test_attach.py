@@ -6,7 +6,7 @@ import asyncio
 
 from engine.broker.control import ControlBus
 from queueconsole.console.app import ConsoleApp
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import AttachedLink
 from queueconsole.console.model import Selection
 from queueconsole.console.widgets.keyed_table import KeyedTable
 from tests.console.conftest import healthy, settle, until
@@ -20,10 +20,10 @@ async def test_attached_console_sends_scale_and_recycle_commands(migrated, clien
         received.append(command)
 
     await listener.subscribe(on_command)
-    backend = await Backend.open(migrated, attach=True)
-    backend._probe = healthy
-    assert backend.mode == "attached" and backend.runtime is None
-    app = ConsoleApp(backend, refresh_s=None)
+    link = await AttachedLink.open(migrated, attach=True)
+    link.watch.probe = healthy
+    assert link.mode == "attached" and link.can_scale
+    app = ConsoleApp(link, refresh_s=None)
     try:
         await client.submit("demo.noop", queue="mail")
         async with app.run_test(size=(100, 30)) as pilot:
@@ -41,6 +41,6 @@ async def test_attached_console_sends_scale_and_recycle_commands(migrated, clien
             assert received[1] == {"cmd": "recycle", "worker_id": "host-1-w3"}
             assert "attached" in app.query_one("#bar").mode
     finally:
-        await backend.stop()
+        await link.stop()
         await listener.close()
         await asyncio.sleep(0)

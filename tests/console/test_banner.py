@@ -7,7 +7,7 @@ import contextlib
 from urllib.parse import urlsplit
 
 from engine.client import Client
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import AttachedLink
 from queueconsole.console.screens.help import HelpScreen
 from queueconsole.console.widgets.banner import DownBanner
 from tests.console.conftest import screen_text, settle, until
@@ -82,9 +82,9 @@ async def test_down_banner_appears_and_goes_away(client, make_app):
     settings = via(client.settings, forwarder.port)
     proxied = Client(settings)
     app = make_app(probe=None)
-    app.backend = Backend(settings, proxied)
-    app.source.backend = app.backend
-    app.actions.backend = app.backend
+    app.link = AttachedLink(settings, proxied)
+    app.source.link = app.link
+    app.actions.link = app.link
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await app.refresh_now()
@@ -104,7 +104,7 @@ async def test_down_banner_appears_and_goes_away(client, make_app):
             assert not banner.display
             assert "mail" in screen_text(app)
     finally:
-        await app.backend.stop()
+        await app.link.stop()
         await forwarder.off()
         await proxied.close()
 
@@ -115,8 +115,8 @@ async def test_a_hung_server_counts_as_down(client, make_app):
     settings = via(client.settings, forwarder.port)
     proxied = Client(settings)
     app = make_app(probe=None)
-    app.backend = Backend(settings, proxied)
-    app.source.backend = app.backend
+    app.link = AttachedLink(settings, proxied)
+    app.source.link = app.link
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await app.refresh_now()
@@ -124,7 +124,7 @@ async def test_a_hung_server_counts_as_down(client, make_app):
             assert "DOWN PostgreSQL" in screen_text(app)
             assert "answer within" in screen_text(app)
     finally:
-        await app.backend.stop()
+        await app.link.stop()
         await forwarder.off()
         await proxied.close()
 
@@ -134,8 +134,8 @@ async def test_the_refresh_timer_finds_the_outage_by_itself(client, make_app):
     settings = via(client.settings, forwarder.port)
     proxied = Client(settings)
     app = make_app(probe=None, refresh_s=0.1)
-    app.backend = Backend(settings, proxied)
-    app.source.backend = app.backend
+    app.link = AttachedLink(settings, proxied)
+    app.source.link = app.link
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             banner = app.query_one(DownBanner)
@@ -144,6 +144,6 @@ async def test_the_refresh_timer_finds_the_outage_by_itself(client, make_app):
             await until(pilot, lambda: not banner.down)
             await settle(app, pilot)
     finally:
-        await app.backend.stop()
+        await app.link.stop()
         await forwarder.off()
         await proxied.close()

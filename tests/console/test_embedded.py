@@ -5,23 +5,23 @@ from __future__ import annotations
 import pytest
 
 from queueconsole.console.app import ConsoleApp
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import EmbeddedLink, open_link
 from queueconsole.console.widgets.keyed_table import KeyedTable
 from tests.console.conftest import settle, until
 
 pytestmark = pytest.mark.slow
 
 
-def targets(backend: Backend) -> dict[str, int]:
-    return dict(backend.runtime.supervisor.snapshot().targets)
+def targets(link: EmbeddedLink) -> dict[str, int]:
+    return dict(link.engine.supervisor.snapshot().targets)
 
 
 async def test_scale_recycle_and_drain_the_embedded_engine(migrated, client):
-    backend = await Backend.open(migrated, workers={"default": 1})
-    assert backend.mode == "embedded"
-    app = ConsoleApp(backend, refresh_s=None)
+    link = await open_link(migrated, workers={"default": 1})
+    assert isinstance(link, EmbeddedLink) and link.mode == "embedded"
+    app = ConsoleApp(link, refresh_s=None)
     async with app.run_test(size=(120, 30)) as pilot:
-        await until(pilot, lambda: backend.started and backend.supervisor is not None, tries=1500)
+        await until(pilot, lambda: link.started, tries=1500)
         await client.submit("demo.noop")
         await app.refresh_now()
         await pilot.press("4")
@@ -30,20 +30,18 @@ async def test_scale_recycle_and_drain_the_embedded_engine(migrated, client):
         assert queues.select_key("default")
         await pilot.press("plus")
         await settle(app, pilot)
-        assert targets(backend)["default"] == 2
-        await until(pilot, lambda: len(backend.runtime.supervisor.pids()) == 2, tries=1500)
+        assert targets(link)["default"] == 2
+        await until(pilot, lambda: len(link.engine.supervisor.pids()) == 2, tries=1500)
         await app.refresh_now()
         await pilot.pause()
         workers = app.query_one("#workers-table", KeyedTable)
         assert len(workers.row_keys) >= 2
-        before = set(backend.runtime.supervisor.pids())
+        before = set(link.engine.supervisor.pids())
         workers.focus()
         workers.select_key(workers.row_keys[0])
         await pilot.press("k")
         await settle(app, pilot)
-        await until(
-            pilot, lambda: set(backend.runtime.supervisor.pids()) - before != set(), tries=3000
-        )
+        await until(pilot, lambda: set(link.engine.supervisor.pids()) - before != set(), tries=3000)
         await pilot.press("q")
-        await until(pilot, lambda: app.stopped_backend, tries=3000)
-    assert backend.runtime.supervisor.pids() == []
+        await until(pilot, lambda: app.stopped_engine, tries=3000)
+    assert link.engine.supervisor.pids() == []

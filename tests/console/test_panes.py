@@ -152,7 +152,7 @@ async def test_palette_has_every_action(client, db, make_app):
         await pilot.pause()
         await pilot.press("enter")
         await settle(app, pilot)
-        assert app.backend.supervisor.targets["default"] == 3
+        assert app.link.supervisor.targets["default"] == 3
 
 
 async def test_works_without_colour(client, make_app, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from queueconsole.console.app import ConsoleApp
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import AttachedLink
 from queueconsole.console.screens.job_detail import JobDetailScreen
 from tests.console.conftest import FIXED_NOW, FakeSupervisor, healthy, screen_text, settle, until
 from tests.console.scenario import build, seeded_history
@@ -39,14 +39,14 @@ def compare(name: str, actual: str) -> None:
 
 
 def snapshot_app(client) -> ConsoleApp:
-    backend = Backend(
+    link = AttachedLink(
         client.settings,
         client,
         supervisor=FakeSupervisor(targets={"default": 2, "mail": 1}),
         probe=healthy,
         use_dashboard=False,
     )
-    return ConsoleApp(backend, refresh_s=None, clock=lambda: FIXED_NOW, history=seeded_history())
+    return ConsoleApp(link, refresh_s=None, clock=lambda: FIXED_NOW, history=seeded_history())
 
 
 async def shown(app, pilot, *keys: str) -> None:

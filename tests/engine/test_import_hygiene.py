@@ -54,7 +54,7 @@ def test_a_worker_process_never_loads_sqlalchemys_orm(cli_env: dict[str, str]) -
     code = (
         "import asyncio, sys\n"
         "from engine.config import load_settings\n"
-        "from engine.store import runtime as store\n"
+        "from engine.store import workers as store\n"
         "from engine.worker.process import Worker, WorkerOptions\n"
         "async def main():\n"
         "    worker = Worker(load_settings(), WorkerOptions(worker_id='hygiene-probe'))\n"

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from engine.config import Settings
 from engine.db.database import Database
 from engine.readapi.dashboard import dashboard, failure_groups, latency, workers
+from engine.snapshots import WorkerBeat
 from engine.states import State
-from engine.status.beat import WorkerBeat
 from engine.status.reconcile import CountReconciler
 from tests.status import drive
 from tests.support.services import free_port
@@ -112,8 +112,8 @@ async def test_workers_come_from_postgresql_with_redis_memory_history(db, cache,
     assert w.heartbeat_age_s >= 3 and w.live
     assert [m.rss_bytes for m in w.memory_history] == [900, 950, 1000]
     assert w.prefetch_in_flight == 2
-    beat = (await cache.worker_extras(["w-live"]))["w-live"].beat
-    assert beat is not None and beat.jobs_done == 3
+    seen = (await cache.live_workers(["w-live"]))["w-live"]
+    assert seen.jobs_done == 3 and seen.state == "busy"
     without_redis = await workers(db, cache=None)
     assert without_redis.workers[0].memory_history == () and not without_redis.extras_available
 

@@ -14,8 +14,9 @@ from sqlalchemy import text
 from engine.client import Client
 from engine.db.database import Database
 from engine.services.rescuer import Rescuer
+from engine.snapshots import WorkerBeat
 from engine.states import State
-from engine.store import runtime as store
+from engine.store import workers as store
 from engine.store.transitions import claim
 
 WORKER = "outage-test-worker"
@@ -23,7 +24,7 @@ WORKER = "outage-test-worker"
 
 async def _running_job_of_a_silent_worker(client: Client, db: Database) -> int:
     job = await client.submit("demo.noop", max_retries=0)
-    info = store.WorkerInfo(WORKER, "host", 1, ("default",), None, None)
+    info = WorkerBeat(WORKER, "host", 1, ("default",))
     await db.run(lambda conn: store.register_worker(conn, info))
     claimed, _, _ = await db.run(lambda conn: claim(conn, [(job.id, 0)], WORKER))
     assert [c.id for c in claimed] == [job.id]

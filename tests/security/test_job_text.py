@@ -21,10 +21,10 @@ from engine.client import Client
 from engine.db.database import Database
 from engine.specs import JobSpec
 from engine.store import transitions
-from engine.store.runtime import insert_logs
 from engine.store.transitions import Failure
+from engine.store.workers import insert_logs
 from queueconsole.console.app import ConsoleApp
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import AttachedLink
 from queueconsole.console.screens.job_detail import JobDetailScreen
 from queueconsole.console.widgets.keyed_table import KeyedTable
 from tests.console.conftest import FIXED_NOW, FakeSupervisor, healthy, screen_text, settle, until
@@ -86,14 +86,14 @@ def links_drawn(app: ConsoleApp) -> list[str]:
 
 
 async def test_console_shows_job_text_literally(client, db, hostile_job):
-    backend = Backend(client.settings, client, supervisor=FakeSupervisor(), probe=healthy)
-    app = ConsoleApp(backend, refresh_s=None, clock=lambda: FIXED_NOW)
+    link = AttachedLink(client.settings, client, supervisor=FakeSupervisor(), probe=healthy)
+    app = ConsoleApp(link, refresh_s=None, clock=lambda: FIXED_NOW)
     workflow = await client.submit_workflow([JobSpec("demo.noop", ref="only")], name=HOSTILE)
     workflow_job = workflow.ids["only"]
     try:
         await _walk_the_panes(app, hostile_job, workflow_job)
     finally:
-        await backend.stop()  # its status cache holds Redis connections
+        await link.stop()  # its status cache holds Redis connections
 
 
 async def _walk_the_panes(app: ConsoleApp, hostile_job: int, workflow_job: int) -> None:

@@ -20,7 +20,7 @@ from engine.config import Settings, load_settings
 from engine.errors import ServiceUnavailable
 from engine.runtime.wiring import open_client
 from queueconsole.console.app import ConsoleApp
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import AttachedLink
 from tests.console.conftest import screen_text
 from tests.properties.conftest import QUEUES, run_cli
 from tests.support.runtime import isolated
@@ -145,8 +145,8 @@ async def test_the_console_on_dead_services_shows_no_password(migrated, everythi
         redis_url=with_password(migrated.redis_url, SECRET, port=dead),
     )
     client = Client(settings)
-    backend = Backend(settings, client, owns_client=True)
-    app = ConsoleApp(backend, refresh_s=None)
+    link = AttachedLink(settings, client, owns_client=True)
+    app = ConsoleApp(link, refresh_s=None)
     seen = []
     try:
         async with app.run_test(size=(160, 48)) as pilot:
@@ -158,7 +158,7 @@ async def test_the_console_on_dead_services_shows_no_password(migrated, everythi
                 seen.append(screen_text(app))
             seen.extend(n.message for n in app._notifications)
     finally:
-        await asyncio.wait_for(backend.stop(), 30)
+        await asyncio.wait_for(link.stop(), 30)
     shown = "\n".join(seen)
     assert ":***@" in shown, "the console names the services that are down, masked"
     assert not leaked(shown), shown

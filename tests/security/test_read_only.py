@@ -22,7 +22,7 @@ from engine.db.database import Database
 from engine.states import State
 from queueconsole.console.actions import ActionService
 from queueconsole.console.app import ConsoleApp
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import AttachedLink
 from tests.console.conftest import FakeSupervisor, healthy
 from tests.support.flow import exhaust
 
@@ -50,7 +50,7 @@ MUTATING = {
 }
 """Engine and runtime calls that change something."""
 
-ENGINE_HANDLES = {"client", "backend", "supervisor", "runtime", "control", "engine"}
+ENGINE_HANDLES = {"client", "link", "supervisor", "runtime", "control", "engine"}
 
 
 def mutating_actions() -> list[str]:
@@ -91,9 +91,9 @@ async def test_every_mutating_action_is_refused_when_read_only(client: Client, d
     await exhaust(db, failed.id)
     ids = {"live": live.id, "failed": failed.id, "fingerprint": "RuntimeError"}  # its group
     supervisor = FakeSupervisor(targets={"default": 1})
-    backend = Backend(client.settings, client, supervisor=supervisor, probe=healthy)
+    link = AttachedLink(client.settings, client, supervisor=supervisor, probe=healthy)
     shown: list[tuple[str, str]] = []
-    service = ActionService(backend, read_only=True, notify=lambda m, s: shown.append((m, s)))
+    service = ActionService(link, read_only=True, notify=lambda m, s: shown.append((m, s)))
 
     names = mutating_actions()
     assert {"cancel", "retry", "retry_group", "scale", "recycle", "pause", "resume"} <= set(names)
@@ -107,28 +107,28 @@ async def test_every_mutating_action_is_refused_when_read_only(client: Client, d
     assert (await client.job(live.id)).state is State.QUEUED
     assert len(shown) == len(names)
     assert all(m.startswith("read-only:") and s == "warning" for m, s in shown)
-    await backend.stop()
+    await link.stop()
 
 
 async def test_the_console_builds_its_service_read_only(client: Client, db: Database):
-    backend = Backend(client.settings, client, supervisor=FakeSupervisor(), probe=healthy)
-    app = ConsoleApp(backend, read_only=True, refresh_s=None)
+    link = AttachedLink(client.settings, client, supervisor=FakeSupervisor(), probe=healthy)
+    app = ConsoleApp(link, read_only=True, refresh_s=None)
     assert app.actions.read_only
     job = await client.submit("demo.noop")
     try:
         async with app.run_test(size=(80, 24)):
             outcome = await app.actions.cancel(job.id)
     finally:
-        await backend.stop()
+        await link.stop()
     assert outcome.refused
     assert (await client.job(job.id)).state is State.QUEUED
 
 
 def test_nothing_in_the_console_changes_the_engine_around_the_action_service():
-    """Only actions.py decides to change things (and backend.py, which carries it out)."""
+    """Only actions.py decides to change things (and link.py, which carries it out)."""
     found = []
     for path in sorted(CONSOLE.rglob("*.py")):
-        if path.name in ("actions.py", "backend.py"):
+        if path.name in ("actions.py", "link.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):

@@ -20,7 +20,7 @@ from engine.db.database import Database
 from engine.errors import ServiceUnavailable
 from engine.status.cache import StatusCache
 from engine.status.health import probe_rabbitmq
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import AttachedLink
 from tests.support.services import free_port
 
 
@@ -60,14 +60,14 @@ def test_rediss_builds_ssl_connections():
 async def test_the_consoles_redis_probe_uses_tls_too(client):
     """The console probes Redis through the engine's status cache, built from the same URL."""
     settings = client.settings.evolve(redis_url=f"rediss://127.0.0.1:{free_port()}/0")
-    backend = Backend(settings, client, use_dashboard=False)
-    health = await backend._probe_redis()  # refused at once: nothing listens there
-    assert not health.up
+    link = AttachedLink(settings, client, use_dashboard=False)
     try:
-        cache = backend.status_cache()
+        health = {h.name: h for h in await link.health()}
+        assert not health["redis"].up  # refused at once: nothing listens there
+        cache = link.status_cache
         assert cache.redis.connection_pool.connection_class is SSLConnection
     finally:
-        await backend.stop()
+        await link.stop()
 
 
 def test_sslmode_becomes_asyncpgs_ssl():

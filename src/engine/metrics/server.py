@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from engine.config import Settings
 from engine.db.database import Database
 from engine.readapi.dashboard import BrokerDepths, queues, workers
-from engine.readapi.views import QueuesSection, ServiceHealth, WorkersSection
+from engine.snapshots import QueuesSection, ServiceHealth, WorkersSection
 from engine.states import State
 from engine.status import events as codec
 from engine.status.cache import StatusCache

@@ -32,7 +32,7 @@ from engine.queries.events import EVENT_LIST_RECENT, EVENT_THROUGHPUT_RECENT
 from engine.queries.jobs import JOB_FAILURE_GROUPS, JOB_LATENCY_RECENT, JOB_STATE_VERSION_MANY
 from engine.queries.queues import QUEUE_LIST
 from engine.queries.workers import WORKER_LIST_RECENT
-from engine.readapi.views import (
+from engine.snapshots import (
     SOURCE_NONE,
     SOURCE_POSTGRESQL,
     SOURCE_REDIS,
@@ -49,12 +49,12 @@ from engine.readapi.views import (
     ThroughputPoint,
     ThroughputSection,
     TypeLatency,
+    Worker,
     WorkersSection,
-    WorkerView,
     epoch_to_datetime,
 )
 from engine.states import State
-from engine.status.cache import CachedJob, StatusCache, WorkerExtras
+from engine.status.cache import CachedJob, StatusCache
 from engine.status.health import probe_all
 
 if TYPE_CHECKING:
@@ -428,18 +428,17 @@ async def workers(
         )
     except ServiceUnavailable as exc:
         return WorkersSection(False, error=_why(exc))
-    extras: dict[str, WorkerExtras] = {}
+    live: dict[str, Worker] = {}
     extras_ok = False
     if cache is not None:
-        found = await _cached(cache.worker_extras([r.id for r in rows]))
+        found = await _cached(cache.live_workers([r.id for r in rows]))
         if found is not None:
-            extras, extras_ok = found, True
+            live, extras_ok = found, True
     views = []
     for r in rows:
-        extra = extras.get(r.id)
-        beat = extra.beat if extra else None
+        seen = live.get(r.id)
         views.append(
-            WorkerView(
+            Worker(
                 id=r.id,
                 host=r.host,
                 pid=int(r.pid),
@@ -447,19 +446,19 @@ async def workers(
                 state=r.state,
                 current_job_id=r.current_job_id,
                 rss_bytes=r.rss_bytes
-                if r.rss_bytes is not None or beat is None
-                else beat.rss_bytes,
+                if r.rss_bytes is not None or seen is None
+                else seen.rss_bytes,
                 cpu_percent=r.cpu_percent
-                if r.cpu_percent is not None or beat is None
-                else beat.cpu_percent,
+                if r.cpu_percent is not None or seen is None
+                else seen.cpu_percent,
                 heartbeat_age_s=max(0.0, float(r.heartbeat_age_s)),
                 jobs_done=int(r.jobs_done),
                 jobs_failed=int(r.jobs_failed),
                 started_at=r.started_at,
                 stopped_at=r.stopped_at,
                 max_memory_mb=r.max_memory_mb,
-                prefetch_in_flight=beat.prefetch_in_flight if beat else None,
-                memory_history=extra.memory_history if extra else (),
+                prefetch_in_flight=seen.prefetch_in_flight if seen else None,
+                memory_history=seen.memory_history if seen else (),
             )
         )
     return WorkersSection(True, tuple(views), extras_available=extras_ok)

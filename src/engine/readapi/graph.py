@@ -14,14 +14,13 @@ Either way the answer is bounded by ``limit`` and says whether it was cut
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engine.errors import JobNotFound, ValidationError
 from engine.queries.dependencies import DEPENDENCY_COMPONENT, DEPENDENCY_EDGES_TOUCHING
 from engine.queries.jobs import JOB_GRAPH_NODES, JOB_IDS_OF_WORKFLOW, JOB_WORKFLOW_OF
 from engine.queries.workflows import WORKFLOW_NAME
+from engine.snapshots import GraphNode, WorkflowGraph
 from engine.states import State
 
 if TYPE_CHECKING:
@@ -29,46 +28,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 5000  # jobs in one graph; a terminal cannot show more usefully
 MAX_LIMIT = 100_000  # the largest workflow a submission accepts (engine.specs)
-
-
-@dataclass(frozen=True, slots=True)
-class GraphNode:
-    """One job as the DAG view draws it."""
-
-    id: int
-    type: str
-    queue: str
-    state: State
-    attempts: int
-    started_at: datetime | None
-    finished_at: datetime | None
-    wait_reason: str | None
-    workflow_id: int | None
-    """Differs from the graph's workflow for a job outside it that the workflow is wired to."""
-    label: str | None = None
-    """A short human name if the engine knows one (it does not store workflow refs yet)."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowGraph:
-    """The jobs of a workflow (or of a connected component) and their dependencies.
-
-    ``edges`` are ``(depends_on_id, job_id)``: from the job that must finish first to the
-    job that waits for it, the direction work flows. Both ends are always in ``nodes``.
-    """
-
-    workflow_id: int | None
-    name: str | None
-    nodes: tuple[GraphNode, ...]
-    edges: tuple[tuple[int, int], ...]
-    truncated: bool
-
-    def node(self, job_id: int) -> GraphNode | None:
-        """The node of a job, or None if the graph does not hold it."""
-        for n in self.nodes:
-            if n.id == job_id:
-                return n
-        return None
 
 
 async def workflow_graph(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from engine.config import Settings, to_environ
 from engine.errors import UserError
 from engine.ops.queues import check_queue_name
+from engine.snapshots import SupervisorSnapshot, Worker, epoch_to_datetime
 from engine.worker.process import DEFAULT_PREFETCH
 
 log = logging.getLogger(__name__)
@@ -39,32 +40,6 @@ MAX_WORKERS_PER_QUEUE = 64
 
 class ScaleRefused(UserError):
     """A scale request the memory budget cannot hold."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerProcessView:
-    """One worker process as the supervisor sees it."""
-
-    worker_id: str
-    queue: str
-    pid: int | None
-    state: str
-    restarts: int
-    started_at: float
-    last_exit: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class SupervisorSnapshot:
-    """What the console's Workers pane shows about this supervisor."""
-
-    supervisor_id: str
-    host: str
-    targets: Mapping[str, int]
-    workers: tuple[WorkerProcessView, ...]
-    memory_budget_mb: int | None
-    memory_per_worker_mb: int
-    memory_reserved_mb: int
 
 
 @dataclass
@@ -226,14 +201,16 @@ class Supervisor:
     def snapshot(self) -> SupervisorSnapshot:
         """An immutable view for the console."""
         views = tuple(
-            WorkerProcessView(
-                s.current_id,
-                s.queue,
-                s.process.pid if s.process else None,
-                s.state,
-                s.restarts,
-                s.started_at,
-                s.last_exit,
+            Worker(
+                id=s.current_id,
+                host=self.host,
+                pid=s.process.pid if s.process else None,
+                queues=(s.queue,),
+                state=s.state,
+                started_at=epoch_to_datetime(s.started_at),
+                local=True,
+                restarts=s.restarts,
+                last_exit=s.last_exit,
             )
             for s in self._slots
         )

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
 from engine.services.base import PeriodicService
-from engine.store.runtime import rescue
+from engine.store.workers import rescue
 
 
 class Rescuer(PeriodicService):

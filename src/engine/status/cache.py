@@ -45,10 +45,9 @@ from redis.exceptions import RedisError
 
 from engine.config import Settings, mask_url
 from engine.errors import ServiceUnavailable
-from engine.readapi.views import EventView, MemorySample, epoch_to_datetime
+from engine.snapshots import EventView, MemorySample, Worker, WorkerBeat, epoch_to_datetime
 from engine.states import TERMINAL, State
 from engine.status import events as codec
-from engine.status.beat import WorkerBeat
 from engine.status.breaker import RETRY_AFTER_S, CircuitBreaker
 from engine.status.keys import BASE_FIELD, Keys, count_field, parse_count_field
 from engine.store.changes import ChangeSet, Transition
@@ -136,15 +135,6 @@ class CachedJob:
     type: str
     attempt: int
     worker_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerExtras:
-    """What Redis knows about a worker beyond PostgreSQL's ``workers`` row."""
-
-    beat: WorkerBeat | None
-    """The last beat, or None when it expired (the worker stopped beating)."""
-    memory_history: tuple[MemorySample, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,8 +569,14 @@ class StatusCache:
             decoded.extend(codec.loads(item))
         return decoded
 
-    async def worker_extras(self, worker_ids: Sequence[str]) -> dict[str, WorkerExtras]:
-        """Each worker's live beat (if not expired) and memory history (oldest first)."""
+    async def live_workers(self, worker_ids: Sequence[str]) -> dict[str, Worker]:
+        """What Redis knows of each worker beyond PostgreSQL's ``workers`` row.
+
+        A worker whose beat has not expired comes back with its figures, its
+        in-flight prefetch and its memory history (oldest first); one whose beat
+        expired but whose history is still kept comes back with the history
+        alone (state ``unknown``, no figures); one Redis knows nothing of is absent.
+        """
         if not worker_ids:
             return {}
 
@@ -592,9 +588,13 @@ class StatusCache:
             return list(await pipe.execute())
 
         results = await self._read(read)
-        out: dict[str, WorkerExtras] = {}
+        out: dict[str, Worker] = {}
         for i, wid in enumerate(worker_ids):
-            out[wid] = WorkerExtras(_beat(results[2 * i]), _history(results[2 * i + 1]))
+            beat, history = _beat(results[2 * i]), _history(results[2 * i + 1])
+            if beat is not None:
+                out[wid] = _worker(beat, history)
+            elif history:
+                out[wid] = Worker(wid, "", None, (), "unknown", memory_history=history)
         return out
 
     async def job_states(
@@ -694,6 +694,23 @@ def _beat(raw: str | None) -> WorkerBeat | None:
         )
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _worker(beat: WorkerBeat, history: tuple[MemorySample, ...]) -> Worker:
+    return Worker(
+        id=beat.worker_id,
+        host=beat.host,
+        pid=beat.pid,
+        queues=beat.queues,
+        state=beat.state,
+        current_job_id=beat.current_job_id,
+        rss_bytes=beat.rss_bytes,
+        cpu_percent=beat.cpu_percent,
+        jobs_done=beat.jobs_done,
+        jobs_failed=beat.jobs_failed,
+        prefetch_in_flight=beat.prefetch_in_flight,
+        memory_history=history,
+    )
 
 
 def _history(raw: list[str] | None) -> tuple[MemorySample, ...]:

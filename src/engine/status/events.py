@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.readapi.views import EventView, epoch_to_datetime
+from engine.snapshots import EventView, epoch_to_datetime
 from engine.states import State
 from engine.store.changes import Transition
 

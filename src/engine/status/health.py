@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from engine.config import Settings, mask_url
 from engine.db.database import Database
 from engine.errors import ServiceUnavailable
-from engine.readapi.views import ServiceHealth
+from engine.snapshots import ServiceHealth
 from engine.status.cache import StatusCache
 
 PROBE_TIMEOUT_S = 2.0  # seconds a probe may take before its service counts as down

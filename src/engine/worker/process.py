@@ -37,7 +37,8 @@ from engine.broker.publisher import Publisher
 from engine.config import Settings
 from engine.db.driver import DriverDatabase
 from engine.hooks import AfterCommit, run_hooks
-from engine.store import runtime as store
+from engine.snapshots import WorkerBeat
+from engine.store import workers as store
 from engine.store.changes import ChangeSet
 from engine.store.transitions import (
     Claimed,
@@ -164,13 +165,13 @@ class Worker:
 
     async def _register(self) -> None:
         """Write this worker's row (at start, and again if it was presumed lost)."""
-        info = store.WorkerInfo(
+        info = WorkerBeat(
             self.id,
             socket.gethostname(),
             os.getpid(),
-            self.options.queues,
-            self.options.supervisor_id,
-            self.options.max_memory_mb,
+            tuple(self.options.queues),
+            supervisor_id=self.options.supervisor_id,
+            max_memory_mb=self.options.max_memory_mb,
         )
         await self._db.run(lambda conn: store.register_worker(conn, info))
 
@@ -567,13 +568,20 @@ class Worker:
     async def _heartbeat(self) -> None:
         running = self._ex.started()
         state = "draining" if self._stop.is_set() else ("busy" if running else "idle")
-        beat = store.Beat(
+        beat = WorkerBeat(
+            self.id,
+            socket.gethostname(),
+            os.getpid(),
+            tuple(self.options.queues),
             state=state,
             current_job_id=running[0].job_id if running else None,
             rss_bytes=self._current_rss(),
             cpu_percent=self._process.cpu_percent(None),
             jobs_done=self.stats.done,
             jobs_failed=self.stats.failed,
+            prefetch_in_flight=self._ex.pending(),
+            supervisor_id=self.options.supervisor_id,
+            max_memory_mb=self.options.max_memory_mb,
         )
         runs = [(ctx.job_id, ctx.attempt) for ctx in self._ex.running()]
 
@@ -591,19 +599,7 @@ class Worker:
             beat_fn = getattr(hook, "heartbeat", None)
             if beat_fn is not None:
                 with contextlib.suppress(Exception):
-                    await beat_fn(self._status_beat(beat))
-
-    def _status_beat(self, beat: store.Beat) -> Any:
-        from engine.worker.status_hooks import worker_beat
-
-        return worker_beat(
-            self.id,
-            socket.gethostname(),
-            os.getpid(),
-            self.options.queues,
-            beat,
-            prefetch_in_flight=self._ex.pending(),
-        )
+                    await beat_fn(beat)
 
     async def _on_control(self, command: dict[str, Any]) -> None:
         cmd = command.get("cmd")

@@ -1,5 +1,6 @@
 """The Textual console: panes over the engine's read API, actions through one service.
 
-Only :mod:`queueconsole.console.backend` reaches engine pieces beyond the
-client and read API; widgets see immutable snapshots only.
+Only :mod:`queueconsole.console.link` holds the engine's runtime parts (the
+embedded engine, the control bus, the dashboard, the status cache); widgets
+see immutable snapshots only.
 """

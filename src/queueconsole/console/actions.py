@@ -10,12 +10,12 @@ Outcomes are reported as notifications, with job text kept literal.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from engine.errors import EngineError, IllegalTransition, JobNotFound
 from engine.snapshots import GroupRetryPreview, JobRef
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import EngineLink
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,13 @@ class ActionService:
     """Retry, cancel, scale, recycle, pause and resume — or refuse to.
 
     Args:
-        backend: the engine to act on.
+        link: the engine to act on.
         read_only: refuse every change.
         notify: how outcomes are shown (the app's ``notify``).
     """
 
-    def __init__(self, backend: Backend, *, read_only: bool, notify: Notify) -> None:
-        self.backend = backend
+    def __init__(self, link: EngineLink, *, read_only: bool, notify: Notify) -> None:
+        self.link = link
         self.read_only = read_only
         self._notify = notify
 
@@ -67,23 +67,21 @@ class ActionService:
         self._notify(message, "error")
         return Outcome(False, message)
 
-    async def _run(self, what: str, fn: Callable[[], object], success: str) -> Outcome:
+    async def _run(self, what: str, fn: Callable[[], Awaitable[object]], success: str) -> Outcome:
         """Run one engine call, turning engine errors into a notification."""
         refused = self.refuse(what)
         if refused is not None:
             return refused
         try:
-            result = fn()
-            if hasattr(result, "__await__"):
-                await result  # type: ignore[misc]
+            await fn()
         except (IllegalTransition, JobNotFound) as exc:
             return self._failed(str(exc))
         except EngineError as exc:
-            return self._failed(self.backend.settings.redact(str(exc)))
-        except Exception as exc:  # an adapter's own failure (e.g. the broker): report, go on
+            return self._failed(self.link.settings.redact(str(exc)))
+        except Exception as exc:  # the link's own failure (e.g. the broker): report, go on
             log.exception("%s failed", what)
             return self._failed(
-                f"{what} failed: " + self.backend.settings.redact(f"{type(exc).__name__}: {exc}")
+                f"{what} failed: " + self.link.settings.redact(f"{type(exc).__name__}: {exc}")
             )
         return self._done(success)
 
@@ -91,15 +89,15 @@ class ActionService:
 
     async def preview_cancel(self, job_id: int) -> list[JobRef]:
         """Jobs a cancel of ``job_id`` would block."""
-        return await self.backend.client.preview_cancel(job_id)
+        return await self.link.client.preview_cancel(job_id)
 
     async def preview_retry(self, job_id: int) -> list[JobRef]:
         """Blocked jobs a retry of ``job_id`` may release."""
-        return await self.backend.client.preview_retry(job_id)
+        return await self.link.client.preview_retry(job_id)
 
     async def preview_retry_group(self, fingerprint: str) -> GroupRetryPreview:
         """A failure group's FAILED jobs now, and the blocked jobs its retry may release."""
-        return await self.backend.client.preview_retry_group(fingerprint)
+        return await self.link.client.preview_retry_group(fingerprint)
 
     # -- job actions -------------------------------------------------------------
 
@@ -107,7 +105,7 @@ class ActionService:
         """Run a failed or cancelled job again, or a retrying one now."""
         return await self._run(
             f"retry of job {job_id}",
-            lambda: self.backend.client.retry(job_id, "retried from the console"),
+            lambda: self.link.client.retry(job_id, "retried from the console"),
             f"job {job_id} retried",
         )
 
@@ -115,7 +113,7 @@ class ActionService:
         """Cancel a live job; its pending dependents become blocked."""
         return await self._run(
             f"cancel of job {job_id}",
-            lambda: self.backend.client.cancel(job_id, "cancelled from the console"),
+            lambda: self.link.client.cancel(job_id, "cancelled from the console"),
             f"job {job_id} cancelled",
         )
 
@@ -129,11 +127,9 @@ class ActionService:
         if refused is not None:
             return refused
         try:
-            done = await self.backend.client.retry_group(
-                fingerprint, "retried with its failure group"
-            )
+            done = await self.link.client.retry_group(fingerprint, "retried with its failure group")
         except EngineError as exc:
-            return self._failed(self.backend.settings.redact(str(exc)))
+            return self._failed(self.link.settings.redact(str(exc)))
         n = done.retried
         suffix = f" ({done.skipped} had changed state and were skipped)" if done.skipped else ""
         return self._done(f"retried {n} job{'s' if n != 1 else ''}{suffix}")
@@ -145,7 +141,7 @@ class ActionService:
         workers = max(0, min(MAX_WORKERS_PER_QUEUE, workers))
         return await self._run(
             f"scaling queue {queue}",
-            lambda: self.backend.scale(queue, workers),
+            lambda: self.link.scale(queue, workers),
             f"queue {queue}: {workers} worker{'s' if workers != 1 else ''} requested",
         )
 
@@ -153,7 +149,7 @@ class ActionService:
         """Replace a worker after its current job."""
         return await self._run(
             f"recycling worker {worker_id}",
-            lambda: self.backend.recycle(worker_id),
+            lambda: self.link.recycle(worker_id),
             f"worker {worker_id} will be recycled after its current job",
         )
 
@@ -161,7 +157,7 @@ class ActionService:
         """Stop workers claiming from ``queue``."""
         return await self._run(
             f"pausing queue {queue}",
-            lambda: self.backend.pause(queue),
+            lambda: self.link.pause(queue),
             f"queue {queue} paused",
         )
 
@@ -169,6 +165,6 @@ class ActionService:
         """Let workers claim from ``queue`` again."""
         return await self._run(
             f"resuming queue {queue}",
-            lambda: self.backend.resume(queue),
+            lambda: self.link.resume(queue),
             f"queue {queue} resumed",
         )

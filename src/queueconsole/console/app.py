@@ -25,10 +25,12 @@ from textual.widgets import ContentSwitcher, Footer
 
 from engine.errors import EngineError
 from queueconsole.console.actions import ActionService
-from queueconsole.console.backend import SERVICES, Backend, dag_view_class
 from queueconsole.console.commands import ConsoleCommands, PaletteEntry
+from queueconsole.console.dag.widget import DagView
 from queueconsole.console.flows import Flows
+from queueconsole.console.health import POSTGRESQL, SERVICES
 from queueconsole.console.history import History
+from queueconsole.console.link import EngineLink
 from queueconsole.console.messages import OpenJob, ReloadRequested
 from queueconsole.console.model import Overview, Selection
 from queueconsole.console.panes.base import Pane
@@ -50,7 +52,7 @@ REFRESH_S = 1.0  # seconds between the end of one refresh and the start of the n
 START_RETRY_S = 3.0  # seconds between attempts to start the embedded engine
 FIRST_REFRESH_S = 0.01  # seconds before the first refresh (a timer cannot be armed with 0)
 
-Background = Callable[[Backend], Awaitable[None]]
+Background = Callable[[EngineLink], Awaitable[None]]
 """Work started once the engine is up and cancelled on quit (the demo's trickle)."""
 
 TABLE_KEYS = [
@@ -64,7 +66,7 @@ class ConsoleApp(App[None]):
     """The operations console.
 
     Args:
-        backend: the engine (embedded, attached, or a bare client).
+        link: the engine (embedded, attached, or a bare client).
         read_only: refuse every change (``--read-only``).
         refresh_s: seconds between refreshes; None refreshes only on request
             (tests and screenshots drive :meth:`refresh_now` themselves).
@@ -104,7 +106,7 @@ class ConsoleApp(App[None]):
 
     def __init__(
         self,
-        backend: Backend,
+        link: EngineLink,
         *,
         read_only: bool = False,
         refresh_s: float | None = REFRESH_S,
@@ -113,23 +115,23 @@ class ConsoleApp(App[None]):
         background: Sequence[Background] = (),
     ) -> None:
         super().__init__()
-        self.backend = backend
-        self.source = DataSource(backend, clock=clock, history=history)
-        self.actions = ActionService(backend, read_only=read_only, notify=self._notify_plain)
+        self.link = link
+        self.source = DataSource(link, clock=clock, history=history)
+        self.actions = ActionService(link, read_only=read_only, notify=self._notify_plain)
         self.flows = Flows(self)
         self.refresh_s = refresh_s
         self.overview = Overview(at=clock(), services=())
         self._background = tuple(background)
         self._quitting = False
         self._timer: Timer | None = None
-        self.stopped_backend = False
+        self.stopped_engine = False
         """True once quitting has stopped (drained) the engine."""
 
     # -- layout ---------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield PaneBar(id="bar")
-        yield DownBanner({name: self.backend.masked_url(name) for name in SERVICES}, id="banner")
+        yield DownBanner({name: self.link.masked_url(name) for name in SERVICES}, id="banner")
         with ContentSwitcher(initial="overview", id="panes"):
             yield OverviewPane(id="overview")
             yield JobsPane(id="jobs")
@@ -140,9 +142,9 @@ class ConsoleApp(App[None]):
 
     def on_mount(self) -> None:
         bar = self.query_one(PaneBar)
-        bar.mode = self.backend.mode + (" · read-only" if self.actions.read_only else "")
+        bar.mode = self.link.mode + (" · read-only" if self.actions.read_only else "")
         self._focus_pane(self.active_pane)
-        self.run_worker(self._start_backend(), group="backend", exit_on_error=False)
+        self.run_worker(self._start_engine(), group="engine", exit_on_error=False)
         if self.refresh_s is not None:
             self._arm(FIRST_REFRESH_S)
 
@@ -161,20 +163,20 @@ class ConsoleApp(App[None]):
 
     # -- the engine -------------------------------------------------------------
 
-    async def _start_backend(self) -> None:
+    async def _start_engine(self) -> None:
         """Start the embedded engine, retrying while a service is down."""
         while not self._quitting:
             try:
-                await self.backend.start()
+                await self.link.start()
                 break
             except Exception as exc:  # keep the console usable; the banner shows the service
-                message = self.backend.settings.redact(str(exc) or type(exc).__name__)
+                message = self.link.settings.redact(str(exc) or type(exc).__name__)
                 self._notify_plain(f"engine not started yet: {message}", "error")
                 await asyncio.sleep(START_RETRY_S)
         if self._quitting:
             return
         for job in self._background:
-            self.run_worker(job(self.backend), group="background", exit_on_error=False)
+            self.run_worker(job(self.link), group="background", exit_on_error=False)
 
     # -- refreshing -------------------------------------------------------------------
 
@@ -207,7 +209,7 @@ class ConsoleApp(App[None]):
         except (EngineError, TimeoutError, OSError) as exc:
             overview = self._degraded(str(exc) or type(exc).__name__)
         self.apply_overview(overview)
-        if not all(s.up for s in overview.services if s.name == "PostgreSQL"):
+        if not all(s.up for s in overview.services if s.name == POSTGRESQL):
             return
         await self._load_into(self.active_pane)
         screen = self.screen
@@ -216,8 +218,8 @@ class ConsoleApp(App[None]):
 
     def _degraded(self, reason: str) -> Overview:
         """An overview when reading it failed although the probes passed."""
-        down = self.backend.mark_down("PostgreSQL", reason)
-        services = tuple(down if s.name == "PostgreSQL" else s for s in self.overview.services) or (
+        down = self.link.mark_down(POSTGRESQL, reason)
+        services = tuple(down if s.name == POSTGRESQL else s for s in self.overview.services) or (
             down,
         )
         return Overview(
@@ -228,7 +230,7 @@ class ConsoleApp(App[None]):
         try:
             data = await target.load(self.source)
         except (EngineError, TimeoutError, OSError) as exc:
-            target.show_error(self.backend.settings.redact(str(exc) or type(exc).__name__))
+            target.show_error(self.link.settings.redact(str(exc) or type(exc).__name__))
             return
         if data is not None and target.is_attached:
             target.show(data)
@@ -299,7 +301,7 @@ class ConsoleApp(App[None]):
             ("Everywhere", [*binding_rows(self.BINDINGS), ("ctrl+p", "command palette")]),
             ("Tables", TABLE_KEYS),
             ("Jobs pane", binding_rows(JobsPane.BINDINGS)),
-            ("DAG pane", binding_rows(getattr(dag_view_class(), "BINDINGS", ()))),
+            ("DAG pane", binding_rows(DagView.BINDINGS)),
             ("Job detail", binding_rows(JobDetailScreen.BINDINGS)),
             ("Confirmation", binding_rows(ConfirmScreen.BINDINGS)),
         ]
@@ -312,17 +314,17 @@ class ConsoleApp(App[None]):
         self._quitting = True
         if self._timer is not None:
             self._timer.stop()
-        if self.backend.mode == "embedded":
+        if self.link.mode == "embedded":
             self._notify_plain("draining workers; the console closes when they finish", "warning")
         self.run_worker(self._drain_and_exit(), group="shutdown", exit_on_error=False)
 
     async def _drain_and_exit(self) -> None:
         self.workers.cancel_group(self, "background")
         try:
-            await self.backend.stop()
+            await self.link.stop()
         except Exception:  # quitting must not hang on a service that is down
             log.exception("stopping the engine failed")
-        self.stopped_backend = True
+        self.stopped_engine = True
         self.exit()
 
     def _notify_plain(self, message: str, severity: str = "information") -> None:

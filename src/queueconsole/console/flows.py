@@ -85,7 +85,7 @@ class Flows:
         try:
             await flow(sel)
         except EngineError as exc:
-            self._say(self.app.backend.settings.redact(str(exc)), "error")
+            self._say(self.app.link.settings.redact(str(exc)), "error")
 
     async def _confirm(self, title: str, body: list[RenderableType]) -> bool:
         return bool(await self.app.push_screen_wait(ConfirmScreen(title, body)))
@@ -122,7 +122,7 @@ class Flows:
             return
         if self.service.refuse("retry of a failure group"):
             return
-        preview = await self.service.preview_retry_group(group.key)
+        preview = await self.service.preview_retry_group(group.fingerprint)
         n, ids = preview.count, preview.newest_ids
         error = literal(group.message, one_line=True)
         if group.error_type:
@@ -141,7 +141,7 @@ class Flows:
             ),
         ]
         if await self._confirm(f"Retry {n} failed jobs?", body):
-            await self.service.retry_group(group.key)
+            await self.service.retry_group(group.fingerprint)
             self.app.request_refresh()
 
     async def _dag(self, sel: Selection) -> None:

@@ -3,9 +3,10 @@
 Every refresh builds new instances and hands them to widgets; nothing here is
 ever mutated, so a widget can keep the last one while the next is fetched and
 compare the two cheaply (dataclass equality) to skip a redraw when nothing
-changed. The engine's read API snapshots (``engine.snapshots``) are used as
-they are where they fit; the types below cover what the console adds
-(health, history) or what it assembles from several engine calls.
+changed. The engine's snapshots (``engine.snapshots``: workers, service health,
+failure groups, jobs) are used as they are; the types below are the console's
+own: what it assembles from several engine calls (a queue row, the overview,
+chart series) and what the cursor is on.
 """
 
 from __future__ import annotations
@@ -13,23 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engine.snapshots import JobPage, JobSummary, QueueCounts
+from engine.snapshots import FailureGroup, JobPage, QueueCounts, ServiceHealth, Worker
 from engine.states import State
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceHealth:
-    """One service as the console last saw it."""
-
-    name: str
-    """Shown name: ``PostgreSQL``, ``Redis`` or ``RabbitMQ``."""
-    up: bool
-    latency_ms: float | None
-    """Round trip of the last probe, None when it did not answer."""
-    error: str | None = None
-    """Why it is down, with any password masked."""
-    since: datetime | None = None
-    """When it was last seen changing between up and down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,33 +64,10 @@ class QueueRow:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerRow:
-    """One worker process, local or remote."""
-
-    id: str
-    host: str
-    pid: int | None
-    queues: tuple[str, ...]
-    state: str
-    current_job_id: int | None
-    heartbeat_at: datetime | None
-    rss_bytes: int | None
-    cpu_percent: float | None
-    max_memory_mb: int | None
-    jobs_done: int = 0
-    jobs_failed: int = 0
-    local: bool = True
-    memory: tuple[int, ...] = ()
-    """Resident memory samples, oldest first, when the dashboard keeps them."""
-    heartbeat_age_s: float | None = None
-    """Seconds since the last heartbeat, when the source says so instead of heartbeat_at."""
-
-
-@dataclass(frozen=True, slots=True)
 class WorkersView:
     """Every worker and the supervisor's budget."""
 
-    workers: tuple[WorkerRow, ...] = ()
+    workers: tuple[Worker, ...] = ()
     per_queue: tuple[tuple[str, int], ...] = ()
     """Workers the supervisor runs (or was asked to run) per queue."""
     budget_mb: int | None = None
@@ -115,24 +78,6 @@ class WorkersView:
     def count_for(self, queue: str) -> int:
         """Workers asked for on ``queue`` (0 when none)."""
         return dict(self.per_queue).get(queue, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class FailureGroup:
-    """Failed jobs that share an error fingerprint."""
-
-    key: str
-    """The engine's group key (``engine.snapshots.failure_group_key``): what ``R`` retries."""
-    error_type: str | None
-    message: str
-    count: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    queues: tuple[str, ...]
-    job_ids: tuple[int, ...]
-    """The group's jobs that are known here (newest first); ``count`` may be larger."""
-    jobs: tuple[JobSummary, ...] = ()
-    """Those jobs' rows, when the source had them at hand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +126,7 @@ class Overview:
         return tuple(s for s in self.services if not s.up)
 
     def service(self, name: str) -> ServiceHealth | None:
-        """The health of one service by name."""
+        """The health of one service by name (``postgresql``, ``redis``, ``rabbitmq``)."""
         return next((s for s in self.services if s.name == name), None)
 
 
@@ -193,14 +138,6 @@ class JobsView:
     before: int | None
     """The keyset cursor the page was read with (None: the newest jobs)."""
     page_number: int
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowView:
-    """The jobs of one workflow, for the DAG pane's fallback list."""
-
-    workflow_id: int
-    jobs: tuple[JobSummary, ...]
 
 
 @dataclass(frozen=True, slots=True)

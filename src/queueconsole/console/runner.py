@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.config import Settings
 from queueconsole.console.app import Background, ConsoleApp
-from queueconsole.console.backend import Backend
+from queueconsole.console.link import open_link
 
 LOG_BYTES = 5 * 1024 * 1024  # bytes per console log file before it rotates
 LOG_FILES = 3  # rotated console log files kept
@@ -69,15 +69,15 @@ async def run_console(
 ) -> int:
     """Open the console until the user quits; the embedded engine is drained on the way out."""
     with _FileLogging(state_dir() / "console.log"):
-        backend = await Backend.open(
+        link = await open_link(
             settings, attach=attach, workers=workers, memory_budget_mb=memory_budget_mb
         )
-        app = ConsoleApp(backend, read_only=read_only, background=background)
+        app = ConsoleApp(link, read_only=read_only, background=background)
         try:
             await app.run_async()
         finally:
             # The app stops the engine when quit with q; anything else (a crash,
             # ctrl+c) still drains the workers here.
-            if not app.stopped_backend:
-                await backend.stop()
+            if not app.stopped_engine:
+                await link.stop()
     return app.return_code or 0

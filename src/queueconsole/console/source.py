@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from engine.errors import EngineError
-from engine.snapshots import JobDetail, JobFilter
-from queueconsole.console.backend import Backend, merge_workers
+from engine.snapshots import JobDetail, JobFilter, WorkflowGraph
+from queueconsole.console.compose import merge_workers, parts_from_dashboard, supervised_workers
+from queueconsole.console.health import POSTGRESQL
 from queueconsole.console.history import History
+from queueconsole.console.link import EngineLink
 from queueconsole.console.model import (
     DashboardParts,
     FailuresView,
@@ -27,7 +28,6 @@ from queueconsole.console.model import (
     Overview,
     QueueRow,
     WorkersView,
-    WorkflowView,
 )
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 DASHBOARD_EVERY_S = 2.0  # seconds a dashboard snapshot serves the timer's refreshes
 FETCH_TIMEOUT_S = 4.0  # seconds one read may take before the refresh gives up on it
 JOBS_PAGE = 100  # rows per page of the Jobs pane (one keyset page, never the whole table)
-WORKFLOW_JOBS = 1000  # jobs of one workflow listed by the DAG pane's fallback
 
 Clock = Callable[[], datetime]
 
@@ -49,15 +48,15 @@ class DataSource:
     """Reads for the panes.
 
     Args:
-        backend: the engine.
+        link: the engine.
         clock: what "now" is (snapshot tests freeze it).
         history: where the Overview's chart samples are kept.
     """
 
     def __init__(
-        self, backend: Backend, *, clock: Clock = utc_now, history: History | None = None
+        self, link: EngineLink, *, clock: Clock = utc_now, history: History | None = None
     ) -> None:
-        self.backend = backend
+        self.link = link
         self.clock = clock
         self.history = history if history is not None else History()
         self._parts: tuple[float, DashboardParts | None] | None = None
@@ -77,12 +76,14 @@ class DataSource:
         :data:`DASHBOARD_EVERY_S`; refreshes after an action force a new one.
         """
         at = self.clock()
-        services = await self.backend.health()
-        postgres_up = all(s.up for s in services if s.name == "PostgreSQL")
+        services = await self.link.health()
+        postgres_up = all(s.up for s in services if s.name == POSTGRESQL)
         supervised = WorkersView()
         try:
             async with asyncio.timeout(FETCH_TIMEOUT_S):
-                supervised = await self.backend.workers()
+                snapshot = await self.link.workers()
+            if snapshot is not None:
+                supervised = supervised_workers(snapshot)
         except Exception:  # a supervisor hiccup must not hide the queues
             log.exception("supervisor snapshot failed")
         if not postgres_up:
@@ -95,7 +96,8 @@ class DataSource:
         else:
             try:
                 async with asyncio.timeout(FETCH_TIMEOUT_S):
-                    parts = await self.backend.dashboard()
+                    board = await self.link.dashboard()
+                parts = parts_from_dashboard(board) if board is not None else None
                 self._parts = (now, parts)
             except (EngineError, TimeoutError, OSError) as exc:
                 log.warning("dashboard unavailable, using the core read API: %s", exc)
@@ -105,7 +107,7 @@ class DataSource:
             queues = parts.queues
         else:
             async with asyncio.timeout(FETCH_TIMEOUT_S):
-                counts = await self.backend.client.queue_counts()
+                counts = await self.link.client.queue_counts()
             queues = tuple(QueueRow.from_counts(c) for c in counts)
         if workers.available:
             queues = tuple(replace(q, workers=workers.count_for(q.name)) for q in queues)
@@ -122,28 +124,20 @@ class DataSource:
     async def jobs(self, flt: JobFilter, before: int | None, page_number: int) -> JobsView:
         """One keyset page of jobs, newest first."""
         async with asyncio.timeout(FETCH_TIMEOUT_S):
-            page = await self.backend.client.jobs(flt, limit=JOBS_PAGE, before=before)
+            page = await self.link.client.jobs(flt, limit=JOBS_PAGE, before=before)
         return JobsView(page, before, page_number)
 
     async def job(self, job_id: int) -> JobDetail:
         """One job with its neighbours, events and logs."""
         async with asyncio.timeout(FETCH_TIMEOUT_S):
-            return await self.backend.client.job(job_id)
+            return await self.link.client.job(job_id)
 
     async def failures(self) -> FailuresView:
         """Failure groups, biggest first (the dashboard's, when the last overview had them)."""
         async with asyncio.timeout(FETCH_TIMEOUT_S):
-            return await self.backend.failures(self.dashboard_failures)
+            return await self.link.failures(self.dashboard_failures)
 
-    async def workflow(self, workflow_id: int) -> WorkflowView:
-        """The jobs of one workflow (the DAG pane's list until the graph widget lands)."""
-        async with asyncio.timeout(FETCH_TIMEOUT_S):
-            page = await self.backend.client.jobs(
-                JobFilter(workflow_id=workflow_id), limit=WORKFLOW_JOBS
-            )
-        return WorkflowView(workflow_id, tuple(sorted(page.items, key=lambda j: j.id)))
-
-    async def graph(self, job_id: int) -> Any:
+    async def graph(self, job_id: int) -> WorkflowGraph:
         """The dependency graph ``job_id`` belongs to (``Client.workflow_graph``)."""
         async with asyncio.timeout(FETCH_TIMEOUT_S):
-            return await self.backend.client.workflow_graph(job_id)
+            return await self.link.client.workflow_graph(job_id)

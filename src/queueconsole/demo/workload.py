@@ -207,12 +207,21 @@ async def trickle(
             await asyncio.sleep(every_s)
 
 
-def demo_background(*, keep_trickling: bool = True) -> Callable[[Any], Awaitable[None]]:
+class HasClient(Protocol):
+    """Anything that carries the engine's client (the console's link to the engine)."""
+
+    @property
+    def client(self) -> Client:
+        """The client to submit through."""
+        ...
+
+
+def demo_background(*, keep_trickling: bool = True) -> Callable[[HasClient], Awaitable[None]]:
     """The console background task: the initial workload, then the trickle."""
 
-    async def run(backend: Any) -> None:
-        await submit_initial(backend.client)
+    async def run(link: HasClient) -> None:
+        await submit_initial(link.client)
         if keep_trickling:
-            await trickle(backend.client)
+            await trickle(link.client)
 
     return run

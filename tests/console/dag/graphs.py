@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from engine.readapi.graph import GraphNode, WorkflowGraph
+from engine.snapshots import GraphNode, WorkflowGraph
 from engine.states import State
 
 

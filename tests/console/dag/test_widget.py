@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.app import App, ComposeResult
 
-from engine.readapi.graph import WorkflowGraph
+from engine.snapshots import WorkflowGraph
 from engine.states import State
 from queueconsole.console.dag.widget import INLINE_LAYOUT_JOBS, DagView
 from tests.console.dag.graphs import chain, diamond, graph, node, random_dag

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -113,12 +114,13 @@ async def run_console_command(args: argparse.Namespace, settings: Settings) -> i
 async def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
     """Services up (private ones if needed), schema migrated, workload submitted, console open."""
     from engine.db.migrate import migrate  # Alembic: only for the commands that migrate
-    from queueconsole.console.backend import ensure_services, stop_services
+    from engine.localservices import ensure_services
     from queueconsole.console.runner import run_console, state_dir
     from queueconsole.demo.workload import DEMO_WORKERS, demo_background
 
     directory = args.state_dir or state_dir() / "demo"
-    settings, services = await ensure_services(settings, directory)
+    # It blocks (a private RabbitMQ takes seconds to boot): keep the loop free.
+    settings, services = await asyncio.to_thread(ensure_services, settings, directory)
     try:
         await migrate(settings)
         return await run_console(
@@ -131,4 +133,5 @@ async def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
             background=[demo_background(keep_trickling=not args.no_trickle)],
         )
     finally:
-        await stop_services(services)
+        if services is not None:
+            services.close()

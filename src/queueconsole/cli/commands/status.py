@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.config import Settings
 from engine.db.database import Database
-from engine.readapi.views import Dashboard
+from engine.snapshots import Dashboard
 from engine.states import State
 from queueconsole.cli.output import print_json, printable, table
 

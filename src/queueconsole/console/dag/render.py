@@ -28,7 +28,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 
-from engine.readapi.graph import GraphNode, WorkflowGraph
+from engine.snapshots import GraphNode, WorkflowGraph
 from engine.states import State
 from queueconsole.console.dag.layout import Box, Layout
 

@@ -32,7 +32,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
-from engine.readapi.graph import GraphNode, WorkflowGraph
+from engine.snapshots import GraphNode, WorkflowGraph
 from queueconsole.console.dag.layout import Direction, Layout, layout
 from queueconsole.console.dag.render import CHROME, DagCanvas, describe, legend
 

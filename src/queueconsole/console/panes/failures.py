@@ -7,9 +7,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from engine.snapshots import JobSummary
+from engine.snapshots import FailureGroup, JobSummary
 from queueconsole.console.messages import OpenJob
-from queueconsole.console.model import FailureGroup, FailuresView, Selection
+from queueconsole.console.model import FailuresView, Selection
 from queueconsole.console.panes.base import Pane
 from queueconsole.console.source import DataSource
 from queueconsole.console.text import clock_time, literal, when
@@ -88,9 +88,9 @@ class FailuresPane(Pane):
 
     def show(self, data: FailuresView) -> None:
         self._view = data
-        self._groups = {g.key: g for g in data.groups}
+        self._groups = {g.fingerprint: g for g in data.groups}
         self.query_one("#groups", KeyedTable).set_rows(
-            [(g.key, group_cells(g)) for g in data.groups]
+            [(g.fingerprint, group_cells(g)) for g in data.groups]
         )
         self._show_group_jobs()
         total = sum(g.count for g in data.groups)

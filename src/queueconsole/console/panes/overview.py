@@ -7,7 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from queueconsole.console.model import Overview, QueueRow, Selection, ServiceHealth, WorkersView
+from engine.snapshots import ServiceHealth
+from queueconsole.console.model import Overview, QueueRow, Selection, WorkersView
 from queueconsole.console.panes.base import Pane
 from queueconsole.console.text import count, literal
 from queueconsole.console.widgets.chart import SeriesChart
@@ -52,7 +53,7 @@ def health_text(services: tuple[ServiceHealth, ...]) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("services ", style="bold")
     for s in services:
-        text.append(f" {s.name} ")
+        text.append(f" {s.title} ")
         if s.up:
             latency = f" {s.latency_ms:.1f}ms" if s.latency_ms is not None else ""
             text.append(f"up{latency}", style="green")

@@ -8,7 +8,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from queueconsole.console.model import Overview, Selection, WorkerRow, WorkersView
+from engine.snapshots import Worker
+from queueconsole.console.model import Overview, Selection, WorkersView
 from queueconsole.console.panes.base import Pane
 from queueconsole.console.text import age, count, literal, megabytes, sparkline
 from queueconsole.console.widgets.keyed_table import KeyedTable
@@ -99,7 +100,7 @@ class WorkersPane(Pane):
             [(w.id, self._cells(w, overview)) for w in view.workers]
         )
 
-    def _sample_memory(self, workers: tuple[WorkerRow, ...]) -> None:
+    def _sample_memory(self, workers: tuple[Worker, ...]) -> None:
         seen = set()
         for w in workers:
             seen.add(w.id)
@@ -108,7 +109,7 @@ class WorkersPane(Pane):
         for gone in set(self._memory) - seen:
             del self._memory[gone]
 
-    def _cells(self, w: WorkerRow, overview: Overview) -> tuple[object, ...]:
+    def _cells(self, w: Worker, overview: Overview) -> tuple[object, ...]:
         state = Text(w.state, style="blue" if w.current_job_id is not None else "")
         cpu = f"{w.cpu_percent:.0f}%" if w.cpu_percent is not None else "-"
         where = f"{w.host}:{w.pid}" if w.pid is not None else w.host
@@ -124,7 +125,7 @@ class WorkersPane(Pane):
             Text(str(w.current_job_id) if w.current_job_id is not None else "-"),
             Text(beat),
             Text(megabytes(w.rss_bytes)),
-            Text(sparkline(w.memory or tuple(self._memory.get(w.id, ())))),
+            Text(sparkline(_memory(w) or tuple(self._memory.get(w.id, ())))),
             Text(cpu),
             literal(",".join(w.queues)),
             literal(where),
@@ -138,3 +139,8 @@ class WorkersPane(Pane):
             queue=str(queue) if queue is not None else None,
             worker_id=str(worker) if worker is not None else None,
         )
+
+
+def _memory(w: Worker) -> tuple[float, ...]:
+    """Resident memory samples the engine kept for ``w``, oldest first."""
+    return tuple(float(m.rss_bytes) for m in w.memory_history)

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from queueconsole.console.model import ServiceHealth
+from engine.snapshots import ServiceHealth
 from queueconsole.console.text import clock_time, literal
 
 
@@ -47,7 +47,7 @@ class DownBanner(Widget):
         for i, service in enumerate(self.down):
             if i:
                 text.append("\n")
-            text.append(f" DOWN {service.name}", style="bold")
+            text.append(f" DOWN {service.title}", style="bold")
             url = self.urls.get(service.name)
             if url:
                 text.append(f" at {url}")

@@ -1,26 +1,19 @@
-"""Immutable snapshots the read API returns to the CLI and the console.
+"""Jobs as the read API returns them: one job in detail, a page of rows, a filter.
 
-Frozen dataclasses of plain values: safe to hand across threads and to keep
-in a widget while the next refresh builds new ones. Payloads and results are
-kept as JSON text and parsed on access, so no caller can mutate shared state.
+Payloads and results are kept as JSON text and parsed on access, so no caller
+can mutate shared state.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 from engine.priority import Priority
+from engine.snapshots.common import iso
 from engine.states import State
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 with time zone, or None."""
-    return value.isoformat() if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,41 +234,6 @@ class JobPage:
     next_before: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    """Jobs per state in one queue, and the queue's settings."""
-
-    queue: str
-    paused: bool
-    max_waiting: int | None
-    counts: Mapping[State, int]
-
-    @staticmethod
-    def build(
-        queue: str, paused: bool, max_waiting: int | None, counts: Mapping[State, int]
-    ) -> QueueCounts:
-        """A snapshot with every state present (zero where none) and a read-only map."""
-        full = {s: int(counts.get(s, 0)) for s in State}
-        return QueueCounts(queue, paused, max_waiting, MappingProxyType(full))
-
-    @property
-    def total(self) -> int:
-        """Jobs in the queue, any state."""
-        return sum(self.counts.values())
-
-    def to_json(self) -> dict[str, Any]:
-        """Per-queue entry of ``queueconsole status --json``."""
-        return {
-            "paused": self.paused,
-            "max_waiting": self.max_waiting,
-            "counts": {s.value: n for s, n in self.counts.items()},
-        }
-
-
-# ---------------------------------------------------------------------------
-# Failure groups: the key FAILED jobs are grouped by, and retrying a whole group
-# ---------------------------------------------------------------------------
-
 FAILURE_GROUP_UNKNOWN = "unknown"
 """The key of a failed job that recorded neither a fingerprint nor an exception type."""
 
@@ -293,38 +251,3 @@ def failure_group_key(error_fingerprint: str | None, error_type: str | None) -> 
     if error_type is not None:
         return error_type
     return FAILURE_GROUP_UNKNOWN
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRetryPreview:
-    """What retrying a failure group would do, read just now (``Client.preview_retry_group``).
-
-    The group's own size comes from the database, not from the dashboard's
-    window over the newest failures, so a confirmation can repeat it exactly.
-    """
-
-    fingerprint: str
-    count: int
-    """FAILED jobs in the group."""
-    newest_ids: tuple[int, ...]
-    """The newest of them (a few), newest first."""
-    blocked_count: int
-    """BLOCKED jobs downstream of the group that a retry may release (each re-checked)."""
-    blocked: tuple[JobRef, ...]
-    """The first few of those, by id."""
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRetried:
-    """What a failure group's retry did (``Client.retry_group``)."""
-
-    fingerprint: str
-    retried: int
-    """FAILED jobs that run again, with a fresh attempt budget."""
-    skipped: int
-    """Jobs of the group that could not be retried when their turn came (their state had
-    changed meanwhile, or a live job holds their idempotency key); they are as they were."""
-    released: int
-    """BLOCKED dependents that became runnable again (PENDING or QUEUED)."""
-    batches: int
-    """Transactions the retry took (each committed, then published)."""

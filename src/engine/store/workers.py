@@ -1,51 +1,27 @@
-"""Store operations of the runtime: workers, rescue of orphaned runs, deferral, logs."""
+"""Store operations of worker processes: registration, beats, rescue, deferral, logs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from engine.db.connection import Connection
 from engine.queries.jobs import JOB_DEFER_MANY, JOB_NOT_MINE, JOB_ORPHANED
 from engine.queries.logs import LOG_INSERT_MANY
 from engine.queries.workers import WORKER_HEARTBEAT, WORKER_MARK_LOST, WORKER_REGISTER, WORKER_STOP
+from engine.snapshots import WorkerBeat
 from engine.states import State
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
 from engine.store.transitions import Failure, fail
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """What a worker registers about itself."""
-
-    id: str
-    host: str
-    pid: int
-    queues: tuple[str, ...]
-    supervisor_id: str | None
-    max_memory_mb: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Beat:
-    """One heartbeat's figures."""
-
-    state: str
-    current_job_id: int | None
-    rss_bytes: int
-    cpu_percent: float
-    jobs_done: int
-    jobs_failed: int
-
-
-async def register_worker(conn: Connection, info: WorkerInfo) -> None:
-    """Insert or revive the worker's row."""
+async def register_worker(conn: Connection, info: WorkerBeat) -> None:
+    """Insert or revive the worker's row (its identity; the figures come with beats)."""
     await conn.execute(
         WORKER_REGISTER,
         {
-            "id": info.id,
+            "id": info.worker_id,
             "host": info.host,
             "pid": info.pid,
             "queues": list(info.queues),
@@ -55,7 +31,7 @@ async def register_worker(conn: Connection, info: WorkerInfo) -> None:
     )
 
 
-async def heartbeat(conn: Connection, worker_id: str, beat: Beat) -> bool:
+async def heartbeat(conn: Connection, worker_id: str, beat: WorkerBeat) -> bool:
     """Record a heartbeat; False when the worker was already presumed lost."""
     row = (
         await conn.execute(

@@ -1,0 +1,354 @@
+"""The console's one link to the engine: a protocol and its two implementations.
+
+:class:`EngineLink` names everything the console asks of the engine. Two
+classes provide it:
+
+- :class:`EmbeddedLink` wraps an :class:`~engine.runtime.engine.Engine` the
+  console runs itself (dispatcher, reconciler, a supervisor with local
+  workers) and drains on quit.
+- :class:`AttachedLink` watches an engine running elsewhere: a
+  :class:`~engine.client.Client` for reads and job actions, and the broker's
+  :class:`~engine.broker.control.ControlBus` for scale and recycle. Without a
+  control bus it is the ``client`` mode (reads and job actions only), which
+  tests use, optionally with a local :class:`Supervisor` to drive.
+
+Every engine part is imported here directly: they ship in one distribution,
+so none of them can be missing, and a renamed class is an import error rather
+than a feature that quietly disappears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Literal, Protocol
+
+from engine.broker.control import ControlBus
+from engine.client import Client
+from engine.config import Settings
+from engine.errors import UserError
+from engine.readapi.dashboard import dashboard
+from engine.runtime.engine import Engine, EngineOptions
+from engine.runtime.wiring import open_client
+from engine.snapshots import Dashboard, ServiceHealth, SupervisorSnapshot
+from engine.status.cache import StatusCache
+from queueconsole.console import failure_groups
+from queueconsole.console.health import HealthWatch, Probe
+from queueconsole.console.model import FailuresView
+
+Mode = Literal["embedded", "attached", "client"]
+
+DEFAULT_WORKERS = 2  # local workers on the default queue when --workers is not given
+
+
+class UnavailableFeature(UserError):
+    """An action this link cannot carry out (e.g. scaling with no supervisor to ask)."""
+
+
+class Supervisor(Protocol):
+    """What the console drives of a supervisor (:class:`engine.runtime.supervisor.Supervisor`)."""
+
+    async def scale(self, queue: str, workers: int) -> int:
+        """Run ``workers`` processes on ``queue``; returns the new target."""
+        ...
+
+    async def recycle(self, worker_id: str) -> bool:
+        """Replace one worker after its current job; False if it is not this supervisor's."""
+        ...
+
+    def snapshot(self) -> SupervisorSnapshot:
+        """Its workers, per-queue targets and memory budget, now."""
+        ...
+
+
+class EngineLink(Protocol):
+    """Everything the console asks of the engine."""
+
+    settings: Settings
+    mode: Mode
+    started: bool
+    """False until :meth:`start` has brought the embedded engine up (True otherwise)."""
+
+    @property
+    def client(self) -> Client:
+        """Reads and job actions (retry, cancel, previews, pause and resume)."""
+        ...
+
+    @property
+    def can_scale(self) -> bool:
+        """Whether scale and recycle have somewhere to go."""
+        ...
+
+    async def start(self) -> None:
+        """Start what this link runs (raises if a service is down)."""
+        ...
+
+    async def stop(self) -> None:
+        """Drain what this link runs, then release its connections."""
+        ...
+
+    async def health(self) -> tuple[ServiceHealth, ...]:
+        """Each service's state and probe latency; never raises."""
+        ...
+
+    def mark_down(self, name: str, reason: str) -> ServiceHealth:
+        """Record that a read from service ``name`` just failed."""
+        ...
+
+    def masked_url(self, name: str) -> str:
+        """Where service ``name`` is, with any password masked."""
+        ...
+
+    async def dashboard(self) -> Dashboard | None:
+        """The engine's dashboard snapshot (None when this link does not read it)."""
+        ...
+
+    async def workers(self) -> SupervisorSnapshot | None:
+        """The local supervisor's snapshot (None without one)."""
+        ...
+
+    async def scale(self, queue: str, workers: int) -> None:
+        """Ask for ``workers`` processes on ``queue``."""
+        ...
+
+    async def recycle(self, worker_id: str) -> None:
+        """Replace one worker after its current job."""
+        ...
+
+    async def pause(self, queue: str) -> None:
+        """Stop workers from claiming from ``queue``."""
+        ...
+
+    async def resume(self, queue: str) -> None:
+        """Let workers claim from ``queue`` again."""
+        ...
+
+    async def failures(self, groups: FailuresView | None = None) -> FailuresView:
+        """Failed jobs grouped by error, each group with its newest jobs."""
+        ...
+
+
+class _Reads:
+    """What both links share: health, the dashboard, queue pause, failure reads.
+
+    Args:
+        settings: the installation.
+        client: reads and job actions.
+        probe: replaces the health probes (snapshot tests freeze latencies with it).
+        use_dashboard: read the engine's dashboard (snapshot tests turn it off: its
+            throughput and broker figures follow the wall clock).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        *,
+        probe: Probe | None = None,
+        use_dashboard: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.use_dashboard = use_dashboard
+        self.status_cache = StatusCache(settings)
+        """The link's own Redis status cache: the dashboard reads it, health pings it."""
+        self.watch = HealthWatch(settings, client.db, self.status_cache, probe=probe)
+        self._client = client
+
+    @property
+    def client(self) -> Client:
+        """Reads and job actions."""
+        return self._client
+
+    async def health(self) -> tuple[ServiceHealth, ...]:
+        """Each service's state and probe latency; never raises."""
+        return await self.watch.health()
+
+    def mark_down(self, name: str, reason: str) -> ServiceHealth:
+        """Record that a read from ``name`` just failed (it is probed again next refresh)."""
+        return self.watch.mark_down(name, reason)
+
+    def masked_url(self, name: str) -> str:
+        """The service's URL with any password masked, for the down banner."""
+        return self.watch.masked_url(name)
+
+    async def dashboard(self) -> Dashboard | None:
+        """The engine's dashboard snapshot; None when turned off.
+
+        Health is probed separately (:meth:`health`), so the snapshot skips its
+        own probes.
+        """
+        if not self.use_dashboard:
+            return None
+        return await dashboard(
+            self.client.db, self.settings, cache=self.status_cache, probe_services=False
+        )
+
+    async def pause(self, queue: str) -> None:
+        """Stop workers from claiming from ``queue``."""
+        await self.client.pause_queue(queue)
+
+    async def resume(self, queue: str) -> None:
+        """Let workers claim from ``queue`` again."""
+        await self.client.resume_queue(queue)
+
+    async def failures(self, groups: FailuresView | None = None) -> FailuresView:
+        """Failed jobs grouped by error (see :func:`failure_groups.failures`)."""
+        return await failure_groups.failures(self.client, groups)
+
+    async def _close_reads(self) -> None:
+        with contextlib.suppress(Exception):  # a dead Redis must not stop the shutdown
+            await self.status_cache.close()
+
+
+class EmbeddedLink(_Reads):
+    """The console runs the engine itself and drains it on quit.
+
+    Args:
+        engine: the engine to start with :meth:`start` and stop with :meth:`stop`.
+        probe, use_dashboard: as for :class:`_Reads`.
+    """
+
+    mode: Mode = "embedded"
+
+    def __init__(
+        self, engine: Engine, *, probe: Probe | None = None, use_dashboard: bool = True
+    ) -> None:
+        super().__init__(engine.settings, engine.client, probe=probe, use_dashboard=use_dashboard)
+        self.engine = engine
+        self.started = False
+
+    @property
+    def can_scale(self) -> bool:
+        """Once the engine runs, its supervisor scales (and the control bus reaches others)."""
+        return self.started
+
+    async def start(self) -> None:
+        """Start the engine's services and local workers. Raises if a service is down."""
+        if not self.started:
+            await self.engine.start()
+            self.started = True
+
+    async def stop(self) -> None:
+        """Drain the engine's workers, then release connections."""
+        if self.started:
+            await self.engine.stop()
+            self.started = False
+        await self._close_reads()
+
+    async def workers(self) -> SupervisorSnapshot | None:
+        """The engine's supervisor, once it runs."""
+        return self.engine.supervisor.snapshot() if self.started else None
+
+    async def scale(self, queue: str, workers: int) -> None:
+        """Scale this engine's pool of ``queue``."""
+        await self.engine.scale(queue, workers)
+
+    async def recycle(self, worker_id: str) -> None:
+        """Replace a worker: this engine's own, or another's through the control bus."""
+        await self.engine.recycle(worker_id)
+
+
+class AttachedLink(_Reads):
+    """The console watches an engine running elsewhere (or, without a bus, only reads).
+
+    Args:
+        settings: the installation.
+        client: reads and job actions; closed by :meth:`stop` when ``owns_client``.
+        control: the broker's control bus, for scale and recycle (``--attach``).
+        supervisor: a local supervisor to drive directly (tests stand one in).
+        owns_client: close ``client`` in :meth:`stop`.
+        probe, use_dashboard: as for :class:`_Reads`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        *,
+        control: ControlBus | None = None,
+        supervisor: Supervisor | None = None,
+        owns_client: bool = False,
+        probe: Probe | None = None,
+        use_dashboard: bool = True,
+    ) -> None:
+        super().__init__(settings, client, probe=probe, use_dashboard=use_dashboard)
+        self.control = control
+        self.supervisor = supervisor
+        self.mode: Mode = "attached" if control is not None else "client"
+        self.started = True
+        self._owns_client = owns_client
+        self._stack = contextlib.AsyncExitStack()
+
+    @classmethod
+    async def open(cls, settings: Settings, *, attach: bool) -> AttachedLink:
+        """A link whose client publishes and caches after each commit, like the engine's.
+
+        With ``attach``, scale and recycle go out over the control exchange.
+        """
+        stack = contextlib.AsyncExitStack()
+        client = await stack.enter_async_context(open_client(settings))
+        link = cls(settings, client, control=ControlBus(settings) if attach else None)
+        link._stack = stack
+        return link
+
+    @property
+    def can_scale(self) -> bool:
+        """With a supervisor to drive or a control bus to publish on."""
+        return self.supervisor is not None or self.control is not None
+
+    async def start(self) -> None:
+        """Nothing to start: the engine runs elsewhere."""
+
+    async def stop(self) -> None:
+        """Release the control bus, the status cache and the client."""
+        if self.control is not None:
+            with contextlib.suppress(Exception):
+                await self.control.close()
+        await self._close_reads()
+        await self._stack.aclose()
+        if self._owns_client:
+            await self.client.close()
+
+    async def workers(self) -> SupervisorSnapshot | None:
+        """The local supervisor's snapshot, when there is one."""
+        return self.supervisor.snapshot() if self.supervisor is not None else None
+
+    async def scale(self, queue: str, workers: int) -> None:
+        """Ask for ``workers`` processes on ``queue`` (supervisor, else every engine)."""
+        if self.supervisor is not None:
+            await self.supervisor.scale(queue, workers)
+        elif self.control is not None:
+            await self.control.publish({"cmd": "scale", "queue": queue, "workers": workers})
+        else:
+            raise UnavailableFeature("scaling needs the embedded engine or --attach to one")
+
+    async def recycle(self, worker_id: str) -> None:
+        """Replace one worker after its current job (supervisor, else its own engine)."""
+        if self.supervisor is not None:
+            await self.supervisor.recycle(worker_id)
+        elif self.control is not None:
+            await self.control.publish({"cmd": "recycle", "worker_id": worker_id})
+        else:
+            raise UnavailableFeature("recycling needs the embedded engine or --attach to one")
+
+
+async def open_link(
+    settings: Settings,
+    *,
+    attach: bool = False,
+    workers: Mapping[str, int] | int | None = None,
+    memory_budget_mb: int | None = None,
+) -> EngineLink:
+    """The link for the command line: embedded by default, attached with ``--attach``.
+
+    ``workers`` is a count per queue (``{"default": 2}``) or one count for the
+    ``default`` queue. Nothing here connects yet: a dead service must not stop
+    the console from opening. The embedded engine is started by ``start()``.
+    """
+    if attach:
+        return await AttachedLink.open(settings, attach=True)
+    if workers is None:
+        workers = DEFAULT_WORKERS
+    per_queue = {"default": workers} if isinstance(workers, int) else dict(workers)
+    engine = Engine(settings, EngineOptions(workers=per_queue, memory_budget_mb=memory_budget_mb))
+    return EmbeddedLink(engine)
