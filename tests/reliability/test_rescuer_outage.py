@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from engine.client import Client
 from engine.db.database import Database
-from engine.services.rescuer import Rescuer
+from engine.maintenance.rescuer import Rescuer
 from engine.states import State
 from engine.store import runtime as store
 from engine.store.transitions import claim

@@ -17,7 +17,6 @@ from sqlalchemy import text
 
 from engine.db.database import execute
 from engine.errors import ValidationError
-from engine.ops.limits import check_queue_limits
 from engine.queries.dependencies import DEPENDENCY_INSERT_MANY
 from engine.queries.jobs import (
     JOB_IDEMPOTENCY_LOCK,
@@ -26,6 +25,7 @@ from engine.queries.jobs import (
     JOB_LIVE_BY_KEYS,
     JOB_SHARE_MANY,
 )
+from engine.queues.limits import check_queue_limits
 from engine.specs import PreparedJob
 from engine.states import BLOCKING, State
 from engine.store.changes import ChangeSet, Runnable, Transition

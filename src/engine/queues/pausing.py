@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
-from engine.ops.queues import QueueInfo, UnknownQueue, check_queue_name, waiting_counts
 from engine.queries.ops import JOB_QUEUED_OF_QUEUE, QUEUE_LOCK, QUEUE_SET_PAUSED
+from engine.queues.info import QueueInfo, UnknownQueue, check_queue_name, waiting_counts
 from engine.store.changes import ChangeSet, Runnable
 
 if TYPE_CHECKING:
