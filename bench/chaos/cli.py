@@ -33,7 +33,7 @@ from bench.chaos.runner import ChaosError, Row, RunOptions, Services, destroy_al
 from bench.common import print_table
 from engine.config import Settings
 from engine.db.migrate import migrate
-from engine.localservices import LocalServiceError, LocalStack
+from localservices import LocalServiceError, LocalStack
 
 MAX_CONNECTIONS = 300
 """The private PostgreSQL's limit: two engines' worker pools during kill-supervisor fit."""

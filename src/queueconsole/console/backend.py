@@ -711,10 +711,10 @@ async def ensure_services(settings: Settings, state_dir: Path) -> tuple[Settings
     """Settings pointing at reachable services, starting private ones if needed.
 
     Returns the settings to use and a handle whose ``stop()`` (if any) ends the
-    private instances. Without ``engine.localservices`` the configured services
+    private instances. Without ``localservices`` the configured services
     are used as they are.
     """
-    ensure = _optional("engine.localservices", "ensure_services")
+    ensure = _optional("localservices", "ensure_services")
     if ensure is None:
         return settings, None
     # It blocks (a private RabbitMQ takes seconds to boot): keep the loop free.
