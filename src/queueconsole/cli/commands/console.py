@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Settings
+from engine.worker.registry import with_demo_jobs
 
 DEFAULT_COMMAND = "console"
 _GLOBAL_VALUE_OPTIONS = frozenset({"--config"})
@@ -119,6 +120,7 @@ async def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
 
     directory = args.state_dir or state_dir() / "demo"
     settings, services = await ensure_services(settings, directory)
+    settings = with_demo_jobs(settings)  # the workload's demo.* types, in every worker
     try:
         await migrate(settings)
         return await run_console(
