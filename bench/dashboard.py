@@ -34,12 +34,12 @@ from bench.load_million import load_jobs, vacuum_analyze
 from engine.config import Settings, load_settings
 from engine.db.database import Database
 from engine.db.migrate import drop_database, migrate
+from engine.maintenance.count_reconciler import CountReconciler
 from engine.readapi.dashboard import dashboard
 from engine.readapi.jobs import job_page
 from engine.snapshots import JobFilter
 from engine.states import State
 from engine.status.cache import StatusCache
-from engine.status.reconcile import CountReconciler
 from engine.store.changes import ChangeSet, Transition
 
 PAGE = 50

@@ -66,7 +66,7 @@ POPULATE = [
     "VACUUM ANALYZE",
 ]
 
-# The peer: everything in one transaction, the same rules as engine.ops.retention. The
+# The peer: everything in one transaction, the same rules as engine.maintenance.retention. The
 # victims go to a temporary table first: a CTE referenced in an IN (…) too large to hash
 # in work_mem turns into a rescan per row.
 PEER = [

@@ -21,6 +21,7 @@ from engine.config import Settings, load_settings
 from engine.db.migrate import drop_database, migrate
 from engine.snapshots import JobFilter
 from engine.states import State
+from engine.worker.registry import with_demo_jobs
 from queueconsole.console.app import ConsoleApp
 from queueconsole.console.link import EngineLink, open_link
 from queueconsole.console.messages import OpenJob
@@ -34,9 +35,10 @@ NAMESPACE = "qcshots"
 
 
 def screenshot_settings(base: Settings) -> Settings:
-    """A database and namespace of their own, so the shots never touch real data."""
+    """A database and namespace of their own, so the shots never touch real data, and
+    workers that run the demo workload's ``demo.*`` types."""
     url = base.database_url.rsplit("/", 1)[0] + f"/{base.database_name}_screenshots"
-    return base.evolve(database_url=url, namespace=NAMESPACE)
+    return with_demo_jobs(base.evolve(database_url=url, namespace=NAMESPACE))
 
 
 async def fresh_database(settings: Settings) -> None:

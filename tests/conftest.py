@@ -120,6 +120,7 @@ def cli_env(migrated: Settings) -> Iterator[dict[str, str]]:
         QUEUECONSOLE_AMQP_URL=migrated.amqp_url,
         QUEUECONSOLE_REDIS_URL=migrated.redis_url,
         QUEUECONSOLE_NAMESPACE=migrated.namespace,
+        QUEUECONSOLE_JOB_MODULES=",".join(migrated.job_modules),
     )
     yield env
 

@@ -33,7 +33,8 @@ from bench.chaos.runner import ChaosError, Row, RunOptions, Services, destroy_al
 from bench.common import print_table
 from engine.config import Settings
 from engine.db.migrate import migrate
-from engine.localservices import LocalServiceError, LocalStack
+from engine.worker.registry import with_demo_jobs
+from localservices import LocalServiceError, LocalStack
 
 MAX_CONNECTIONS = 300
 """The private PostgreSQL's limit: two engines' worker pools during kill-supervisor fit."""
@@ -153,8 +154,10 @@ def _scenario_settings(stack: LocalStack, name: str, run_tag: str) -> Settings:
     base = stack.settings(Settings())
     assert stack.postgres is not None
     database = f"chaos_{name.replace('-', '_')}_{run_tag}"
-    return base.evolve(
-        database_url=stack.postgres.url_for(database), namespace=f"chaos-{name}-{run_tag}"
+    return with_demo_jobs(  # the workload is made of demo.* jobs
+        base.evolve(
+            database_url=stack.postgres.url_for(database), namespace=f"chaos-{name}-{run_tag}"
+        )
     )
 
 

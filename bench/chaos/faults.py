@@ -37,7 +37,7 @@ from bench.chaos.runner import (
 )
 from bench.chaos.workload import BATCH
 from engine.broker.admin import purge
-from engine.localservices import PrivatePostgres, PrivateRabbitMQ, PrivateRedis
+from localservices import PrivatePostgres, PrivateRabbitMQ, PrivateRedis
 
 CONSUMER_TIMEOUT_MS = 3000
 """The short ``consumer_timeout`` of the consumer-timeout scenario."""

@@ -42,9 +42,9 @@ from engine.broker.names import Names
 from engine.client import Client
 from engine.config import Settings, to_environ
 from engine.db.database import Database
-from engine.localservices import PrivatePostgres, PrivateRabbitMQ, PrivateRedis
-from engine.localservices.server import end_tree
 from engine.runtime.wiring import open_client
+from localservices import PrivatePostgres, PrivateRabbitMQ, PrivateRedis
+from localservices.server import end_tree
 
 REPO = Path(__file__).resolve().parents[2]
 """The checkout: the engine's child process runs here."""

@@ -1,7 +1,7 @@
 """The queueconsole job-queue engine.
 
 Importable and runnable without the console: nothing in this package imports
-``textual`` or ``queueconsole`` (``tests/engine/test_import_hygiene.py``
+``textual``, ``queueconsole`` or ``localservices`` (``tests/engine/test_import_hygiene.py``
 proves it), so the same engine runs headless on machines with no terminal.
 
 ``Client`` is loaded on first use: a worker process imports this package but

@@ -17,18 +17,19 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.errors import EmptyFailureGroup, JobNotFound
 from engine.hooks import AfterCommit, run_hooks
-from engine.ops import limits, pausing, retention
-from engine.ops import schedules as schedule_ops
-from engine.ops.pausing import PauseChange
-from engine.ops.queues import QueueInfo, list_queues
-from engine.ops.retention import PruneResult
-from engine.ops.schedules import ScheduleInfo
+from engine.maintenance import retention
+from engine.maintenance import scheduler as schedule_ops
+from engine.maintenance.retention import PruneResult
+from engine.maintenance.scheduler import ScheduleInfo
 from engine.priority import Priority
 from engine.queries.jobs import (
     JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
     JOB_FAILED_GROUP_SIZE,
     JOB_GET,
 )
+from engine.queues import limits, pausing
+from engine.queues.info import QueueInfo, list_queues
+from engine.queues.pausing import PauseChange
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
 from engine.readapi.graph import workflow_graph
 from engine.readapi.jobs import job_detail, job_page, queue_counts
@@ -293,7 +294,7 @@ class Client:
         async with self.db.connection() as conn:
             return await workflow_graph(conn, job_id, limit=limit)
 
-    # -- operations: queues, schedules, retention (engine.ops) --------------
+    # -- queues (engine.queues), schedules and retention (engine.maintenance) --
 
     async def queues(self) -> list[QueueInfo]:
         """Every known queue: whether it is paused, its waiting limit, how many jobs wait."""

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from engine.durations import DurationError, parse_duration
 from engine.errors import ConfigError
-from engine.ops.durations import DurationError, parse_duration
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/queueconsole"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"

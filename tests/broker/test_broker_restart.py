@@ -10,8 +10,8 @@ from engine.broker.depth import delete_namespace
 from engine.broker.messages import Delivery
 from engine.broker.publisher import Publisher
 from engine.errors import ServiceUnavailable
-from engine.localservices.rabbitmq import PrivateRabbitMQ
 from engine.store.changes import Runnable
+from localservices.rabbitmq import PrivateRabbitMQ
 from tests.broker.conftest import WAIT_S, Collector, Space
 from tests.support.private import private_rabbitmq, private_rabbitmq_session
 

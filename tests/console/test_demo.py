@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 from engine.snapshots import JobFilter
 from engine.states import State
+from engine.worker.registry import DEMO_JOB_MODULE
 from queueconsole.demo.workload import (
     DEMO_WORKERS,
     QUEUES,
+    etl_pipeline,
+    image_batch,
+    single_jobs,
     submit_initial,
+    training_run,
     trickle,
     trickle_batch,
 )
@@ -35,3 +42,24 @@ async def test_trickle_submits_small_batches(client):
     page = await client.jobs(JobFilter(), limit=100)
     assert 4 <= len(page.items) <= 12
     assert all(2 <= len(trickle_batch(random.Random(s))) <= 6 for s in range(20))
+
+
+def test_the_demo_module_registers_every_type_the_workload_submits():
+    # The demo's workers register exactly DEMO_JOB_MODULE (queueconsole demo lists it in
+    # job_modules); a type the workload used beyond it would wait forever with no handler.
+    code = (
+        "from engine.worker.registry import load_modules, registry\n"
+        f"load_modules(({DEMO_JOB_MODULE!r},))\n"
+        "print(','.join(registry.names()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    registered = set(out.stdout.strip().split(","))
+    rng = random.Random(3)
+    specs = [
+        *etl_pipeline("t"),
+        *image_batch("t"),
+        *training_run("t"),
+        *single_jobs(rng),
+        *(spec for seed in range(50) for spec in trickle_batch(random.Random(seed))),
+    ]
+    assert {spec.type for spec in specs} <= registered

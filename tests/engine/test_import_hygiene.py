@@ -1,4 +1,9 @@
-"""The engine runs headless: importing it must not pull in the console or Textual."""
+"""The engine runs headless: importing it must not pull in the console or Textual.
+
+The three packages of the distribution are layered: ``engine`` imports neither of the
+others; ``localservices`` (private servers for the demo and the tests) may import the
+engine's settings and errors but never the console.
+"""
 
 import subprocess
 import sys
@@ -24,11 +29,27 @@ def test_engine_imports_neither_textual_nor_queueconsole():
         "    importlib.import_module(m.name)\n"
         f"for name in {ENGINE_MODULES!r}:\n"
         "    importlib.import_module(name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'queueconsole'))\n"
+        "bad = sorted(\n"
+        "    m for m in sys.modules\n"
+        "    if m.split('.')[0] in ('textual', 'queueconsole', 'localservices')\n"
+        ")\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"engine imported: {out.stdout.strip()}"
+
+
+def test_localservices_imports_neither_textual_nor_queueconsole():
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import localservices\n"
+        "for m in pkgutil.walk_packages(localservices.__path__, 'localservices.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'queueconsole'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"localservices imported: {out.stdout.strip()}"
 
 
 def test_engine_source_never_names_the_console():

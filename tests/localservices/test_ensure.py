@@ -14,7 +14,7 @@ import redis
 
 from engine.config import Settings
 from engine.errors import ServiceUnavailable
-from engine.localservices import (
+from localservices import (
     Binaries,
     ensure_services,
     free_port,

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from engine.errors import ServiceUnavailable
-from engine.localservices import LocalServiceError, PrivatePostgres, probe_postgres
-from engine.localservices.binaries import PostgresBinaries
+from localservices import LocalServiceError, PrivatePostgres, probe_postgres
+from localservices.binaries import PostgresBinaries
 from tests.support.private import (
     listening_addresses,
     private_postgres,

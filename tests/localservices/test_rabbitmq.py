@@ -16,8 +16,8 @@ import pika
 import pika.exceptions
 import pytest
 
-from engine.localservices import LocalServiceError, PrivateRabbitMQ
-from engine.localservices.binaries import RabbitMQBinaries, find_epmd
+from localservices import LocalServiceError, PrivateRabbitMQ
+from localservices.binaries import RabbitMQBinaries, find_epmd
 from tests.support.private import (
     SESSION_CONSUMER_TIMEOUT_MS,
     listening_addresses,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from engine.localservices import LocalServiceError, PrivateRedis
+from localservices import LocalServiceError, PrivateRedis
 from tests.support.private import (
     listening_addresses,
     private_redis,

@@ -16,13 +16,13 @@ import pytest
 import redis
 
 from engine.config import Settings
-from engine.localservices import LocalServiceError, LocalStack
+from localservices import LocalServiceError, LocalStack
 from tests.support import private
 from tests.support.private import local_stack, require, state_dir, survivors
 
 OWNER = """
 import json, sys, time
-from engine.localservices import LocalStack
+from localservices import LocalStack
 stack = LocalStack(sys.argv[1], rabbitmq=False, fsync=False).start()
 print(json.dumps(stack.postgres.pids() + stack.redis.pids()), flush=True)
 time.sleep(600)

@@ -5,8 +5,7 @@ import asyncio
 from sqlalchemy import text
 
 from engine.db.database import Database
-from engine.ops.expiry import expire_due
-from engine.services.expiry import ExpiryService
+from engine.maintenance.expiry import ExpiryService, expire_due
 from engine.specs import JobSpec
 from engine.states import State
 from tests.ops.conftest import RecordingHook, scalar

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from engine.errors import UserError
-from engine.ops.limits import QueueFull, parse_limit
+from engine.queues.limits import QueueFull, parse_limit
 from engine.specs import JobSpec
 from engine.states import State
 from tests.ops.conftest import scalar

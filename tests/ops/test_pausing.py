@@ -8,7 +8,7 @@ import pytest
 from engine.client import Client
 from engine.db.database import Database
 from engine.errors import UserError
-from engine.ops import pausing
+from engine.queues import pausing
 from engine.states import State
 from engine.store import transitions
 from tests.ops.conftest import RecordingHook

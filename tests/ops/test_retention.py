@@ -11,11 +11,11 @@ from sqlalchemy import text
 from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
+from engine.durations import DurationError, format_duration, parse_duration
 from engine.errors import ConfigError, UserError
-from engine.ops.durations import DurationError, format_duration, parse_duration
-from engine.ops.services import operation_services
+from engine.maintenance.retention import RetentionService
 from engine.queries.counts import COUNT_TOTALS
-from engine.services.retention import RetentionService
+from engine.runtime.engine import EngineOptions, maintenance_services
 from engine.specs import JobSpec
 from engine.states import State
 from tests.ops.conftest import scalar
@@ -262,7 +262,7 @@ async def test_retention_settings_are_validated_and_off_by_default(migrated, db)
     assert not off.enabled
     assert await off.tick() == off.interval_s
     assert await scalar(db, "SELECT count(*) FROM jobs") == 1  # off removes nothing
-    assert operation_names(migrated, db) == ["scheduler", "expiry"]
+    assert "retention" not in service_names(migrated, db)  # off: not even started
     with pytest.raises(ConfigError, match="retention_age '7x' is not a duration"):
         Settings(retention_age="7x")
     with pytest.raises(ConfigError, match="retention_batch_size"):
@@ -270,11 +270,13 @@ async def test_retention_settings_are_validated_and_off_by_default(migrated, db)
     on = migrated.evolve(retention_age="2w", retention_batch_size=500)
     service = RetentionService(on, db)
     assert (service.older_than, service.batch_size) == (timedelta(days=14), 500)
-    assert operation_names(on, db) == ["scheduler", "expiry", "retention"]
+    assert service_names(on, db)[-1] == "retention"
 
 
-def operation_names(settings: Settings, db: Database) -> list[str]:
-    return [s.name for s in operation_services(settings, db)]
+def service_names(settings: Settings, db: Database) -> list[str]:
+    """The services an engine on ``settings`` runs, as :class:`~engine.runtime.engine.Engine`
+    builds them."""
+    return [s.name for s in maintenance_services(settings, EngineOptions(workers={}), db, [])]
 
 
 @pytest.mark.parametrize(

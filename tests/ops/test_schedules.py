@@ -17,9 +17,9 @@ from sqlalchemy import text
 
 from engine.db.database import Database
 from engine.errors import UserError, ValidationError
-from engine.ops import schedules as ops
-from engine.services.base import ServiceGroup
-from engine.services.scheduler import ScheduleService
+from engine.maintenance import scheduler as ops
+from engine.maintenance.base import ServiceGroup
+from engine.maintenance.scheduler import ScheduleService
 from engine.states import State
 from tests.ops.conftest import RecordingHook, scalar
 from tests.support.flow import events_of

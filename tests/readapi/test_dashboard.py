@@ -10,10 +10,10 @@ from sqlalchemy import text
 
 from engine.config import Settings
 from engine.db.database import Database
+from engine.maintenance.count_reconciler import CountReconciler
 from engine.readapi.dashboard import dashboard, failure_groups, latency, workers
 from engine.snapshots import WorkerBeat
 from engine.states import State
-from engine.status.reconcile import CountReconciler
 from tests.status import drive
 from tests.support.services import free_port
 

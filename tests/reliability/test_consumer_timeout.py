@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from engine.config import Settings
 from engine.db.database import Database
-from engine.localservices.rabbitmq import PrivateRabbitMQ
 from engine.states import State
+from localservices.rabbitmq import PrivateRabbitMQ
 from tests.support.private import SESSION_CONSUMER_TIMEOUT_MS
 from tests.support.runtime import completed_twice, isolated, running_engine, wait_until_settled
 

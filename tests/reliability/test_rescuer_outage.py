@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from engine.client import Client
 from engine.db.database import Database
-from engine.services.rescuer import Rescuer
+from engine.maintenance.rescuer import Rescuer
 from engine.snapshots import WorkerBeat
 from engine.states import State
 from engine.store import workers as store

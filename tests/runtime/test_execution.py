@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from engine.config import Settings
 from engine.worker.execution import Executor
-from engine.worker.registry import JobContext, Registry, job
+from engine.worker.registry import (
+    DEMO_JOB_MODULE,
+    JobContext,
+    Registry,
+    job,
+    with_demo_jobs,
+)
 
 
 def ctx(job_id: int = 1, timeout_s: float | None = None, payload: dict | None = None) -> JobContext:
@@ -142,17 +151,35 @@ def test_a_type_name_cannot_be_registered_twice(reg: Registry) -> None:
         def two(c: JobContext) -> None: ...
 
 
-def test_the_demo_types_are_registered() -> None:
-    from engine.worker.registry import load_modules, registry
+DEMO_TYPES = (
+    "demo.noop",
+    "demo.sleep",
+    "demo.flaky",
+    "demo.fail",
+    "demo.memory",
+    "demo.cpu",
+    "demo.workflow",
+)
 
-    load_modules(())
-    for name in (
-        "demo.noop",
-        "demo.sleep",
-        "demo.flaky",
-        "demo.fail",
-        "demo.memory",
-        "demo.cpu",
-        "demo.workflow",
-    ):
-        assert name in registry
+
+def registered_by_a_fresh_worker(job_modules: tuple[str, ...]) -> list[str]:
+    """The job types a new process knows after loading ``job_modules``, as a worker
+    does at start (a fresh interpreter: this one may have imported anything)."""
+    code = (
+        "from engine.worker.registry import load_modules, registry\n"
+        f"load_modules({job_modules!r})\n"
+        "print(','.join(registry.names()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [name for name in out.stdout.strip().split(",") if name]
+
+
+def test_a_worker_knows_the_demo_types_only_when_its_settings_list_them() -> None:
+    assert registered_by_a_fresh_worker(()) == [], "a production worker knows no demo type"
+    assert set(DEMO_TYPES) <= set(registered_by_a_fresh_worker((DEMO_JOB_MODULE,)))
+
+
+def test_with_demo_jobs_lists_the_demo_module_once() -> None:
+    settings = with_demo_jobs(Settings(job_modules=("myapp.jobs",)))
+    assert settings.job_modules == ("myapp.jobs", DEMO_JOB_MODULE)
+    assert with_demo_jobs(settings) is settings

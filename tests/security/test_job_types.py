@@ -35,6 +35,18 @@ def import_path_types(canary: str) -> list[str]:
     ]
 
 
+async def test_a_worker_without_the_demo_module_does_not_know_the_demo_types(migrated, db):
+    production = isolated(migrated).evolve(job_modules=())  # what an operator runs
+    async with running_engine(production, workers=1) as (_, client):
+        job = await client.submit("demo.noop")
+        await wait_for(
+            db,
+            "SELECT state = 'retrying' AND wait_reason LIKE 'no handler for job type%' "
+            "FROM jobs WHERE id = :id",
+            {"id": job.id},
+        )
+
+
 def test_the_registry_knows_names_not_paths():
     assert registry.get("os.system") is None
     assert registry.get("engine.worker.demo_jobs.noop") is None

@@ -8,11 +8,11 @@ import json
 import redis.asyncio as aioredis
 
 from engine.config import Settings
+from engine.maintenance.count_reconciler import CountReconciler
 from engine.readapi.dashboard import dashboard, job_states, queues, throughput
 from engine.states import State
 from engine.status.cache import StatusCache
 from engine.status.keys import BASE_FIELD, Keys
-from engine.status.reconcile import CountReconciler
 from engine.store.changes import ChangeSet, Transition
 from tests.status import drive
 
@@ -152,7 +152,7 @@ async def test_drifted_counters_converge_after_one_reconciliation(
 
 
 async def test_the_reconciler_runs_as_a_periodic_service(cached_client, db, cache, cache_settings):
-    from engine.services.base import ServiceGroup
+    from engine.maintenance.base import ServiceGroup
 
     await drive.submit(cached_client, 2, queue="p")
     ticked = asyncio.Event()

@@ -11,10 +11,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from engine.client import Client
+from engine.maintenance.count_reconciler import CountReconciler
 from engine.readapi.dashboard import dashboard, job_states
 from engine.states import State
 from engine.status.cache import StatusCache
-from engine.status.reconcile import CountReconciler
 from tests.status import drive
 from tests.status.test_cache import section_counts
 from tests.support.services import free_port

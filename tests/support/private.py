@@ -1,6 +1,6 @@
 """Private servers for tests that stop, flush, kill or reconfigure one.
 
-Built on :mod:`engine.localservices`, so a test never touches the machine's
+Built on :mod:`localservices`, so a test never touches the machine's
 shared servers. PostgreSQL and Redis start in about a second, so a test gets
 its own (:func:`private_postgres`, :func:`private_redis`); a RabbitMQ node
 takes several seconds to boot, so one serves the whole session
@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 import pytest
 
-from engine.localservices import (
+from localservices import (
     LocalStack,
     PrivatePostgres,
     PrivateRabbitMQ,
@@ -36,8 +36,8 @@ from engine.localservices import (
     locate_binaries,
     probe_all,
 )
-from engine.localservices.binaries import INSTALL_HINTS
-from engine.localservices.server import PIDS_FILE
+from localservices.binaries import INSTALL_HINTS
+from localservices.server import PIDS_FILE
 from tests.support.services import CI, base_settings
 
 SESSION_CONSUMER_TIMEOUT_MS = 600_000

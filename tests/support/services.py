@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import Settings, load_settings
+from engine.worker.registry import with_demo_jobs
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 RUN_ID = f"qct_{os.getpid()}_{secrets.token_hex(3)}"
@@ -32,10 +33,11 @@ def base_settings() -> Settings:
 
 
 def run_settings() -> Settings:
-    """This run's settings: its own database and namespace on the shared servers."""
+    """This run's settings: its own database and namespace on the shared servers, and
+    workers that know the ``demo.*`` job types the tests submit."""
     base = base_settings()
     db_url = base.database_url.rsplit("/", 1)[0] + f"/{RUN_ID}"
-    return base.evolve(database_url=db_url, namespace=RUN_ID.replace("_", "-"))
+    return with_demo_jobs(base.evolve(database_url=db_url, namespace=RUN_ID.replace("_", "-")))
 
 
 def free_port() -> int:

@@ -13,7 +13,6 @@ the reason, and the others still arrive.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import logging
 import time
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.elements import TextClause
 
+from engine.broker.depth import queue_depths
 from engine.config import Settings
 from engine.db.database import Database
 from engine.errors import ServiceUnavailable
@@ -148,15 +148,6 @@ async def _source(
 # ---------------------------------------------------------------------------
 
 
-def _default_broker_depths() -> BrokerDepths | None:
-    try:
-        module = importlib.import_module("engine.broker.depth")
-    except ImportError:
-        return None
-    fn = getattr(module, "queue_depths", None)
-    return fn if callable(fn) else None
-
-
 async def _call_depths(fn: BrokerDepths, settings: Settings, names: list[str]) -> Mapping[str, Any]:
     if inspect.iscoroutinefunction(fn):
         result = fn(settings, names)
@@ -227,10 +218,8 @@ async def queues(
     names = sorted(set(settings_by_queue) | {q for q, _ in counts})
     broker: Mapping[str, Any] = {}
     broker_error = None
-    fn = broker_depths if broker_depths is not None else _default_broker_depths()
-    if fn is None:
-        broker_error = "broker depths not available in this installation"
-    elif names:
+    fn = broker_depths if broker_depths is not None else queue_depths
+    if names:
         try:
             broker = await _call_depths(fn, settings, names)
         except Exception as exc:  # the broker's trouble must not hide the counts

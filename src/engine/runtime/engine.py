@@ -22,12 +22,21 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.errors import EngineError
 from engine.hooks import AfterCommit
+from engine.maintenance.base import PeriodicService, ServiceGroup
+from engine.maintenance.count_reconciler import CountReconciler
+from engine.maintenance.dispatch_reconciler import RECONCILE_AFTER_S, DispatchReconciler
+from engine.maintenance.expiry import ExpiryService
+from engine.maintenance.rescuer import (
+    RESCUER_HEARTBEAT_TIMEOUT_S,
+    RESCUER_TIMEOUT_GRACE_S,
+    Rescuer,
+)
+from engine.maintenance.retention import RetentionService
+from engine.maintenance.retries import RetryScheduler
+from engine.maintenance.scheduler import ScheduleService
 from engine.runtime.supervisor import Supervisor
 from engine.runtime.wiring import close_hooks, make_hooks
-from engine.services.base import PeriodicService, ServiceGroup
-from engine.services.reconciler import Reconciler
-from engine.services.rescuer import Rescuer
-from engine.services.retries import RetryScheduler
+from engine.status.cache import StatusCache
 from engine.worker.process import DEFAULT_PREFETCH
 
 log = logging.getLogger(__name__)
@@ -43,9 +52,9 @@ class EngineOptions:
     worker_max_memory_mb: int | None = None
     prefetch: int = DEFAULT_PREFETCH
     concurrency: int = 1
-    reconcile_after_s: float = 10.0
-    heartbeat_timeout_s: float = 5.0
-    timeout_grace_s: float = 10.0
+    reconcile_after_s: float = RECONCILE_AFTER_S
+    heartbeat_timeout_s: float = RESCUER_HEARTBEAT_TIMEOUT_S
+    timeout_grace_s: float = RESCUER_TIMEOUT_GRACE_S
     grace_s: float = 30.0
 
 
@@ -67,31 +76,12 @@ class Engine:
             concurrency=options.concurrency,
             grace_s=options.grace_s,
         )
-        self.services: list[PeriodicService] = self._services()
+        self.services: list[PeriodicService] = maintenance_services(
+            settings, options, self.db, self.hooks
+        )
         self._group = ServiceGroup(self.services)
         self._control = ControlBus(settings)
         self._started = False
-
-    def _services(self) -> list[PeriodicService]:
-        async def ready(queues: Sequence[str]) -> dict[str, int | None]:
-            try:
-                depths = await queue_depths(self.settings, queues)
-            except EngineError:
-                return {}
-            return {q: d.ready for q, d in depths.items()}
-
-        services: list[PeriodicService] = [
-            RetryScheduler(self.db, self.hooks),
-            Reconciler(self.db, self.hooks, ready, after_s=self.options.reconcile_after_s),
-            Rescuer(
-                self.db,
-                self.hooks,
-                heartbeat_timeout_s=self.options.heartbeat_timeout_s,
-                timeout_grace_s=self.options.timeout_grace_s,
-            ),
-        ]
-        services.extend(_optional_services(self.settings, self.db, self.hooks))
-        return services
 
     async def start(self) -> None:
         """Start services, subscribe to scale commands, start local workers.
@@ -154,26 +144,40 @@ class Engine:
             log.warning("scale %s to %d refused: %s", queue, workers, exc)
 
 
-def _optional_services(
-    settings: Settings, db: Database, hooks: list[AfterCommit]
+def maintenance_services(
+    settings: Settings, options: EngineOptions, db: Database, hooks: Sequence[AfterCommit]
 ) -> list[PeriodicService]:
-    """Services of packages that may be absent from a slimmed-down install."""
-    found: list[PeriodicService] = []
-    with contextlib.suppress(ImportError):
-        from engine.status.cache import StatusCache
-        from engine.status.reconcile import CountReconciler
+    """Every background service an engine runs, in start order.
 
-        cache = next((h for h in hooks if isinstance(h, StatusCache)), None)
-        found.append(CountReconciler(settings, db, cache=cache))
-    for module, cls in (
-        ("engine.services.scheduler", "ScheduleService"),
-        ("engine.services.expiry", "ExpiryService"),
-        ("engine.services.retention", "RetentionService"),
-    ):
-        with contextlib.suppress(ImportError, AttributeError):
-            mod = __import__(module, fromlist=[cls])
-            found.append(getattr(mod, cls)(settings, db, hooks))
-    return found
+    Retention is left out while ``retention_age`` is unset (it would only rest). The
+    count reconciler shares the status cache among ``hooks`` when there is one.
+    """
+
+    async def broker_ready(queues: Sequence[str]) -> dict[str, int | None]:
+        try:
+            depths = await queue_depths(settings, queues)
+        except EngineError:
+            return {}
+        return {q: d.ready for q, d in depths.items()}
+
+    cache = next((h for h in hooks if isinstance(h, StatusCache)), None)
+    services: list[PeriodicService] = [
+        RetryScheduler(db, hooks),
+        DispatchReconciler(db, hooks, broker_ready, after_s=options.reconcile_after_s),
+        Rescuer(
+            db,
+            hooks,
+            heartbeat_timeout_s=options.heartbeat_timeout_s,
+            timeout_grace_s=options.timeout_grace_s,
+        ),
+        CountReconciler(settings, db, cache=cache),
+        ScheduleService(settings, db, hooks),
+        ExpiryService(settings, db, hooks),
+    ]
+    retention = RetentionService(settings, db, hooks)
+    if retention.enabled:
+        services.append(retention)
+    return services
 
 
 async def run_headless(settings: Settings, options: EngineOptions, stop: asyncio.Event) -> None:

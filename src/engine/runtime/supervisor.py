@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from engine.config import Settings, to_environ
 from engine.errors import UserError
-from engine.ops.queues import check_queue_name
+from engine.queues.info import check_queue_name
 from engine.snapshots import SupervisorSnapshot, Worker, epoch_to_datetime
 from engine.worker.process import DEFAULT_PREFETCH
 

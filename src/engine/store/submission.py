@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from engine.db.connection import Connection
 from engine.errors import ValidationError
-from engine.ops.limits import check_queue_limits
 from engine.queries.dependencies import DEPENDENCY_INSERT_MANY
 from engine.queries.jobs import (
     JOB_IDEMPOTENCY_LOCK,
@@ -24,6 +23,7 @@ from engine.queries.jobs import (
     JOB_SHARE_MANY,
 )
 from engine.queries.workflows import WORKFLOW_INSERT
+from engine.queues.limits import check_queue_limits
 from engine.specs import PreparedJob
 from engine.states import BLOCKING, State
 from engine.store.changes import ChangeSet, Runnable, Transition

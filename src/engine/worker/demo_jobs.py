@@ -1,4 +1,9 @@
-"""Built-in job types for the demo workload and the tests; always registered.
+"""Built-in job types for the demo workload, the tests and the chaos bench.
+
+Registered only where asked for: a worker imports this module when its
+``job_modules`` list it (:data:`~engine.worker.registry.DEMO_JOB_MODULE`, added by
+:func:`~engine.worker.registry.with_demo_jobs`). A production worker does not know
+these types; a ``demo.*`` job sent to it waits in RETRYING with "no handler".
 
 Each one behaves exactly as its name says so that a test or a demo can make a
 job succeed, fail, time out, hold memory or burn CPU on purpose.

@@ -3,7 +3,9 @@
 A job's ``type`` selects a handler from this registry and nothing else: it is
 never an import path, so a payload cannot make a worker load or call code the
 operator did not register. Modules that register handlers are listed in
-``Settings.job_modules`` and imported when a worker starts.
+``Settings.job_modules`` and imported when a worker starts; nothing else is.
+The built-in ``demo.*`` types (:data:`DEMO_JOB_MODULE`) are one such module,
+listed by the demo and the tests, so a production worker does not know them.
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ from engine.errors import ConfigError
 
 if TYPE_CHECKING:
     from engine.client import Client
+    from engine.config import Settings
 
 Handler = Callable[["JobContext"], Any] | Callable[["JobContext"], Awaitable[Any]]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_LOG_LINES = 1000
 MAX_LOG_LINE = 8000
+
+DEMO_JOB_MODULE = "engine.worker.demo_jobs"
+"""The job module of the built-in ``demo.*`` types: registered only by workers whose
+``job_modules`` list it (see :func:`with_demo_jobs`)."""
 
 
 class JobInterrupted(BaseException):
@@ -136,14 +143,22 @@ _import_lock = threading.Lock()
 
 
 def load_modules(modules: tuple[str, ...] | list[str]) -> None:
-    """Import the configured job modules so their ``@job`` handlers register.
-
-    The built-in demo types are always registered.
-    """
+    """Import the configured job modules so their ``@job`` handlers register."""
     with _import_lock:
-        importlib.import_module("engine.worker.demo_jobs")
         for module in modules:
             try:
                 importlib.import_module(module)
             except ImportError as exc:
                 raise ConfigError(f"job module {module!r} cannot be imported: {exc}") from exc
+
+
+def with_demo_jobs(settings: Settings) -> Settings:
+    """``settings`` whose workers also register the ``demo.*`` types (the demo, the tests).
+
+    Workers are child processes that load their settings from the environment, so the
+    module has to travel in ``job_modules``: registering in this process would not
+    reach them.
+    """
+    if DEMO_JOB_MODULE in settings.job_modules:
+        return settings
+    return settings.evolve(job_modules=(*settings.job_modules, DEMO_JOB_MODULE))

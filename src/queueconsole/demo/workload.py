@@ -1,4 +1,7 @@
-"""A realistic mix of work, built from the runtime's built-in ``demo.*`` job types.
+"""A realistic mix of work, built from the engine's ``demo.*`` job types.
+
+Those types are registered only by workers whose settings list their module;
+``queueconsole demo`` does (:func:`~engine.worker.registry.with_demo_jobs`).
 
 Several DAG pipelines (ETL, an image fan-out/fan-in, a training run), flaky
 jobs that succeed after retries, jobs that fail for good (so the Failures

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Settings
+from engine.worker.registry import with_demo_jobs
 
 DEFAULT_COMMAND = "console"
 _GLOBAL_VALUE_OPTIONS = frozenset({"--config"})
@@ -114,13 +115,14 @@ async def run_console_command(args: argparse.Namespace, settings: Settings) -> i
 async def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
     """Services up (private ones if needed), schema migrated, workload submitted, console open."""
     from engine.db.migrate import migrate  # Alembic: only for the commands that migrate
-    from engine.localservices import ensure_services
+    from localservices import ensure_services
     from queueconsole.console.runner import run_console, state_dir
     from queueconsole.demo.workload import DEMO_WORKERS, demo_background
 
     directory = args.state_dir or state_dir() / "demo"
     # It blocks (a private RabbitMQ takes seconds to boot): keep the loop free.
     settings, services = await asyncio.to_thread(ensure_services, settings, directory)
+    settings = with_demo_jobs(settings)  # the workload's demo.* types, in every worker
     try:
         await migrate(settings)
         return await run_console(

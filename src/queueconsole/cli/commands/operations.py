@@ -6,14 +6,14 @@ import argparse
 from typing import Any
 
 from engine.config import Settings
+from engine.durations import format_duration, parse_duration
 from engine.errors import UserError
-from engine.ops.durations import format_duration, parse_duration
-from engine.ops.limits import parse_limit
-from engine.ops.pausing import PauseChange
-from engine.ops.queues import QueueInfo
-from engine.ops.retention import DEFAULT_BATCH, PruneResult
-from engine.ops.schedules import DEFAULT_TZ, ScheduleInfo, payload_json
+from engine.maintenance.retention import DEFAULT_BATCH, PruneResult
+from engine.maintenance.scheduler import DEFAULT_TZ, ScheduleInfo, payload_json
 from engine.priority import Priority
+from engine.queues.info import QueueInfo
+from engine.queues.limits import parse_limit
+from engine.queues.pausing import PauseChange
 from engine.runtime.wiring import open_client
 from queueconsole.cli.arguments import parse_payload
 from queueconsole.cli.output import print_json, table, when

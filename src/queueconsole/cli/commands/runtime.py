@@ -69,7 +69,7 @@ async def run_worker_command(args: argparse.Namespace, settings: Settings) -> in
 
 
 def _engine_options(args: argparse.Namespace) -> Any:
-    from engine.ops.queues import check_queue_name
+    from engine.queues.info import check_queue_name
     from engine.runtime.engine import EngineOptions
     from engine.runtime.supervisor import MAX_WORKERS_PER_QUEUE
 
@@ -130,7 +130,7 @@ async def run_engine_command(args: argparse.Namespace, settings: Settings) -> in
 async def run_scale_command(args: argparse.Namespace, settings: Settings) -> int:
     """Send a scale command to every supervisor over the control exchange."""
     from engine.broker.control import ControlBus
-    from engine.ops.queues import check_queue_name
+    from engine.queues.info import check_queue_name
     from engine.runtime.supervisor import MAX_WORKERS_PER_QUEUE
 
     if not 0 <= args.workers <= MAX_WORKERS_PER_QUEUE:

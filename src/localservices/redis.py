@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from engine.localservices.binaries import INSTALL_HINTS, find_redis
-from engine.localservices.probe import redis_command
-from engine.localservices.server import LOOPBACK, PrivateServer, clean_environment
+from localservices.binaries import INSTALL_HINTS, find_redis
+from localservices.probe import redis_command
+from localservices.server import LOOPBACK, PrivateServer, clean_environment
 
 EVICTION_POLICIES = frozenset(
     {

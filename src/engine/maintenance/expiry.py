@@ -10,13 +10,19 @@ if an operator had cancelled it. Retrying it queues it again with a fresh TTL.
 
 The database clock decides (``now()``); engines share the work with
 ``FOR UPDATE SKIP LOCKED``, and a job a worker is claiming at that moment is
-left to the claim.
+left to the claim. :class:`ExpiryService` runs in every engine; jobs with a TTL
+submitted by another process are noticed within :data:`EXPIRY_POLL_MAX_S`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from engine.config import Settings
+from engine.db.database import Database
+from engine.hooks import AfterCommit, run_hooks
+from engine.maintenance.base import DueWorkService
 from engine.queries.jobs import JOB_EXPIRE_DUE, JOB_NEXT_EXPIRY_IN
 from engine.states import State
 from engine.store.changes import ChangeSet, Transition
@@ -30,6 +36,7 @@ EXPIRED = "expired"
 """The reason recorded on an expired job (its event and ``wait_reason``)."""
 
 EXPIRY_BATCH = 1000  # jobs expired per transaction
+EXPIRY_POLL_MAX_S = 1.0  # seconds; the longest wait between looks for expired jobs
 
 
 async def expire_due(conn: AsyncConnection, limit: int = EXPIRY_BATCH) -> ChangeSet:
@@ -58,3 +65,34 @@ async def next_expiry_in(conn: AsyncConnection) -> float | None:
     """Seconds until the next QUEUED job expires (negative: overdue); None if none has a TTL."""
     value = await conn.scalar(JOB_NEXT_EXPIRY_IN)
     return None if value is None else float(value)
+
+
+class ExpiryService(DueWorkService):
+    """Expires jobs in batches and runs the after-commit hooks (status cache, events)."""
+
+    name = "expiry"
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        hooks: Sequence[AfterCommit] = (),
+        *,
+        batch: int = EXPIRY_BATCH,
+        poll_max_s: float = EXPIRY_POLL_MAX_S,
+    ) -> None:
+        super().__init__(settings, db, hooks, batch=batch, poll_max_s=poll_max_s)
+        self.expired = 0
+        """Jobs this service expired since it started."""
+
+    async def tick(self) -> float:
+        """Expire one batch; wait until the next expiry (at most ``poll_max_s``)."""
+        changes = await self.db.run(lambda conn: expire_due(conn, self.batch))
+        await run_hooks(self.hooks, changes)
+        n = sum(
+            1
+            for t in changes.transitions
+            if t.from_state is State.QUEUED and t.to_state is State.CANCELLED
+        )
+        self.expired += n
+        return await self.wait_after(n, next_expiry_in)

@@ -1,7 +1,7 @@
 """Queue limits: backpressure instead of unbounded growth.
 
 A queue with ``max_waiting`` refuses a submission that would leave more than
-that many jobs waiting in it (:data:`~engine.ops.queues.WAITING_STATES`). The
+that many jobs waiting in it (:data:`~engine.queues.info.WAITING_STATES`). The
 check runs inside the submit transaction, before anything is written, so a
 refused submission, a whole workflow included, leaves no trace. The queue's
 row is locked for the rest of that transaction: two submissions to one limited
@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from engine.errors import UserError
-from engine.ops.queues import QueueInfo, check_queue_name, waiting_counts
 from engine.queries.queues import QUEUE_LIMITS_LOCK, QUEUE_LOCK, QUEUE_SET_LIMIT
+from engine.queues.info import QueueInfo, check_queue_name, waiting_counts
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection

@@ -22,8 +22,11 @@ from collections.abc import Sequence
 
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
-from engine.services.base import PeriodicService
+from engine.maintenance.base import PeriodicService
 from engine.store.workers import rescue
+
+RESCUER_HEARTBEAT_TIMEOUT_S = 5.0  # seconds of heartbeat silence before a worker is lost
+RESCUER_TIMEOUT_GRACE_S = 10.0  # seconds past a job's timeout before its run is failed
 
 
 class Rescuer(PeriodicService):
@@ -36,8 +39,8 @@ class Rescuer(PeriodicService):
         db: Database,
         hooks: Sequence[AfterCommit],
         *,
-        heartbeat_timeout_s: float = 5.0,
-        timeout_grace_s: float = 10.0,
+        heartbeat_timeout_s: float = RESCUER_HEARTBEAT_TIMEOUT_S,
+        timeout_grace_s: float = RESCUER_TIMEOUT_GRACE_S,
     ) -> None:
         super().__init__()
         self.db = db

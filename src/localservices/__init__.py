@@ -14,20 +14,20 @@ reachability are checked in each server's own wire protocol.
 - :func:`ensure_services`: the demo's "use what answers, start what does not".
 """
 
-from engine.localservices.binaries import Binaries, locate_binaries
-from engine.localservices.ensure import default_state_dir, ensure_services
-from engine.localservices.postgres import PrivatePostgres
-from engine.localservices.probe import Probe, probe_all, probe_amqp, probe_postgres, probe_redis
-from engine.localservices.rabbitmq import PrivateRabbitMQ
-from engine.localservices.redis import PrivateRedis
-from engine.localservices.server import (
+from localservices.binaries import Binaries, locate_binaries
+from localservices.ensure import default_state_dir, ensure_services
+from localservices.postgres import PrivatePostgres
+from localservices.probe import Probe, probe_all, probe_amqp, probe_postgres, probe_redis
+from localservices.rabbitmq import PrivateRabbitMQ
+from localservices.redis import PrivateRedis
+from localservices.server import (
     LocalServiceError,
     PrivateServer,
     clean_crashed,
     free_port,
     port_is_free,
 )
-from engine.localservices.stack import LocalStack, close_all
+from localservices.stack import LocalStack, close_all
 
 __all__ = [
     "Binaries",

@@ -1,4 +1,7 @@
-"""Reconciler: publish again the runnable jobs whose message went missing.
+"""Dispatch reconciler: publish again the runnable jobs whose message went missing.
+
+Not to be confused with :mod:`~engine.maintenance.count_reconciler`, which repairs
+Redis's counters.
 
 A message goes missing when a process dies between commit and publish, a
 publish fails while the broker is down, or someone purges a queue. The
@@ -19,21 +22,22 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
+from engine.maintenance.base import PeriodicService
 from engine.queries.jobs import JOB_QUEUED_PER_QUEUE, JOB_QUEUED_STALE
-from engine.services.base import PeriodicService
 from engine.store.changes import ChangeSet, Runnable
 
 log = logging.getLogger(__name__)
 
-BATCH = 5000
+BATCH = 5000  # jobs published again per queue and tick at most
+RECONCILE_AFTER_S = 10.0  # seconds a QUEUED job waits unclaimed before it counts as lost
 DepthFn = Callable[[Sequence[str]], Awaitable[Mapping[str, int | None]]]
 """queue names -> messages ready in the broker per queue (None: unknown)."""
 
 
-class Reconciler(PeriodicService):
+class DispatchReconciler(PeriodicService):
     """Compares waiting jobs with broker messages per queue and fills the gap."""
 
-    name = "reconciler"
+    name = "dispatch-reconciler"
 
     def __init__(
         self,
@@ -41,7 +45,7 @@ class Reconciler(PeriodicService):
         hooks: Sequence[AfterCommit],
         broker_ready: DepthFn,
         *,
-        after_s: float = 10.0,
+        after_s: float = RECONCILE_AFTER_S,
     ) -> None:
         super().__init__()
         self.db = db

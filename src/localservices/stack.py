@@ -5,7 +5,7 @@ leaving a ``with`` block, normal interpreter exit (``atexit``), ``SIGTERM``
 and ``SIGHUP`` (the terminal of an SSH session closing: our servers run in
 their own sessions, so the kernel's hang-up reaches only us). What no
 handler can see — ``SIGKILL``, a power cut — is cleaned up by the next start
-on the same state directory (see :mod:`engine.localservices.server`).
+on the same state directory (see :mod:`localservices.server`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from engine.config import Settings
-from engine.localservices.binaries import Binaries
-from engine.localservices.postgres import PrivatePostgres
-from engine.localservices.rabbitmq import PrivateRabbitMQ
-from engine.localservices.redis import PrivateRedis
-from engine.localservices.server import PrivateServer
+from localservices.binaries import Binaries
+from localservices.postgres import PrivatePostgres
+from localservices.rabbitmq import PrivateRabbitMQ
+from localservices.redis import PrivateRedis
+from localservices.server import PrivateServer
 
 log = logging.getLogger(__name__)
 

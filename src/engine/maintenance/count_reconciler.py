@@ -7,6 +7,9 @@ delta in the same transaction (:mod:`engine.store.recorder`). Each tick
 folds those deltas into ``queue_state_counts`` (so reading the totals stays
 cheap) and replaces the Redis counters with the totals, marked whole. Drift
 therefore lasts at most one period.
+
+Not to be confused with :mod:`~engine.maintenance.dispatch_reconciler`, which
+publishes again jobs whose broker message went missing.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from engine.config import Settings
 from engine.db.database import Database
+from engine.maintenance.base import PeriodicService
 from engine.queries.counts import COUNT_FOLD, COUNT_LIST, COUNT_SOURCE
-from engine.services.base import PeriodicService
 from engine.status.cache import StatusCache
 
 if TYPE_CHECKING:

@@ -28,9 +28,9 @@ from urllib.parse import quote
 
 import psutil
 
-from engine.localservices.binaries import INSTALL_HINTS, PostgresBinaries, find_postgres
-from engine.localservices.probe import probe_postgres
-from engine.localservices.server import LOOPBACK, PrivateServer, clean_environment
+from localservices.binaries import INSTALL_HINTS, PostgresBinaries, find_postgres
+from localservices.probe import probe_postgres
+from localservices.server import LOOPBACK, PrivateServer, clean_environment
 
 INITDB_TIMEOUT_S = 120.0  # seconds; initdb takes about one on a laptop
 UNPRIVILEGED_ACCOUNTS = ("postgres", "nobody")

@@ -32,9 +32,9 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from engine.localservices.binaries import INSTALL_HINTS, RabbitMQBinaries, find_rabbitmq
-from engine.localservices.probe import probe_amqp
-from engine.localservices.server import (
+from localservices.binaries import INSTALL_HINTS, RabbitMQBinaries, find_rabbitmq
+from localservices.probe import probe_amqp
+from localservices.server import (
     LOOPBACK,
     POLL_INTERVAL_S,
     LocalServiceError,
@@ -314,7 +314,7 @@ class PrivateRabbitMQ(PrivateServer):
         """Rewritten at every start, so a changed consumer timeout takes effect."""
         d = self.directory
         lines = [
-            "# A private node's configuration, rewritten by engine.localservices at every start.",
+            "# A private node's configuration, rewritten by localservices at every start.",
             f"listeners.tcp.1 = {LOOPBACK}:{self.port}",
             "log.console = false",
             "log.file.level = info",

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from engine.config import Settings, mask_url
 from engine.errors import ServiceUnavailable
-from engine.localservices.binaries import INSTALL_HINTS, SERVICE_NAMES, Binaries, locate_binaries
-from engine.localservices.probe import PROBE_TIMEOUT_S, SETTINGS_FIELDS, Probe, probe_all
-from engine.localservices.server import LocalServiceError
-from engine.localservices.stack import LocalStack
+from localservices.binaries import INSTALL_HINTS, SERVICE_NAMES, Binaries, locate_binaries
+from localservices.probe import PROBE_TIMEOUT_S, SETTINGS_FIELDS, Probe, probe_all
+from localservices.server import LocalServiceError
+from localservices.stack import LocalStack
 
 ORDER = ("postgres", "rabbitmq", "redis")
 """The order services are reported and checked in."""

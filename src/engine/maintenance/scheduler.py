@@ -21,6 +21,10 @@ times in that zone, as croniter computes them: a time that does not exist on
 the day clocks go forward fires at the first valid minute after, and a time
 in the hour that repeats when clocks go back fires in both occurrences. Use
 UTC where that matters.
+
+:class:`ScheduleService` runs in every engine; several at once are safe (each
+tick fires exactly once). Schedules added by another process (the command
+line, another engine) are noticed within :data:`SCHEDULER_POLL_MAX_S`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -37,7 +41,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from sqlalchemy.engine import Row
 
+from engine.config import Settings
+from engine.db.database import Database
 from engine.errors import UserError, ValidationError
+from engine.hooks import AfterCommit, run_hooks
+from engine.maintenance.base import DueWorkService
 from engine.priority import Priority
 from engine.queries.jobs import DB_NOW
 from engine.queries.schedules import (
@@ -65,6 +73,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TZ = "UTC"
 MISSED_COUNT_CAP = 1000  # missed ticks counted at most (a stopped minutely schedule: days)
 FIRE_BATCH = 100  # schedules fired per transaction
+SCHEDULER_POLL_MAX_S = 1.0  # seconds; the longest wait between looks at the schedules
 MAX_NAME_LENGTH = 100
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,99}\Z")  # \Z: no trailing newline
@@ -459,3 +468,29 @@ async def next_due_in(conn: AsyncConnection) -> float | None:
     """Seconds until the next unpaused schedule is due (negative: overdue); None if none."""
     value = await conn.scalar(SCHEDULE_NEXT_DUE_IN)
     return None if value is None else float(value)
+
+
+class ScheduleService(DueWorkService):
+    """Fires due schedules and publishes their jobs after commit."""
+
+    name = "scheduler"
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        hooks: Sequence[AfterCommit] = (),
+        *,
+        batch: int = FIRE_BATCH,
+        poll_max_s: float = SCHEDULER_POLL_MAX_S,
+    ) -> None:
+        super().__init__(settings, db, hooks, batch=batch, poll_max_s=poll_max_s)
+        self.fired = 0
+        """Ticks fired by this service since it started (jobs submitted or refused)."""
+
+    async def tick(self) -> float:
+        """Fire what is due; wait until the next tick (at most ``poll_max_s``)."""
+        round_ = await self.db.run(lambda conn: fire_due(conn, self.batch))
+        await run_hooks(self.hooks, round_.changes)
+        self.fired += len(round_.fired)
+        return await self.wait_after(len(round_.fired), next_due_in)

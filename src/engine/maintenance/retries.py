@@ -1,4 +1,4 @@
-"""Retry scheduler: RETRYING jobs whose backoff ended go back to QUEUED and are published.
+"""Due retries: RETRYING jobs whose backoff ended go back to QUEUED and are published.
 
 The wait is owned by the database clock (``jobs.run_at``), so restarting any
 process neither loses nor hurries a retry. The service sleeps until the
@@ -12,12 +12,12 @@ from collections.abc import Sequence
 
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
+from engine.maintenance.base import PeriodicService
 from engine.queries.jobs import DB_NOW, JOB_NEXT_RETRY_AT
-from engine.services.base import PeriodicService
 from engine.store.transitions import requeue_due
 
-BATCH = 1000
-MAX_SLEEP_S = 1.0
+BATCH = 1000  # retries requeued per transaction
+MAX_SLEEP_S = 1.0  # seconds; the longest wait between looks for due retries
 
 
 class RetryScheduler(PeriodicService):

@@ -6,7 +6,7 @@ worker acks the refused message, so the job stays QUEUED with no message left
 in the broker; resuming therefore publishes every QUEUED job of the queue
 again, in batches, after the resume has committed. Publishing a job twice is
 harmless (the claim is fenced by the attempt), so a republish racing with the
-reconciler costs a refused duplicate at most.
+dispatch reconciler costs a refused duplicate at most.
 
 A paused queue's queued jobs still age: a job with a TTL expires while the
 queue is paused if its TTL runs out.
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
-from engine.ops.queues import QueueInfo, UnknownQueue, check_queue_name, waiting_counts
 from engine.queries.jobs import JOB_QUEUED_OF_QUEUE
 from engine.queries.queues import QUEUE_LOCK, QUEUE_SET_PAUSED
+from engine.queues.info import QueueInfo, UnknownQueue, check_queue_name, waiting_counts
 from engine.store.changes import ChangeSet, Runnable
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ async def resume_and_republish(
 ) -> PauseChange:
     """Resume ``queue`` (one short transaction), then hand its QUEUED jobs to ``hooks`` in
     batches. With no hooks (nothing to publish to, e.g. the command line) ``republished``
-    is 0 and the reconciler publishes the unclaimed QUEUED jobs on its next round."""
+    is 0 and the dispatch reconciler publishes the unclaimed QUEUED jobs on its next round."""
     change = await db.run(lambda conn: resume_queue(conn, queue))
     if not hooks:
         return change

@@ -1,1 +1,0 @@
-"""Background services of the engine: reconciler, retry scheduler, rescuer, and others."""
