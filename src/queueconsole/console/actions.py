@@ -13,14 +13,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from textual.notifications import SeverityLevel
+
 from engine.errors import EngineError, IllegalTransition, JobNotFound
 from engine.snapshots import JobRef
 from queueconsole.console.backend import Backend
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[str, str], None]
-"""``notify(message, severity)`` with severity ``information``, ``warning`` or ``error``."""
+Notify = Callable[[str, SeverityLevel], None]
+"""``notify(message, severity)``: the app's ``notify`` without markup."""
 
 MAX_WORKERS_PER_QUEUE = 64  # a typo of "+" held down must not fork hundreds of processes
 
@@ -75,7 +77,7 @@ class ActionService:
         try:
             result = fn()
             if hasattr(result, "__await__"):
-                await result  # type: ignore[misc]
+                await result
         except (IllegalTransition, JobNotFound) as exc:
             return self._failed(str(exc))
         except EngineError as exc:
