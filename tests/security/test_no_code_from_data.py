@@ -43,7 +43,6 @@ DYNAMIC_IMPORTS_ALLOWED = {
     ("queueconsole/console/backend.py", "_optional"): (
         "every caller passes a literal module path of this package"
     ),
-    ("queueconsole/cli/main.py", "build_parser"): "the constant COMMAND_MODULES tuple",
 }
 """(file, enclosing function) -> why its module name is not data from a job."""
 
