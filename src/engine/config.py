@@ -104,7 +104,7 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every password in the configured URLs, for :func:`redact`."""
-        found = []
+        found: list[str] = []
         for url in (self.database_url, self.amqp_url, self.redis_url):
             parts = urlsplit(url)
             if parts.password:

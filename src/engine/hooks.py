@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from engine.store.changes import ChangeSet
 
@@ -22,6 +22,16 @@ class AfterCommit(Protocol):
 
     async def after_commit(self, changes: ChangeSet) -> None:
         """React to committed changes; must not raise for a service being down."""
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """A hook that holds a connection (the publisher's, the status cache's), closed by
+    whoever made the hook when it shuts down. Not part of :class:`AfterCommit`: a
+    client only runs hooks, it never owns them."""
+
+    async def close(self) -> None:
+        """Release the connection; a hook is not used after this."""
 
 
 async def run_hooks(hooks: Sequence[AfterCommit], changes: ChangeSet) -> None:

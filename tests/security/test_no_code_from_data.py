@@ -37,7 +37,6 @@ DYNAMIC_IMPORTS_ALLOWED = {
         "imports Settings.job_modules: the operator's configuration (environment or "
         "--config), validated as module names; a job's type is only looked up in the registry"
     ),
-    ("queueconsole/cli/main.py", "build_parser"): "the constant COMMAND_MODULES tuple",
 }
 """(file, enclosing function) -> why its module name is not data from a job."""
 

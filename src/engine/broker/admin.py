@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TypeVar
 
 from engine.broker.connection import (
@@ -74,7 +75,8 @@ async def purge(settings: Settings, queues: Sequence[str]) -> dict[str, int]:
         channel = TolerantChannel(connection)
         for queue in dict.fromkeys(queues):
             broker_name = names.queue(queue)
-            purged[queue] = await channel.run(lambda ch, n=broker_name: ch.queue_purge(n), 0)
+            purge = partial(AsyncChannel.queue_purge, queue=broker_name)
+            purged[queue] = await channel.run(purge, 0)
     return purged
 
 
@@ -84,7 +86,7 @@ async def delete_namespace(settings: Settings, names: Names, queues: Sequence[st
     async with admin_connection(settings, "delete") as connection:
         channel = TolerantChannel(connection)
         for queue in [*(names.queue(q) for q in dict.fromkeys(queues)), names.dead_letter_queue]:
-            await channel.run(lambda ch, n=queue: ch.queue_delete(n), None)
+            await channel.run(partial(AsyncChannel.queue_delete, queue=queue), None)
         for exchange in (names.work_exchange, names.dead_letter_exchange, names.control_exchange):
-            await channel.run(lambda ch, n=exchange: ch.exchange_delete(n), None)
+            await channel.run(partial(AsyncChannel.exchange_delete, exchange=exchange), None)
         await channel.close()

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pika.exceptions
 from pika.channel import Channel
@@ -258,7 +258,7 @@ class Consumer:
         body: bytes,
     ) -> None:
         """pika's delivery callback: the hot path, so no awaiting and no logging."""
-        tag = method.delivery_tag
+        tag = cast(int, method.delivery_tag)  # basic.deliver always carries one (AMQP 0-9-1)
         outstanding.add(tag)
         self._buffer.append(decode(body, base + tag, method.redelivered, queue))
         self._wakeup.set()

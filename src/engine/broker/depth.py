@@ -17,9 +17,10 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from engine.broker.admin import TolerantChannel, delete_namespace, purge
-from engine.broker.connection import BrokerConnection, connect, default_name
+from engine.broker.connection import AsyncChannel, BrokerConnection, connect, default_name
 from engine.broker.management import ManagementApi, ManagementUnavailable, counts
 from engine.broker.names import Names
 from engine.config import Settings
@@ -97,7 +98,7 @@ class DepthProbe:
             depths: dict[str, BrokerDepth] = {}
             for queue, broker_name in broker_names.items():
                 declared = await self._channel.run(
-                    lambda ch, n=broker_name: ch.queue_declare(n, passive=True), None
+                    partial(AsyncChannel.queue_declare, queue=broker_name, passive=True), None
                 )
                 depths[queue] = (
                     EMPTY

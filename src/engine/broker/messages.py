@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Final
 
 CONTENT_TYPE = "application/json"
 EXCERPT_CHARS = 120  # enough of a bad body to recognise it in a log line
-PERSISTENT = 2  # AMQP delivery_mode: written to disk by durable queues
+PERSISTENT: Final = 2  # AMQP delivery_mode: written to disk by durable queues
 MAX_JOB_ID = 2**63 - 1  # jobs.id is a bigint
 MAX_ATTEMPT = 2**31 - 1  # jobs.attempts is an integer
 

@@ -37,7 +37,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt; each call doubles the base delay."""
-        base = min(self.high, self.low * 2**self.failures)
+        base = min(self.high, self.low * 2.0**self.failures)
         self.failures += 1
         return base * random.uniform(0.5, 1.0)
 

@@ -18,7 +18,7 @@ from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
 from engine.errors import EngineError
-from engine.hooks import AfterCommit
+from engine.hooks import AfterCommit, Closable
 from engine.store.changes import ChangeSet
 from engine.worker.status_hooks import status_hooks
 
@@ -59,10 +59,9 @@ def make_hooks(settings: Settings) -> list[AfterCommit]:
 async def close_hooks(hooks: list[AfterCommit]) -> None:
     """Close every hook that has something to close."""
     for hook in hooks:
-        close = getattr(hook, "close", None)
-        if close is not None:
+        if isinstance(hook, Closable):
             with contextlib.suppress(Exception):
-                await close()
+                await hook.close()
 
 
 @contextlib.asynccontextmanager

@@ -173,7 +173,8 @@ class JobThread(threading.Thread):
         with self._lock:
             if self.current is not run or self.ident is None:
                 return False
-            return _set_async_exc(self.ident, JobInterrupted) == 1
+            # ctypes gives back Any: the C function returns how many threads it changed.
+            return int(_set_async_exc(self.ident, JobInterrupted)) == 1
 
 
 class Executor:
@@ -278,7 +279,7 @@ class Executor:
         began = time.monotonic()
         try:
             async with asyncio.timeout(ctx.timeout_s):
-                result = await run.jt.handler(ctx)  # type: ignore[misc]
+                result = await run.jt.handler(ctx)
             outcome = Outcome("ok", result=result)
         except TimeoutError:
             outcome = (

@@ -27,6 +27,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import psutil
@@ -36,7 +37,7 @@ from engine.broker.control import ControlBus
 from engine.broker.publisher import Publisher
 from engine.config import Settings
 from engine.db.driver import DriverDatabase
-from engine.hooks import AfterCommit, run_hooks
+from engine.hooks import AfterCommit, Closable, run_hooks
 from engine.snapshots import WorkerBeat
 from engine.store import workers as store
 from engine.store.changes import ChangeSet
@@ -251,8 +252,9 @@ class Worker:
         with contextlib.suppress(Exception):
             await self._db.run(lambda conn: store.stop_worker(conn, self.id, "stopped"))
         for hook in self._hooks:
-            with contextlib.suppress(Exception):
-                await hook.close()  # type: ignore[attr-defined]
+            if isinstance(hook, Closable):
+                with contextlib.suppress(Exception):
+                    await hook.close()
         executor.close()
         with contextlib.suppress(Exception):
             await self.client.close()
@@ -309,7 +311,7 @@ class Worker:
             messages = [(d.job_id, d.attempt) for d in batch]
             try:
                 claimed, refused, changes = await self._db.run_single(
-                    lambda conn, m=messages: claim(conn, m, self.id)
+                    partial(claim, messages=messages, worker_id=self.id)
                 )
             except Exception:
                 # The claim statement may have committed before the failure (the connection

@@ -4,29 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import inspect
 import logging
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn
 
-from engine.config import load_settings
+from engine.config import Settings, load_settings
 from engine.errors import ServiceUnavailable, UserError
 from queueconsole import __version__
+from queueconsole.cli.commands import admin, console, jobs, operations, runtime, status
 from queueconsole.cli.commands.console import with_default_command
 from queueconsole.cli.errors import EXIT_UNAVAILABLE, EXIT_USAGE, report
 
 # One module per group of commands, each with ``register(sub, parents)``; the
 # order is the order of ``--help``.
-COMMAND_MODULES = (
-    "queueconsole.cli.commands.admin",
-    "queueconsole.cli.commands.jobs",
-    "queueconsole.cli.commands.status",
-    "queueconsole.cli.commands.runtime",
-    "queueconsole.cli.commands.operations",
-    "queueconsole.cli.commands.console",
-)
+COMMAND_MODULES = (admin, jobs, status, runtime, operations, console)
+
+Handler = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
+"""What a command's ``register`` sets as ``handler``: a function, sync or async, of the
+parsed arguments and the settings that returns the exit code."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,8 +49,8 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"queueconsole {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub, [common])
+    for module in COMMAND_MODULES:
+        module.register(sub, [common])
     return parser
 
 
@@ -65,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(with_default_command(parser, argv))
     except SystemExit as exc:  # --help, --version, or a usage error already reported
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    handler = getattr(args, "handler", None)
+    handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -76,9 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = None
     try:
         settings = load_settings(getattr(args, "config", None))
-        if inspect.iscoroutinefunction(handler):
-            return asyncio.run(handler(args, settings))
-        return handler(args, settings)
+        code = handler(args, settings)
+        return asyncio.run(code) if isinstance(code, Coroutine) else code
     except ServiceUnavailable as exc:
         report(settings.redact(str(exc)) if settings else str(exc))
         return EXIT_UNAVAILABLE

@@ -13,14 +13,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from textual.notifications import SeverityLevel
+
 from engine.errors import EngineError, IllegalTransition, JobNotFound
 from engine.snapshots import GroupRetryPreview, JobRef
 from queueconsole.console.link import EngineLink
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[str, str], None]
-"""``notify(message, severity)`` with severity ``information``, ``warning`` or ``error``."""
+Notify = Callable[[str, SeverityLevel], None]
+"""``notify(message, severity)``: the app's ``notify`` without markup."""
 
 MAX_WORKERS_PER_QUEUE = 64  # a typo of "+" held down must not fork hundreds of processes
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 
@@ -327,9 +328,9 @@ class ConsoleApp(App[None]):
         self.stopped_engine = True
         self.exit()
 
-    def _notify_plain(self, message: str, severity: str = "information") -> None:
+    def _notify_plain(self, message: str, severity: SeverityLevel = "information") -> None:
         """A notification whose text is never parsed as markup."""
-        self.notify(message, severity=severity, markup=False)  # type: ignore[arg-type]
+        self.notify(message, severity=severity, markup=False)
 
     # -- the command palette ---------------------------------------------------------------
 

@@ -20,7 +20,9 @@ class FilterError(UserError):
 
 def parse_filter(text: str) -> JobFilter:
     """A :class:`JobFilter` from what was typed in the filter bar."""
-    fields: dict[str, object] = {}
+    state: State | None = None
+    workflow_id: int | None = None
+    plain: dict[str, str] = {}  # queue, type
     words: list[str] = []
     for token in text.split():
         key, sep, value = token.partition(":")
@@ -32,19 +34,23 @@ def parse_filter(text: str) -> JobFilter:
             raise FilterError(f"{key}: needs a value")
         if key == "state":
             try:
-                fields["state"] = State(value.lower())
+                state = State(value.lower())
             except ValueError:
                 names = ", ".join(s.value for s in State)
                 raise FilterError(f"unknown state {value!r}; use one of {names}") from None
         elif key == "workflow":
             if not (value.isascii() and value.isdigit()):  # "²".isdigit(), but int() refuses
                 raise FilterError(f"workflow:{value} is not a workflow id")
-            fields["workflow_id"] = int(value)
+            workflow_id = int(value)
         else:
-            fields[key] = value
-    if words:
-        fields["text"] = " ".join(words)
-    return JobFilter(**fields)  # type: ignore[arg-type]
+            plain[key] = value
+    return JobFilter(
+        state=state,
+        queue=plain.get("queue"),
+        type=plain.get("type"),
+        text=" ".join(words) or None,
+        workflow_id=workflow_id,
+    )
 
 
 def describe_filter(flt: JobFilter) -> str:

@@ -24,6 +24,8 @@ from queueconsole.console.screens.confirm import ConfirmScreen
 from queueconsole.console.text import literal, state_text
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from queueconsole.console.app import ConsoleApp
 
 AFFECTED_SHOWN = 12  # affected jobs listed by name in a confirmation; the rest are counted
@@ -73,8 +75,8 @@ class Flows:
     def service(self) -> ActionService:
         return self.app.actions
 
-    def _say(self, message: str, severity: str = "warning") -> None:
-        self.app.notify(message, severity=severity, markup=False)  # type: ignore[arg-type]
+    def _say(self, message: str, severity: SeverityLevel = "warning") -> None:
+        self.app.notify(message, severity=severity, markup=False)
 
     async def run(self, name: str, sel: Selection) -> None:
         """Run flow ``name`` on ``sel``; service errors become notifications."""
@@ -88,7 +90,8 @@ class Flows:
             self._say(self.app.link.settings.redact(str(exc)), "error")
 
     async def _confirm(self, title: str, body: list[RenderableType]) -> bool:
-        return bool(await self.app.push_screen_wait(ConfirmScreen(title, body)))
+        confirmed: bool = await self.app.push_screen_wait(ConfirmScreen(title, body))
+        return confirmed
 
     # -- jobs -------------------------------------------------------------------
 

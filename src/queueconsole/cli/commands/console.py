@@ -80,7 +80,7 @@ def with_default_command(parser: argparse.ArgumentParser, argv: Sequence[str] | 
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = set()
+    commands: set[str] = set()
     for action in parser._actions:  # argparse keeps its subcommands here
         if isinstance(action, argparse._SubParsersAction):
             commands.update(action.choices)

@@ -241,7 +241,7 @@ are bright.
         self._pending_jobs = 0
         old = self._layout
         anchor = None
-        if old is not None and self._selected in old.boxes:
+        if old is not None and self._selected is not None and self._selected in old.boxes:
             box = old.boxes[self._selected]
             anchor = (box.x - self.scroll_offset.x, box.y - self.scroll_offset.y)
         self._layout, self._shape = laid, shape
@@ -251,9 +251,8 @@ are bright.
         if self._wanted is not None and self._wanted in laid.boxes:
             self.call_after_refresh(self.select, self._wanted)
             self._set_selected(self._wanted)
-        elif self._selected in laid.boxes and anchor is not None:
-            job = self._selected
-            box = laid.boxes[job]
+        elif self._selected is not None and self._selected in laid.boxes and anchor is not None:
+            box = laid.boxes[self._selected]
             self.call_after_refresh(
                 self.scroll_to, box.x - anchor[0], box.y - anchor[1], animate=False
             )
