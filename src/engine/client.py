@@ -19,8 +19,8 @@ from engine.errors import EmptyFailureGroup, JobNotFound
 from engine.hooks import AfterCommit, run_hooks
 from engine.maintenance import retention
 from engine.maintenance import scheduler as schedule_ops
-from engine.maintenance.retention import PruneResult
-from engine.maintenance.scheduler import ScheduleInfo
+from engine.maintenance.retention import DEFAULT_BATCH, PruneResult
+from engine.maintenance.scheduler import DEFAULT_TZ, ScheduleInfo
 from engine.priority import Priority
 from engine.queries.jobs import (
     JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
@@ -392,3 +392,17 @@ async def _require_job(conn: AsyncConnection, job_id: int) -> None:
     _check_id(job_id)
     if (await conn.execute(JOB_GET, {"id": job_id})).first() is None:
         raise JobNotFound(job_id)
+
+
+__all__ = [  # the client and what its methods take and return: the public write API
+    "DEFAULT_BATCH",
+    "DEFAULT_TZ",
+    "ChangeSet",
+    "Client",
+    "PauseChange",
+    "PruneResult",
+    "QueueInfo",
+    "ScheduleInfo",
+    "Submitted",
+    "WorkflowSubmitted",
+]

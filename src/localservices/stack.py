@@ -102,7 +102,7 @@ class LocalStack:
             max_workers=max(1, len(servers)), thread_name_prefix="local"
         ) as pool:
             futures = [pool.submit(server.start, timeout_s) for server in servers]
-        errors = [f.exception() for f in futures if f.exception() is not None]
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
         if errors:
             self.close()
             for extra in errors[1:]:

@@ -117,9 +117,7 @@ async def _ids(db: Database, sql: str) -> set[int]:
 async def _counts_match_rows(db: Database) -> bool:
     async with db.connection() as conn:
         folded = {
-            (r.queue, r.state): int(r.count)
-            for r in await conn.execute(COUNT_TOTALS)
-            if int(r.count)
+            (r.queue, r.state): int(r.jobs) for r in await conn.execute(COUNT_TOTALS) if int(r.jobs)
         }
         actual = {
             (r.queue, r.state): int(r.n)

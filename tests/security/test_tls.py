@@ -64,7 +64,7 @@ async def test_the_consoles_redis_probe_uses_tls_too(client):
     try:
         health = {h.name: h for h in await link.health()}
         assert not health["redis"].up  # refused at once: nothing listens there
-        cache = link.status_cache
+        cache = link.reader._cache  # the pool the probe used
         assert cache.redis.connection_pool.connection_class is SSLConnection
     finally:
         await link.stop()

@@ -33,7 +33,8 @@ T = TypeVar("T")
 CLOSE_WAIT_S = 2.0
 """Longest :meth:`DriverDatabase.close` waits for connections still in use."""
 
-_DIALECT = PGDialect_asyncpg()
+# SQLAlchemy leaves the dialect's __init__ unannotated; the instance itself is fully typed.
+_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 _COMPILED: dict[int, tuple[TextClause, str, tuple[str, ...]]] = {}
 
 

@@ -30,7 +30,7 @@ async def fold_counts(conn: AsyncConnection) -> tuple[dict[tuple[str, str], int]
     """Fold pending deltas into the totals; return them and the database's source token
     (:data:`~engine.queries.counts.COUNT_SOURCE`), in the caller's transaction."""
     await conn.execute(COUNT_FOLD)
-    totals = {(r.queue, r.state): int(r.count) for r in await conn.execute(COUNT_LIST)}
+    totals = {(r.queue, r.state): int(r.jobs) for r in await conn.execute(COUNT_LIST)}
     source = str(await conn.scalar(COUNT_SOURCE))
     return totals, source
 

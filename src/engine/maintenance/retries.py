@@ -42,4 +42,5 @@ class RetryScheduler(PeriodicService):
             if next_at is None:
                 return MAX_SLEEP_S
             now = (await conn.execute(DB_NOW)).scalar_one()
-        return min(max((next_at - now).total_seconds(), 0.005), MAX_SLEEP_S)
+        wait_s: float = (next_at - now).total_seconds()
+        return min(max(wait_s, 0.005), MAX_SLEEP_S)

@@ -29,7 +29,6 @@ line, another engine) are noticed within :data:`SCHEDULER_POLL_MAX_S`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -457,11 +456,6 @@ async def _submit_for(
     )
     await record(conn, [note])  # audit only: a note changes no state, cache or count
     return submitted.id, None
-
-
-def payload_json(schedule: ScheduleInfo) -> str:
-    """The schedule's payload as compact JSON, for tables."""
-    return json.dumps(dict(schedule.payload), ensure_ascii=False, separators=(",", ":"))
 
 
 async def next_due_in(conn: AsyncConnection) -> float | None:

@@ -105,7 +105,8 @@ class _Snapshot(Collector):
                 by_state[w.state] = by_state.get(w.state, 0) + 1
                 if w.rss_bytes is not None:
                     rss.add_metric([w.id, w.host], w.rss_bytes)
-                age.add_metric([w.id, w.host], w.heartbeat_age_s)
+                if w.heartbeat_age_s is not None:
+                    age.add_metric([w.id, w.host], w.heartbeat_age_s)
             for state, n in sorted(by_state.items()):
                 count.add_metric([state], n)
         yield from (rss, age, count)

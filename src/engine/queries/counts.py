@@ -17,9 +17,10 @@ COUNT_DELTA_INSERT_MANY = text(
 )
 
 # -- count_totals -- exact counts per (queue, state): folded totals plus unfolded deltas.
+# -- (Read as ``jobs``: a row's ``count`` would be the tuple method of the same name.)
 COUNT_TOTALS = text(
     """
-    SELECT queue, state, sum(count)::bigint AS count FROM (
+    SELECT queue, state, sum(count)::bigint AS jobs FROM (
         SELECT queue, state, count FROM queue_state_counts
         UNION ALL
         SELECT queue, state, delta FROM queue_state_deltas
@@ -43,7 +44,9 @@ COUNT_FOLD = text(
 )
 
 # -- count_list -- the folded totals (after COUNT_FOLD in the same transaction).
-COUNT_LIST = text("SELECT queue, state, count FROM queue_state_counts ORDER BY queue, state")
+COUNT_LIST = text(
+    "SELECT queue, state, count AS jobs FROM queue_state_counts ORDER BY queue, state"
+)
 
 # -- count_waiting -- jobs waiting per queue (the given states), from the count tables:
 # -- folded totals plus unfolded deltas, never a scan of jobs.

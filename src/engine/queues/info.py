@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.db.connection import Connection
 from engine.errors import UserError
 from engine.queries.counts import COUNT_WAITING
 from engine.queries.queues import QUEUE_LIST
 from engine.specs import _QUEUE_RE  # the same rule as submissions, so both agree
 from engine.states import State
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
 
 WAITING_STATES: frozenset[State] = frozenset(
     {State.PENDING, State.QUEUED, State.RETRYING, State.BLOCKED}
@@ -66,7 +64,7 @@ def check_queue_name(name: str) -> str:
     return name
 
 
-async def waiting_counts(conn: AsyncConnection, queues: Sequence[str]) -> dict[str, int]:
+async def waiting_counts(conn: Connection, queues: Sequence[str]) -> dict[str, int]:
     """Jobs waiting per queue (zero for a queue with none), from the count tables."""
     if not queues:
         return {}
@@ -78,7 +76,7 @@ async def waiting_counts(conn: AsyncConnection, queues: Sequence[str]) -> dict[s
     return {q: found.get(q, 0) for q in queues}
 
 
-async def list_queues(conn: AsyncConnection) -> list[QueueInfo]:
+async def list_queues(conn: Connection) -> list[QueueInfo]:
     """Every known queue by name, with its settings and waiting count."""
     rows = (await conn.execute(QUEUE_LIST)).all()
     waiting = await waiting_counts(conn, [r.name for r in rows])

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+from engine.db.connection import Connection
 from engine.errors import UserError
 from engine.queries.queues import QUEUE_LIMITS_LOCK, QUEUE_LOCK, QUEUE_SET_LIMIT
 from engine.queues.info import QueueInfo, check_queue_name, waiting_counts
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
 
 MAX_LIMIT = 2**31 - 1  # the column is an integer
 
@@ -44,7 +41,7 @@ class QueueFull(UserError):
         )
 
 
-async def check_queue_limits(conn: AsyncConnection, new_job_queues: Iterable[str]) -> None:
+async def check_queue_limits(conn: Connection, new_job_queues: Iterable[str]) -> None:
     """Raise :class:`QueueFull` if the new jobs (one queue name each) overflow a limit.
 
     Must run in the submitting transaction, before the jobs are inserted.
@@ -90,15 +87,15 @@ def parse_limit(value: str | int | None) -> int | None:
     return value
 
 
-async def set_queue_limit(conn: AsyncConnection, queue: str, limit: int | None) -> QueueInfo:
+async def set_queue_limit(conn: Connection, queue: str, limit: int | str | None) -> QueueInfo:
     """Set (or clear, with None) the most jobs that may wait in ``queue``.
 
     Lowering a limit below what already waits refuses new submissions until the
     queue drains below it; nothing already queued is removed.
     """
     check_queue_name(queue)
-    limit = parse_limit(limit)
+    max_waiting = parse_limit(limit)
     await conn.execute(QUEUE_LOCK, {"name": queue})
-    row = (await conn.execute(QUEUE_SET_LIMIT, {"name": queue, "max_waiting": limit})).one()
+    row = (await conn.execute(QUEUE_SET_LIMIT, {"name": queue, "max_waiting": max_waiting})).one()
     waiting = await waiting_counts(conn, [queue])
     return QueueInfo(row.name, bool(row.paused), row.max_waiting, waiting[queue])

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from engine.db.connection import Connection
 from engine.db.database import Database
 from engine.hooks import AfterCommit, run_hooks
 from engine.queries.jobs import JOB_QUEUED_OF_QUEUE
 from engine.queries.queues import QUEUE_LOCK, QUEUE_SET_PAUSED
 from engine.queues.info import QueueInfo, UnknownQueue, check_queue_name, waiting_counts
 from engine.store.changes import ChangeSet, Runnable
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
 
 REPUBLISH_BATCH = 5000  # queued jobs read and published per round on resume
 
@@ -41,7 +38,7 @@ class PauseChange:
     """Resume only: QUEUED jobs handed to the after-commit hooks to publish again."""
 
 
-async def pause_queue(conn: AsyncConnection, queue: str) -> PauseChange:
+async def pause_queue(conn: Connection, queue: str) -> PauseChange:
     """Pause ``queue`` (known or not yet used): no new starts until it is resumed."""
     check_queue_name(queue)
     before = (await conn.execute(QUEUE_LOCK, {"name": queue})).one_or_none()
@@ -51,7 +48,7 @@ async def pause_queue(conn: AsyncConnection, queue: str) -> PauseChange:
     return PauseChange(info, changed=before is None or not before.paused)
 
 
-async def resume_queue(conn: AsyncConnection, queue: str) -> PauseChange:
+async def resume_queue(conn: Connection, queue: str) -> PauseChange:
     """Let workers start ``queue``'s jobs again; the caller republishes them after commit
     (:func:`queued_runnables`, or :func:`resume_and_republish` for both steps)."""
     check_queue_name(queue)
@@ -65,7 +62,7 @@ async def resume_queue(conn: AsyncConnection, queue: str) -> PauseChange:
 
 
 async def queued_runnables(
-    conn: AsyncConnection, queue: str, *, after: int = 0, limit: int = REPUBLISH_BATCH
+    conn: Connection, queue: str, *, after: int = 0, limit: int = REPUBLISH_BATCH
 ) -> ChangeSet:
     """A change set whose runnables are ``queue``'s QUEUED jobs with ids above ``after``
     (at most ``limit``, by id): what to publish again when the queue is resumed."""

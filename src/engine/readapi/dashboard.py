@@ -202,8 +202,7 @@ async def queues(
                 settings_by_queue[r.name] = (bool(r.paused), r.max_waiting)
             if counts is None:
                 totals = {
-                    (r.queue, r.state): int(r.count)
-                    for r in await clock.execute(conn, COUNT_TOTALS)
+                    (r.queue, r.state): int(r.jobs) for r in await clock.execute(conn, COUNT_TOTALS)
                 }
                 counts = {(q, State(s)): n for (q, s), n in totals.items()}
                 if cache is not None:
@@ -344,9 +343,8 @@ async def throughput(
 
 
 def _ms(values: Sequence[float | None] | None, i: int) -> float | None:
-    if not values or len(values) <= i or values[i] is None:
-        return None
-    return float(values[i]) * 1000.0
+    value = values[i] if values and len(values) > i else None
+    return None if value is None else float(value) * 1000.0
 
 
 async def latency(

@@ -161,7 +161,7 @@ async def queue_counts(conn: AsyncConnection) -> list[QueueCounts]:
     queues = {r.name: r for r in await conn.execute(QUEUE_LIST)}
     counts: dict[str, dict[State, int]] = {name: {} for name in queues}
     for r in await conn.execute(COUNT_TOTALS):
-        counts.setdefault(r.queue, {})[State(r.state)] = int(r.count)
+        counts.setdefault(r.queue, {})[State(r.state)] = int(r.jobs)
     return [
         QueueCounts.build(
             name,

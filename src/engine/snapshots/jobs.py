@@ -126,8 +126,9 @@ class JobDetail:
 
     @property
     def payload(self) -> dict[str, Any]:
-        """A fresh copy of the payload."""
-        return json.loads(self.payload_json)
+        """A fresh copy of the payload (always a JSON object: submissions refuse others)."""
+        payload: dict[str, Any] = json.loads(self.payload_json)
+        return payload
 
     @property
     def result(self) -> Any:

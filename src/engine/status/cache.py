@@ -42,6 +42,7 @@ from redis.asyncio.client import Pipeline, PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from engine.config import Settings, mask_url
 from engine.errors import ServiceUnavailable
@@ -521,7 +522,7 @@ class StatusCache:
         """
 
         async def write() -> None:
-            stored = await self.redis.get(self.keys.source)
+            stored = _text(await self.redis.get(self.keys.source))
 
             def build(pipe: Pipeline) -> None:
                 if _about_another(stored, source):
@@ -529,7 +530,7 @@ class StatusCache:
                     pipe.delete(self.keys.throughput, self.keys.recent_events)
                 pipe.set(self.keys.source, source)
                 pipe.delete(self.keys.counts)
-                mapping: dict[str, Any] = {
+                mapping: dict[FieldT, EncodableT] = {
                     count_field(q, s): int(n) for (q, s), n in totals.items()
                 }
                 mapping[BASE_FIELD] = f"{time.time():.3f}"
@@ -662,6 +663,11 @@ class StatusCache:
             await self.redis.aclose()
         except Exception:  # closing a client of a dead server must not fail shutdown
             log.debug("closing the status cache failed", exc_info=True)
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    """A Redis reply as text (the client decodes replies; the types cannot know it)."""
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 def _about_another(stored: str | None, source: str | None) -> bool:

@@ -87,9 +87,9 @@ async def insert_jobs(
     # States in dependency order: a job sees the states already decided for its deps.
     ref_state: dict[str, State] = {}
     ref_workflow: dict[str, int | None] = {}
-    for ref, dup in duplicates.items():
-        ref_state[ref] = dup.state
-        ref_workflow[ref] = dup.workflow_id
+    for ref, held in duplicates.items():
+        ref_state[ref] = held.state
+        ref_workflow[ref] = held.workflow_id
     rows: list[tuple[PreparedJob, int, State, int, str | None, int | None]] = []
     edges: list[tuple[int, int]] = []
     results: list[Submitted] = []

@@ -1,7 +1,7 @@
 """Service health as the console watches it: the engine's probes, paced and remembered.
 
-The probes themselves are :mod:`engine.status.health`'s. What is added here is
-presentation: a service that answered is probed only every few seconds (each
+The probes themselves are the engine's (:class:`~engine.readapi.reader.StatusReader`).
+What is added here is presentation: a service that answered is probed only every few seconds (each
 probe is a round trip, and a RabbitMQ probe is a connection the broker logs),
 a failed read marks a service down at once, and each service carries the
 moment it last changed between up and down, for the banner's "since".
@@ -16,10 +16,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from engine.config import Settings, mask_url
-from engine.db.database import Database
+from engine.readapi.reader import StatusReader
 from engine.snapshots import ServiceHealth
-from engine.status.cache import StatusCache
-from engine.status.health import probe_postgres, probe_rabbitmq, probe_redis
 
 PROBE_TIMEOUT_S = 2.0  # seconds a health probe may take before its service counts as down
 AMQP_PROBE_EVERY_S = 5.0  # seconds between probes of the broker (each one is a connection)
@@ -37,17 +35,15 @@ class HealthWatch:
 
     Args:
         settings: where the services are.
-        db: the client's database handle (probed with ``SELECT 1``).
-        cache: the status cache (probed with ``PING`` on its pool).
+        reader: the engine's read side, whose database handle and status cache are probed.
         probe: replaces the probes (snapshot tests freeze latencies with it).
     """
 
     def __init__(
-        self, settings: Settings, db: Database, cache: StatusCache, *, probe: Probe | None = None
+        self, settings: Settings, reader: StatusReader, *, probe: Probe | None = None
     ) -> None:
         self.settings = settings
-        self.db = db
-        self.cache = cache
+        self.reader = reader
         self.probe = probe
         self._probed_at: dict[str, float] = {}
         self._last: dict[str, ServiceHealth] = {}
@@ -102,13 +98,13 @@ class HealthWatch:
         return await probe()
 
     async def _probe_postgres(self) -> ServiceHealth:
-        return await probe_postgres(self.db, PROBE_TIMEOUT_S)
+        return await self.reader.probe_postgres(PROBE_TIMEOUT_S)
 
     async def _probe_redis(self) -> ServiceHealth:
-        return await probe_redis(self.cache, PROBE_TIMEOUT_S)
+        return await self.reader.probe_redis(PROBE_TIMEOUT_S)
 
     async def _probe_rabbitmq(self) -> ServiceHealth:
-        return await probe_rabbitmq(self.settings, PROBE_TIMEOUT_S)
+        return await self.reader.probe_rabbitmq(PROBE_TIMEOUT_S)
 
     def _track(self, health: ServiceHealth) -> ServiceHealth:
         """Stamp ``since`` with the time the service last changed between up and down."""

@@ -27,11 +27,10 @@ from engine.broker.control import ControlBus
 from engine.client import Client
 from engine.config import Settings
 from engine.errors import UserError
-from engine.readapi.dashboard import dashboard
+from engine.readapi.reader import StatusReader
 from engine.runtime.engine import Engine, EngineOptions
 from engine.runtime.wiring import open_client
 from engine.snapshots import Dashboard, ServiceHealth, SupervisorSnapshot
-from engine.status.cache import StatusCache
 from queueconsole.console import failure_groups
 from queueconsole.console.health import HealthWatch, Probe
 from queueconsole.console.model import FailuresView
@@ -149,9 +148,9 @@ class _Reads:
     ) -> None:
         self.settings = settings
         self.use_dashboard = use_dashboard
-        self.status_cache = StatusCache(settings)
-        """The link's own Redis status cache: the dashboard reads it, health pings it."""
-        self.watch = HealthWatch(settings, client.db, self.status_cache, probe=probe)
+        self.reader = StatusReader(settings, client.db)
+        """The engine's read side over the client's pool: dashboards and probes."""
+        self.watch = HealthWatch(settings, self.reader, probe=probe)
         self._client = client
 
     @property
@@ -179,9 +178,7 @@ class _Reads:
         """
         if not self.use_dashboard:
             return None
-        return await dashboard(
-            self.client.db, self.settings, cache=self.status_cache, probe_services=False
-        )
+        return await self.reader.dashboard(probe_services=False)
 
     async def pause(self, queue: str) -> None:
         """Stop workers from claiming from ``queue``."""
@@ -197,7 +194,7 @@ class _Reads:
 
     async def _close_reads(self) -> None:
         with contextlib.suppress(Exception):  # a dead Redis must not stop the shutdown
-            await self.status_cache.close()
+            await self.reader.close()
 
 
 class EmbeddedLink(_Reads):

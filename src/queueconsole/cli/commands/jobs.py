@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.client import Client
+from engine.client import ChangeSet, Client
 from engine.config import Settings
 from engine.errors import UserError
 from engine.priority import Priority
@@ -15,7 +15,6 @@ from engine.runtime.wiring import open_client
 from engine.snapshots import JobDetail, JobFilter
 from engine.specs import parse_workflow
 from engine.states import State
-from engine.store.changes import ChangeSet
 from queueconsole.cli.arguments import parse_payload
 from queueconsole.cli.output import print_json, printable, table, when
 

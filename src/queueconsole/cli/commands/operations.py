@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
+from engine.client import DEFAULT_BATCH, DEFAULT_TZ, PruneResult, ScheduleInfo
 from engine.config import Settings
 from engine.durations import format_duration, parse_duration
 from engine.errors import UserError
-from engine.maintenance.retention import DEFAULT_BATCH, PruneResult
-from engine.maintenance.scheduler import DEFAULT_TZ, ScheduleInfo, payload_json
 from engine.priority import Priority
 from engine.queues.info import QueueInfo
 from engine.queues.limits import parse_limit
@@ -150,7 +150,7 @@ def _schedule_rows(schedules: list[ScheduleInfo]) -> list[list[object]]:
             "paused" if s.paused else when(s.next_fire_at),
             when(s.last_tick),
             s.last_job_id if s.last_job_id is not None else "-",
-            payload_json(s)[:40],
+            json.dumps(dict(s.payload), ensure_ascii=False, separators=(",", ":"))[:40],
         ]
         for s in schedules
     ]

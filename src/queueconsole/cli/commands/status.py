@@ -11,7 +11,6 @@ import argparse
 from typing import Any
 
 from engine.config import Settings
-from engine.db.database import Database
 from engine.snapshots import Dashboard
 from engine.states import State
 from queueconsole.cli.output import print_json, printable, table
@@ -34,17 +33,14 @@ async def run_status(args: argparse.Namespace, settings: Settings) -> int:
     """Print one dashboard snapshot."""
     # Imported here: every command builds the whole parser, and a worker process
     # started as `queueconsole worker` should not carry the read API.
-    from engine.readapi.dashboard import dashboard
-    from engine.status.cache import StatusCache
+    from engine.readapi.reader import StatusReader
 
-    db = Database(settings, pool_size=4, application_name="queueconsole-status")
-    cache = StatusCache(settings)
+    reader = StatusReader(settings, application_name="queueconsole-status")
     try:
-        await db.ping()  # no PostgreSQL, no status: exit 3 naming it (or 2: not migrated)
-        snap = await dashboard(db, settings, cache=cache)
+        await reader.require_database()  # no PostgreSQL: exit 3 naming it (2: not migrated)
+        snap = await reader.dashboard()
     finally:
-        await cache.close()
-        await db.close()
+        await reader.close()
     if args.json:
         print_json(snap.to_json())
     else:
