@@ -190,22 +190,19 @@ class Client:
 
     async def preview_cancel(self, job_id: int) -> list[JobRef]:
         """The jobs a cancel would block: every PENDING job downstream."""
-        async with self.db.connection() as conn:
-            await _require_job(conn, job_id)
-            return [
-                JobRef(i, t, s)
-                for i, s, t in await transitions.descendants(conn, job_id)
-                if s is State.PENDING
-            ]
+        return await self._downstream_in(job_id, State.PENDING)
 
     async def preview_retry(self, job_id: int) -> list[JobRef]:
         """The BLOCKED jobs downstream that a retry may release (each is re-checked then)."""
+        return await self._downstream_in(job_id, State.BLOCKED)
+
+    async def _downstream_in(self, job_id: int, state: State) -> list[JobRef]:
         async with self.db.connection() as conn:
             await _require_job(conn, job_id)
             return [
                 JobRef(i, t, s)
                 for i, s, t in await transitions.descendants(conn, job_id)
-                if s is State.BLOCKED
+                if s is state
             ]
 
     async def preview_retry_group(

@@ -12,7 +12,7 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.maintenance.count_reconciler import CountReconciler
 from engine.readapi.dashboard import dashboard, failure_groups, latency, workers
-from engine.snapshots import WorkerBeat
+from engine.snapshots import BrokerDepth, WorkerBeat
 from engine.states import State
 from tests.status import drive
 from tests.support.services import free_port
@@ -26,13 +26,6 @@ SET_TIMES = text(
 
 async def _no_broker(settings, names):
     return {}
-
-
-@dataclasses.dataclass
-class Depth:
-    ready: int
-    unacked: int
-    consumers: int
 
 
 async def test_latency_percentiles_per_type_over_recent_runs(client, db):
@@ -124,7 +117,7 @@ async def test_broker_depth_sits_next_to_the_counts(cached_client, db, cache, ca
 
     async def depths(settings, names):
         called.append(list(names))
-        return {"q1": Depth(5, 1, 2)}
+        return {"q1": BrokerDepth(5, 1, 2)}
 
     snap = await dashboard(db, cache_settings, cache=cache, broker_depths=depths)
     [q] = snap.queues.queues
@@ -150,7 +143,7 @@ async def test_a_sync_broker_depth_function_runs_off_the_event_loop(client, db, 
     await drive.submit(client, 1, queue="sync")
 
     def depths(settings, names):
-        return {n: Depth(1, 0, 0) for n in names}
+        return {n: BrokerDepth(1, 0, 0) for n in names}
 
     snap = await dashboard(db, migrated, cache=None, broker_depths=depths)
     assert snap.queues.queues[0].broker_ready == 1

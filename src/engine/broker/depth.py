@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
 
 from engine.broker.admin import TolerantChannel, delete_namespace, purge
@@ -24,24 +23,13 @@ from engine.broker.connection import AsyncChannel, BrokerConnection, connect, de
 from engine.broker.management import ManagementApi, ManagementUnavailable, counts
 from engine.broker.names import Names
 from engine.config import Settings
+from engine.snapshots import BrokerDepth
 
 __all__ = ["BrokerDepth", "DepthProbe", "delete_namespace", "purge", "queue_depths"]
 
 log = logging.getLogger(__name__)
 
 MANAGEMENT_RETRY_S = 60.0  # seconds before asking an API that failed once again
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerDepth:
-    """Messages in one work queue as the broker sees them; None means "not known"."""
-
-    ready: int | None
-    """Waiting to be delivered."""
-    unacked: int | None
-    """Delivered to a consumer and not yet acknowledged (management API only)."""
-    consumers: int | None
-    """Consumers attached to the queue."""
 
 
 EMPTY = BrokerDepth(0, 0, 0)

@@ -78,9 +78,11 @@ WORKERS_SHOWN = 500  # workers listed at most
 STOPPED_WORKERS_SHOWN_S = 600  # seconds a stopped worker stays listed
 BROKER_TIMEOUT_S = 2.0  # seconds the broker may take to report its queue depths
 
-BrokerDepths = Callable[[Settings, Sequence[str]], Any]
-"""``(settings, queue names) -> {queue: depth}`` (sync or async); each depth has ``ready``,
-``unacked`` and ``consumers``, like ``engine.broker.depth.queue_depths``."""
+BrokerDepths = Callable[
+    [Settings, Sequence[str]], Awaitable[Mapping[str, BrokerDepth]] | Mapping[str, BrokerDepth]
+]
+"""``(settings, queue names) -> {queue: depth}``, sync (run in a thread) or async, like
+``engine.broker.depth.queue_depths``."""
 
 
 class DbClock:
@@ -148,30 +150,17 @@ async def _source(
 # ---------------------------------------------------------------------------
 
 
-async def _call_depths(fn: BrokerDepths, settings: Settings, names: list[str]) -> Mapping[str, Any]:
-    if inspect.iscoroutinefunction(fn):
-        result = fn(settings, names)
-    else:
-        result = asyncio.to_thread(fn, settings, names)
+async def _call_depths(
+    fn: BrokerDepths, settings: Settings, names: list[str]
+) -> Mapping[str, BrokerDepth]:
     async with asyncio.timeout(BROKER_TIMEOUT_S):
-        depths = await result
-    return depths if isinstance(depths, Mapping) else {}
-
-
-def _depth(value: Any) -> BrokerDepth | None:
-    if value is None:
-        return None
-    try:
-        ready = getattr(value, "ready", None)
-        unacked = getattr(value, "unacked", None)
-        consumers = getattr(value, "consumers", None)
-        return BrokerDepth(
-            int(ready) if ready is not None else None,
-            int(unacked) if unacked is not None else None,
-            int(consumers) if consumers is not None else None,
-        )
-    except (TypeError, ValueError):
-        return None
+        if inspect.iscoroutinefunction(fn):
+            result = await fn(settings, names)
+        else:
+            result = await asyncio.to_thread(fn, settings, names)
+    if isinstance(result, Mapping):
+        return result
+    raise TypeError(f"broker depths returned {type(result).__name__}, not a mapping")
 
 
 async def queues(
@@ -215,7 +204,7 @@ async def queues(
         error = f"queue settings unavailable: {_why(exc)}"
 
     names = sorted(set(settings_by_queue) | {q for q, _ in counts})
-    broker: Mapping[str, Any] = {}
+    broker: Mapping[str, BrokerDepth] = {}
     broker_error = None
     fn = broker_depths if broker_depths is not None else queue_depths
     if names:
@@ -226,7 +215,7 @@ async def queues(
     views = []
     for name in names:
         paused, max_waiting = settings_by_queue.get(name, (False, None))
-        depth = _depth(broker.get(name))
+        depth = broker.get(name)
         views.append(
             QueueView(
                 name=name,

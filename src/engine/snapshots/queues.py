@@ -43,12 +43,14 @@ class QueueCounts:
 
 @dataclass(frozen=True, slots=True)
 class BrokerDepth:
-    """What RabbitMQ holds for one engine queue; None where the broker cannot say (unacked
-    needs the management plugin)."""
+    """What RabbitMQ holds for one engine queue; None where the broker cannot say."""
 
     ready: int | None
+    """Waiting to be delivered."""
     unacked: int | None
+    """Delivered to a consumer and not yet acknowledged (management API only)."""
     consumers: int | None = None
+    """Consumers attached to the queue."""
 
 
 @dataclass(frozen=True, slots=True)

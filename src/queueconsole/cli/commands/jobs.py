@@ -14,55 +14,15 @@ from engine.priority import Priority
 from engine.runtime.wiring import open_client
 from engine.snapshots import JobDetail, JobFilter
 from engine.specs import parse_workflow
-from engine.states import State
-from queueconsole.cli.arguments import parse_payload
+from queueconsole.cli.arguments import (
+    job_id,
+    non_negative_int,
+    parse_payload,
+    priority,
+    seconds,
+    state,
+)
 from queueconsole.cli.output import print_json, printable, table, when
-
-
-def job_id(value: str) -> int:
-    """argparse type for a job id: a positive whole number."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a job id") from None
-    if number <= 0 or number >= 2**63:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a job id")
-    return number
-
-
-def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must not be negative")
-    return number
-
-
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not number > 0 or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive number of seconds")
-    return number
-
-
-def _state(value: str) -> State:
-    try:
-        return State(value.lower())
-    except ValueError:
-        names = ", ".join(s.value for s in State)
-        raise argparse.ArgumentTypeError(f"unknown state {value!r}; use one of {names}") from None
-
-
-def _priority(value: str) -> Priority:
-    try:
-        return Priority.parse(value)
-    except UserError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -80,7 +40,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--priority",
         metavar="P",
-        type=_priority,
+        type=priority,
         default=Priority.NORMAL,
         help="critical, high, normal (default) or low",
     )
@@ -93,13 +53,13 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="run only after job ID completed (repeatable)",
     )
     p.add_argument("--key", metavar="K", help="idempotency key")
-    p.add_argument("--max-retries", metavar="N", type=_non_negative_int, default=3)
-    p.add_argument("--timeout", metavar="S", type=_seconds, help="seconds before the run is killed")
+    p.add_argument("--max-retries", metavar="N", type=non_negative_int, default=3)
+    p.add_argument("--timeout", metavar="S", type=seconds, help="seconds before the run is killed")
     p.add_argument("--memory-mb", metavar="M", type=int, help="memory the job needs, in MiB")
     p.add_argument(
         "--ttl",
         metavar="S",
-        type=_seconds,
+        type=seconds,
         help="cancel the job if it has not started within S seconds",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -111,7 +71,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run_job)
 
     p = sub.add_parser("jobs", parents=parents, help="list jobs, newest first")
-    p.add_argument("--state", type=_state, metavar="S")
+    p.add_argument("--state", type=state, metavar="S")
     p.add_argument("--queue", metavar="Q")
     p.add_argument("--type", metavar="T")
     p.add_argument("--text", metavar="TEXT", help="match type, error, key or id")

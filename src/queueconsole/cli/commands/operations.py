@@ -9,28 +9,13 @@ from typing import Any
 from engine.client import DEFAULT_BATCH, DEFAULT_TZ, PruneResult, ScheduleInfo
 from engine.config import Settings
 from engine.durations import format_duration, parse_duration
-from engine.errors import UserError
 from engine.priority import Priority
 from engine.queues.info import QueueInfo
 from engine.queues.limits import parse_limit
 from engine.queues.pausing import PauseChange
 from engine.runtime.wiring import open_client
-from queueconsole.cli.arguments import parse_payload
+from queueconsole.cli.arguments import parse_payload, priority, whole_number
 from queueconsole.cli.output import print_json, table, when
-
-
-def _priority(value: str) -> Priority:
-    try:
-        return Priority.parse(value)
-    except UserError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _whole(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -67,7 +52,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     a.add_argument(
         "--priority",
         metavar="P",
-        type=_priority,
+        type=priority,
         default=Priority.NORMAL,
         help="critical, high, normal (default) or low",
     )
@@ -130,7 +115,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 7d, 12h, 90m, 1d12h")
     p.add_argument("--dry-run", action="store_true", help="count what would go; remove nothing")
     p.add_argument(
-        "--batch-size", type=_whole, default=DEFAULT_BATCH, metavar="N", help="jobs per transaction"
+        "--batch-size",
+        type=whole_number,
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help="jobs per transaction",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run_prune)
