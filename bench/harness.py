@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 15.0  # seconds a process gets to drain after SIGTERM before SIGKILL
 RABBITMQCTL_TIMEOUT_S = 60.0  # seconds; rabbitmqctl starts an Erlang VM each call
 LOG_TAIL_LINES = 8  # lines of a dead process's log quoted in the error
+COMMAND_TIMEOUT_S = 60.0  # seconds one run of a command-line tool may take
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -374,10 +375,14 @@ def delete_prefixed(client: redis.Redis, prefix: str, limit: int = 1_000_000) ->
 
 
 def tree_memory(pid: int) -> dict[str, float]:
-    """RSS and PSS in MiB of a process and all its descendants (PSS shares forked pages
-    fairly between parent and children; RSS counts them in each)."""
+    """RSS, PSS and USS in MiB of a process and all its descendants.
+
+    RSS counts the pages a forked tree shares in every process; PSS shares them fairly
+    between parent and children; USS counts only each process's own pages (what killing
+    it would free), so a tree's USS plus its shared pages once is its real footprint.
+    """
     root = psutil.Process(pid)
-    rss = pss = 0
+    rss = pss = uss = 0
     for p in [root, *root.children(recursive=True)]:
         try:
             info = p.memory_full_info()
@@ -385,10 +390,57 @@ def tree_memory(pid: int) -> dict[str, float]:
             continue
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
-    return {"rss": rss / 2**20, "pss": pss / 2**20}
+        uss += getattr(info, "uss", info.rss)
+    return {"rss": rss / 2**20, "pss": pss / 2**20, "uss": uss / 2**20}
+
+
+# -- commands from a shell -------------------------------------------------------
+
+
+def console_script(python: str, name: str) -> list[str]:
+    """How a user runs ``name`` from a shell: the console script installed next to
+    ``python`` when there is one, else ``python -m name`` (the same code, one import more)."""
+    script = Path(python).parent / name
+    return [str(script)] if script.exists() else [python, "-m", name]
+
+
+def command_seconds(argv: Sequence[str], env: Mapping[str, str], runs: int) -> float:
+    """Median wall seconds of ``runs`` runs of a command, after one untimed run (which warms
+    the page cache and writes the byte-code caches); each run must succeed."""
+    times: list[float] = []
+    for i in range(runs + 1):
+        started = time.perf_counter()
+        done = subprocess.run(
+            list(argv),
+            cwd=REPO,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+        )
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.splitlines()[-LOG_TAIL_LINES:])
+            raise BenchError(f"{' '.join(argv[:4])} … exited with {done.returncode}\n{tail}")
+        if i:
+            times.append(elapsed)
+    return statistics.median(times)
 
 
 # -- statistics ---------------------------------------------------------------
+
+
+def submit_latency(out: Mapping[str, Any], key: str) -> dict[str, float]:
+    """p50 and p99 in µs of how long each paced submit blocked its caller (a producer's
+    ``key`` list), and the rate the producer reached (below the pace when it could not
+    keep it)."""
+    blocked = [float(v) for v in out[key]]
+    return {
+        "submit_p50_us": percentile(blocked, 50),
+        "submit_p99_us": percentile(blocked, 99),
+        "paced_rate": len(blocked) / max(out["finished"] - out["started"], 1e-9),
+    }
 
 
 def percentile(values: Sequence[float], q: float) -> float:

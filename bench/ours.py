@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
@@ -30,10 +30,13 @@ from bench.harness import (
     BrokerProbe,
     Processes,
     Vhost,
+    command_seconds,
+    console_script,
     delete_prefixed,
     percentile,
     python_env,
     redis_client,
+    submit_latency,
     tree_memory,
     wait_for_consumers,
     wait_until,
@@ -42,6 +45,9 @@ from engine.broker.names import Names
 from engine.config import Settings, load_settings
 from engine.db.database import Database
 from engine.specs import JobSpec
+
+if TYPE_CHECKING:
+    from engine.client import Client
 
 SYSTEM = "ours"
 JOB_TYPE = "bench.noop"
@@ -260,12 +266,29 @@ class Ours:
 
     # -- measurements ---------------------------------------------------------
 
-    def e2e(self, rep: int, n: int, timeout_s: float) -> dict[str, float]:
-        """n jobs submitted in batches while 2 workers run: submit and completed jobs/s."""
-        queue = f"e2e-{rep}"
+    def e2e(
+        self, rep: int, n: int, timeout_s: float, *, producer: str = "e2e", callers: int = 1
+    ) -> dict[str, float]:
+        """n jobs submitted while 2 workers run: submit and completed jobs/s.
+
+        ``producer`` is how they are submitted: ``e2e`` in ``submit_many`` batches,
+        ``single`` one ``submit()`` at a time, ``callers``: ``callers`` concurrent
+        tasks on one client, each calling ``submit()`` in a loop.
+        """
+        queue = f"{producer}-{rep}"
         workers = self._workers(queue, 2, self.prefetch)
         try:
-            out = self._produce("e2e", queue, timeout_s, "--n", str(n), "--batch", str(self.batch))
+            out = self._produce(
+                producer,
+                queue,
+                timeout_s,
+                "--n",
+                str(n),
+                "--batch",
+                str(self.batch),
+                "--callers",
+                str(callers),
+            )
             self._wait_done(queue, out["first_id"], timeout_s, workers)
             (row,) = self._sql(
                 "SELECT extract(epoch FROM max(finished_at)) AS last, count(*) AS n "
@@ -301,7 +324,11 @@ class Ours:
         finally:
             self._finish(workers, queue)
         waits = [float(r.ms) for r in rows]
-        return {"p50": percentile(waits, 50), "p99": percentile(waits, 99)}
+        return {
+            "p50": percentile(waits, 50),
+            "p99": percentile(waits, 99),
+            **submit_latency(out, "submit_us"),
+        }
 
     def bulk(self, rep: int, n: int, workflow_n: int, timeout_s: float) -> dict[str, float]:
         """n independent jobs in one submit_many (jobs/s); a workflow of ``workflow_n`` jobs
@@ -328,6 +355,55 @@ class Ours:
         finally:
             self._finish(workers, queue)
 
+    def engine_memory(self, rep: int, workers: int = 2) -> dict[str, float]:
+        """Resident memory of ``queueconsole engine`` idle: the supervisor and its
+        ``workers`` worker processes, once every worker consumes."""
+        queue = f"engine-{rep}"
+        self.vhost.forget_later(queues=[self.names.queue(queue)])
+        engine = self.procs.start(
+            "ours-engine",
+            [
+                *console_script(self.procs.python, "queueconsole"),
+                "engine",
+                "--workers",
+                str(workers),
+                "--queues",
+                queue,
+            ],
+            self.env(),
+        )
+        try:
+            wait_for_consumers(
+                self.probe,
+                self.names.queue(queue),
+                workers,
+                timeout_s=READY_TIMEOUT_S,
+                watch=[engine],
+            )
+            time.sleep(SETTLE_S)
+            return tree_memory(engine.popen.pid)
+        finally:
+            self._finish([engine], queue)
+
+    def cli_seconds(self, rep: int, runs: int) -> dict[str, float]:
+        """Median wall seconds of ``queueconsole submit`` from a shell (one job each run,
+        after one untimed run); no worker runs."""
+        queue = f"cli-{rep}"
+        self.vhost.forget_later(queues=[self.names.queue(queue)])
+        argv = [
+            *console_script(self.procs.python, "queueconsole"),
+            "submit",
+            JOB_TYPE,
+            "--payload",
+            json.dumps({"key": f"{self.redis_prefix}{queue}"}),
+            "--queue",
+            queue,
+        ]
+        try:
+            return {"seconds": command_seconds(argv, self.env(), runs)}
+        finally:
+            self._finish([], queue)
+
     def close(self) -> None:
         """Release the pool and the probe connection."""
         self.probe.close()
@@ -344,14 +420,26 @@ async def _produce(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings()
     payload = {"key": args.key}
     async with open_client(settings) as client:
-        if args.mode in ("e2e", "latency"):
-            warm = await client.submit_many(
-                [JobSpec(JOB_TYPE, payload=payload, queue=args.queue)] * WARMUP_JOBS
-            )
+        if args.mode in ("e2e", "latency", "single", "callers"):
+            if args.mode == "e2e":
+                warm = await client.submit_many(
+                    [JobSpec(JOB_TYPE, payload=payload, queue=args.queue)] * WARMUP_JOBS
+                )
+            else:  # warm the path the timed loop takes
+                warm = [
+                    await client.submit(JOB_TYPE, payload, queue=args.queue)
+                    for _ in range(WARMUP_JOBS)
+                ]
             await _wait_completed(client.db, [s.id for s in warm])
         ids: list[int] = []
+        submit_us: list[float] = []  # latency mode: how long each submit() blocked
         started = time.time()
-        if args.mode == "e2e":
+        if args.mode == "single":
+            for _ in range(args.n):
+                ids.append((await client.submit(JOB_TYPE, payload, queue=args.queue)).id)
+        elif args.mode == "callers":
+            ids = await _concurrent_submits(client, args.n, args.callers, args.queue, payload)
+        elif args.mode == "e2e":
             for first in range(0, args.n, args.batch):
                 count = min(args.batch, args.n - first)
                 specs = [JobSpec(JOB_TYPE, payload=payload, queue=args.queue)] * count
@@ -363,7 +451,9 @@ async def _produce(args: argparse.Namespace) -> dict[str, Any]:
                 delay = started + i / args.rate - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                before = time.perf_counter()
                 ids.append((await client.submit(JOB_TYPE, payload, queue=args.queue)).id)
+                submit_us.append((time.perf_counter() - before) * 1e6)
         elif args.mode == "bulk":
             specs = [JobSpec(JOB_TYPE, payload=payload, queue=args.queue)] * args.n
             started = time.time()
@@ -380,7 +470,31 @@ async def _produce(args: argparse.Namespace) -> dict[str, Any]:
             wf = await client.submit_workflow(specs)
             ids.extend(wf.ids.values())
         finished = time.time()
-    return {"started": started, "finished": finished, "first_id": min(ids), "last_id": max(ids)}
+    return {
+        "started": started,
+        "finished": finished,
+        "first_id": min(ids),
+        "last_id": max(ids),
+        "submit_us": submit_us,
+    }
+
+
+async def _concurrent_submits(
+    client: Client, n: int, callers: int, queue: str, payload: dict[str, Any]
+) -> list[int]:
+    """n jobs from ``callers`` tasks on one client, each calling ``submit()`` in a loop
+    until n are taken, as the handlers of an async web app would; their ids."""
+    remaining = n
+    ids: list[int] = []
+
+    async def caller() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1  # taken before the await: exactly n submits between the callers
+            ids.append((await client.submit(JOB_TYPE, payload, queue=queue)).id)
+
+    await asyncio.gather(*(caller() for _ in range(callers)))
+    return ids
 
 
 async def _wait_completed(db: Database, ids: list[int], timeout_s: float = 60.0) -> None:
@@ -403,11 +517,12 @@ async def _wait_completed(db: Database, ids: list[int], timeout_s: float = 60.0)
 def main() -> None:
     parser = argparse.ArgumentParser(description="our producer for the benchmark suite")
     parser.add_argument("role", choices=("produce",))
-    parser.add_argument("mode", choices=("e2e", "latency", "bulk", "workflow"))
+    parser.add_argument("mode", choices=("e2e", "single", "callers", "latency", "bulk", "workflow"))
     parser.add_argument("--queue", required=True)
     parser.add_argument("--key", required=True, help="Redis key the job bodies report to")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--callers", type=int, default=50, help="concurrent tasks (callers)")
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()

@@ -1,6 +1,7 @@
 """Our engine against Celery and Dramatiq, and against this machine's limits, in one run.
 
-    python -m bench [--quick] [--n 20000] [--reps 3] [--only e2e,limits,submit,latency,memory]
+    python -m bench [--quick] [--n 20000] [--reps 3]
+                    [--only e2e,limits,submit,latency,memory,single]
 
 Every section alternates the systems within each repetition (ours, peer A,
 peer B, ours, …) so that a burst of load from someone else on a shared
@@ -8,12 +9,15 @@ machine lands on all of them alike, and reports the median of the
 repetitions. The last column is the ratio ours/peer: absolute figures drift
 from run to run, ratios measured side by side hold. Peers come from the
 ``bench`` extra (``pip install -e '.[bench]'``); without it their rows say so.
+The ``single`` section (:mod:`bench.one_at_a_time`: one job at a time, the path
+applications take) prints its own tables after the main one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
@@ -38,12 +42,17 @@ from bench.harness import (
     wait_for_consumers,
 )
 from bench.limits import declare, postgres_rows
+from bench.one_at_a_time import options as single_options
+from bench.one_at_a_time.options import SingleOptions
+from bench.one_at_a_time.section import Section, peer_runs
+from bench.one_at_a_time.table import print_tables
+from bench.one_at_a_time.trials import Trial
 from bench.ours import Ours, runtime_missing
 from bench.peers import DEFAULT_PEERS, PEERS, Peer
 from bench.peers.runner import PeerRun
 from bench.submit import layered_workflow
 
-SECTIONS = ("e2e", "limits", "submit", "latency", "memory")
+SECTIONS = ("e2e", "limits", "submit", "latency", "memory", "single")
 OURS = "ours (queueconsole)"
 LIMIT_MQ = "limit: RabbitMQ"
 LIMIT_PG = "limit: PostgreSQL"
@@ -75,6 +84,8 @@ class Options:
     """Our workers' ``--prefetch``; None runs them with their own default."""
     batch: int = 500
     json_path: str | None = None
+    single: SingleOptions = field(default_factory=SingleOptions)
+    """The one-at-a-time section's sizes."""
 
     def e2e_n(self, peer: Peer | None) -> int:
         """Jobs per end-to-end run of a system (None: ours)."""
@@ -218,6 +229,9 @@ class Suite:
         self.tag = f"{os.getpid()}-{secrets.token_hex(3)}"
         self.redis_prefix = f"qcbench:{self.tag}:"
         self.results = Results()
+        self.single: list[Trial] = []
+        """The one-at-a-time section's trials, when it ran."""
+        self.single_load: list[tuple[float, float, float]] = []
         self.procs = Processes()
         self.loop = asyncio.new_event_loop()
 
@@ -412,6 +426,23 @@ class Suite:
                 compare=lambda _s, metric: ("memory", metric),
             )
 
+        if "single" in o.only:
+            self._single(settings, vhost, ours, ours_missing)
+
+    def _single(
+        self, settings: Any, vhost: Vhost, ours: Ours | None, ours_missing: str | None
+    ) -> None:
+        """One job at a time against the peers' one-at-a-time producers; its own peers
+        (the issue's four configurations, whatever ``--peers`` selects)."""
+        runs = peer_runs(self.procs, vhost, settings.redis_url, self.redis_prefix)
+        try:
+            section = Section(self.options.single, self.options.reps, ours, ours_missing, runs)
+            self.single = section.run()
+            self.single_load = section.load
+        finally:
+            for r in runs.values():
+                r.close()
+
     def _limits(self, settings: Any, vhost: Vhost) -> None:
         o = self.options
         probe = BrokerProbe(vhost.url)
@@ -556,6 +587,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument("--batch", type=int, default=500, help="our jobs per submit_many (500)")
     parser.add_argument("--json", dest="json_path", help="also write every repetition here")
+    single_options.add_arguments(parser)
     args = parser.parse_args(argv)
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = [s for s in only if s not in SECTIONS]
@@ -580,6 +612,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         prefetch=args.prefetch,
         batch=args.batch,
         json_path=args.json_path,
+        single=single_options.from_arguments(parser, args, quick=quick),
     )
     for name in ("n", "slow_n", "reps", "bulk_n", "workflow_n", "prefetch", "batch"):
         if getattr(options, name) is not None and getattr(options, name) < 1:
@@ -600,20 +633,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     # workers it started and deletes the vhost and the scratch database.
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
-    results = Suite(options).run()
+    suite = Suite(options)
+    results = suite.run()
     print(
         f"\nqueueconsole vs peers: medians of {options.reps} run(s), alternating, "
         f"{os.cpu_count()} cores, {time.monotonic() - started:.0f} s\n"
     )
-    print_table(HEADERS, results.table(), left=3)
-    print()
-    for line in summary(results, options):
-        print(line)
+    if results.rows:
+        print_table(HEADERS, results.table(), left=3)
+        print()
+        for line in summary(results, options):
+            print(line)
+        print()
+    if "single" in options.only:
+        print_tables(suite.single, options.single, options.reps, suite.single_load)
     if options.json_path:
         with open(options.json_path, "w", encoding="utf-8") as f:
             json.dump(
                 {
-                    "options": options.__dict__,
+                    "options": dataclasses.asdict(options),
+                    "single": [t.as_json() for t in suite.single],
                     "rows": [
                         {
                             "section": r.section,
@@ -630,7 +669,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f,
                 indent=2,
             )
-    return 1 if results.failed() else 0
+    return 1 if results.failed() or any(t.errors for t in suite.single) else 0
 
 
 if __name__ == "__main__":

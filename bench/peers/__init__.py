@@ -92,8 +92,11 @@ LIGHT_PEERS = ("celery-reliable", "dramatiq")
 load, baseline memory, publishing with no worker running)."""
 
 
-def worker_command(peer: Peer, python: str, processes: int, queue: str) -> list[str]:
-    """The peer's own worker command line for ``processes`` worker processes on ``queue``."""
+def worker_command(
+    peer: Peer, python: str, processes: int, queue: str, *, threads: int | None = None
+) -> list[str]:
+    """The peer's own worker command line for ``processes`` worker processes on ``queue``;
+    ``threads`` per process for Dramatiq (None: its default, 8)."""
     if peer.family == "celery":
         return [
             python,
@@ -125,6 +128,7 @@ def worker_command(peer: Peer, python: str, processes: int, queue: str) -> list[
         str(processes),
         "--queues",
         queue,
+        *(() if threads is None else ("--threads", str(threads))),
     ]
 
 

@@ -1,9 +1,10 @@
 """A peer's producer, run as its own process: ``python -m bench.peers.produce MODE …``.
 
-Prints one JSON line: ``{"started": t, "finished": t, "sent": n}`` in wall-clock
-seconds. Before the clock starts it publishes a few warm-up jobs (and, when
-workers run, waits for them), so connection set-up and the workers' first-job
-imports are not timed — the same courtesy our producer gets.
+Prints one JSON line: ``{"started": t, "finished": t, "sent": n, "send_us": […]}``,
+times in wall-clock seconds, ``send_us`` how long each paced send blocked (latency
+mode). Before the clock starts it publishes a few warm-up jobs (and, when workers run,
+waits for them), so connection set-up and the workers' first-job imports are not
+timed — the same courtesy our producer gets.
 
 Modes: ``e2e`` publishes n jobs as fast as it can; ``bulk`` does the same with
 no worker running; ``latency`` publishes at a steady rate, each message
@@ -51,13 +52,16 @@ def main() -> None:
 
     started = time.time()
     sent = 0
+    send_us: list[float] = []  # latency mode: how long each send() blocked the caller
     if args.mode == "latency":
         total = max(1, round(args.rate * args.seconds))
         for i in range(total):
             delay = started + i / args.rate - time.time()
             if delay > 0:
                 time.sleep(delay)
+            before = time.perf_counter()
             app.send(args.key, time.time())
+            send_us.append((time.perf_counter() - before) * 1e6)
             sent += 1
     else:
         for _ in range(args.n):
@@ -65,7 +69,8 @@ def main() -> None:
             sent += 1
     finished = time.time()
     app.close()
-    print(json.dumps({"started": started, "finished": finished, "sent": sent}), flush=True)
+    result = {"started": started, "finished": finished, "sent": sent, "send_us": send_us}
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

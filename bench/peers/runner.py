@@ -8,6 +8,7 @@ everything is stopped and deleted before the next system runs.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -17,10 +18,13 @@ from bench.harness import (
     Proc,
     Processes,
     Vhost,
+    command_seconds,
+    console_script,
     delete_prefixed,
     percentile,
     python_env,
     redis_client,
+    submit_latency,
     tree_memory,
     wait_for_consumers,
     wait_until,
@@ -70,10 +74,10 @@ class PeerRun:
         self.vhost.forget_later(queues=[queue, f"{queue}.DQ", f"{queue}.XQ"], exchanges=[queue])
         return queue
 
-    def _workers(self, queue: str, processes: int) -> Proc:
+    def _workers(self, queue: str, processes: int, *, threads: int | None = None) -> Proc:
         workers = self.procs.start(
             f"{self.peer.key}-workers",
-            worker_command(self.peer, self.procs.python, processes, queue),
+            worker_command(self.peer, self.procs.python, processes, queue, threads=threads),
             self._env(queue),
         )
         wait_for_consumers(
@@ -153,7 +157,11 @@ class PeerRun:
             waits = [float(v) * 1000 for v in self.redis.lrange(key, 0, -1)]
         finally:
             self._finish(queue, workers)
-        return {"p50": percentile(waits, 50), "p99": percentile(waits, 99)}
+        return {
+            "p50": percentile(waits, 50),
+            "p99": percentile(waits, 99),
+            **submit_latency(out, "send_us"),
+        }
 
     def bulk(self, rep: int, n: int, timeout_s: float) -> dict[str, float]:
         """n jobs published with no worker running: jobs/s."""
@@ -164,15 +172,40 @@ class PeerRun:
             self._finish(queue)
         return {"bulk": n / (out["finished"] - out["started"])}
 
-    def memory(self, rep: int) -> dict[str, float]:
-        """Resident memory of one idle worker (1 process, and its parent where it has one)."""
+    def memory(
+        self, rep: int, processes: int = 1, *, threads: int | None = None
+    ) -> dict[str, float]:
+        """Resident memory of an idle worker tree: ``processes`` worker processes (and their
+        parent where they have one), ``threads`` each for Dramatiq (None: its default)."""
         queue = self._queue("memory", rep)
-        workers = self._workers(queue, 1)
+        workers = self._workers(queue, processes, threads=threads)
         try:
             time.sleep(SETTLE_S)
             return tree_memory(workers.popen.pid)
         finally:
             self._finish(queue, workers)
+
+    def cli_seconds(self, rep: int, runs: int) -> dict[str, float]:
+        """Median wall seconds of the peer's own submit-one-job command (``celery call``),
+        run from a shell ``runs`` times after one untimed run; no worker runs."""
+        if self.peer.family != "celery":
+            raise BenchError(f"{self.peer.key} has no command that submits a job")
+        queue = self._queue("cli", rep)
+        argv = [
+            *console_script(self.procs.python, "celery"),
+            "--app",
+            "bench.peers.celery_app",
+            "call",
+            "bench.noop",
+            "--args",
+            json.dumps([self._key(queue)]),
+            "--queue",
+            queue,
+        ]
+        try:
+            return {"seconds": command_seconds(argv, self._env(queue), runs)}
+        finally:
+            self._finish(queue)
 
     def close(self) -> None:
         """Close the probe and Redis connections."""

@@ -38,15 +38,24 @@ TINY = [
     "20",
     "--peers",
     "celery-reliable,dramatiq",
+    "--single-n",
+    "20",
+    "--paced-rate",
+    "50",
+    "--paced-seconds",
+    "1",
+    "--cli-runs",
+    "1",
 ]
 RUN_TIMEOUT_S = 600  # seconds; the tiny run takes well under a minute when nothing hangs
 STOP_TIMEOUT_S = 120  # seconds the suite gets to clean up after SIGTERM
 
 
-def _rows(stdout: str) -> list[str]:
-    """The table's body: from under the header's dashes to the first blank line."""
+def _rows(stdout: str, header: str = "system") -> list[str]:
+    """The body of the table whose header starts with ``header``: from under the header's
+    dashes to the first blank line."""
     lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("system")) + 2
+    start = next(i for i, line in enumerate(lines) if line.startswith(header)) + 2
     end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
     return lines[start:end]
 
@@ -114,6 +123,40 @@ def test_suite_runs_on_a_tiny_n_and_prints_every_row():
         assert float(median("limit: RabbitMQ", metric).replace(",", "")) > 0
     assert float(median("limit: PostgreSQL", "insert+update rows/s").replace(",", "")) > 0
     assert "ratio ours/peer" in out
+    _check_single_tables(out, ours_ok)
+
+
+def _check_single_tables(out: str, ours_ok: bool) -> None:
+    """The one-at-a-time section's two tables: a row per producer and per measure, a figure
+    where the system could run, "n/a" with the reason where it could not."""
+    celery = importlib.util.find_spec("celery") is not None
+    dramatiq = importlib.util.find_spec("dramatiq") is not None
+    producers = {
+        re.split(r"\s{2,}", r.strip())[0]: re.split(r"\s{2,}", r.strip())[1:]
+        for r in _rows(out, "producer")
+    }
+    expected = {
+        "ours, Client.submit() one at a time (open_client)": ours_ok,
+        "ours, 50 concurrent callers on one client": ours_ok,
+        "ours, submit_many batches of 500 (reference)": ours_ok,
+        "Celery reliable (acks_late, prefetch 1), apply_async loop": celery,
+        "Celery defaults, apply_async loop": celery,
+        "Dramatiq 2p x 8t, send loop, no confirms": dramatiq,
+        "Dramatiq 2p x 8t, send loop, publisher confirms": dramatiq,
+    }
+    assert set(producers) == set(expected), producers
+    for label, ran in expected.items():
+        submit, completed = producers[label][:2]
+        for cell in (submit, completed):
+            assert cell.startswith("n/a") != ran, (label, cell)
+            if ran:
+                assert float(cell.replace(",", "")) > 0, (label, cell)
+    measures = [re.split(r"\s{2,}", r.strip()) for r in _rows(out, "measure")]
+    assert len(measures) == 9, measures
+    for cells in measures:
+        ours_cell = cells[1]
+        assert ours_cell.startswith("n/a") != ours_ok, cells
+    assert "interpreter start-up alone" in out
 
 
 def test_ratio_is_ours_over_peer_and_missing_figures_say_why():
