@@ -37,7 +37,7 @@ from engine.maintenance.scheduler import ScheduleService
 from engine.runtime.supervisor import Supervisor
 from engine.runtime.wiring import close_hooks, make_hooks
 from engine.status.cache import StatusCache
-from engine.worker.process import DEFAULT_PREFETCH
+from engine.worker.options import DEFAULT_PREFETCH
 
 log = logging.getLogger(__name__)
 
