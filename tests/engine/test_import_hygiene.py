@@ -90,3 +90,30 @@ def test_a_worker_process_never_loads_sqlalchemys_orm(cli_env: dict[str, str]) -
         [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env, check=True
     )
     assert out.stdout.strip() == "", f"a worker loaded: {out.stdout.strip()}"
+
+
+def test_a_headless_engine_never_loads_sqlalchemys_orm(cli_env: dict[str, str]) -> None:
+    """The engine's services run on asyncpg's pool too; its SQLAlchemy engine, kept for
+    the console's reads, is made at first use, so a headless supervisor never pays
+    the ORM's ~8 MiB. Every service ticks at least once before the check."""
+    code = (
+        "import asyncio, sys\n"
+        "from engine.config import load_settings\n"
+        "from engine.runtime.engine import Engine, EngineOptions\n"
+        "async def main():\n"
+        "    engine = Engine(load_settings(), EngineOptions(workers={}))\n"
+        "    await engine.start()\n"
+        "    for _ in range(500):  # at most 10 s\n"
+        "        if all(s.ticks for s in engine.services):\n"
+        "            break\n"
+        "        await asyncio.sleep(0.02)\n"
+        "    await engine.stop()\n"
+        "    return all(s.ticks for s in engine.services)\n"
+        "ticked = asyncio.run(main())\n"
+        "loaded = ('sqlalchemy.orm', 'sqlalchemy.ext.asyncio')\n"
+        "print(ticked, ','.join(sorted(m for m in sys.modules if m.startswith(loaded))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env, check=True
+    )
+    assert out.stdout.strip() == "True", f"ticked, loaded: {out.stdout.strip()}; {out.stderr}"

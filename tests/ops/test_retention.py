@@ -274,7 +274,8 @@ async def test_retention_settings_are_validated_and_off_by_default(migrated, db)
 def service_names(settings: Settings, db: Database) -> list[str]:
     """The services an engine on ``settings`` runs, as :class:`~engine.runtime.engine.Engine`
     builds them."""
-    return [s.name for s in maintenance_services(settings, EngineOptions(workers={}), db, [])]
+    services = maintenance_services(settings, EngineOptions(workers={}), db, [], retention_db=db)
+    return [s.name for s in services]
 
 
 @pytest.mark.parametrize(

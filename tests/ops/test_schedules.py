@@ -289,6 +289,35 @@ async def test_a_fire_into_a_full_queue_submits_nothing_and_moves_on(client, db)
     assert schedule.next_fire_at == _jan1(year + 1)
 
 
+async def test_on_the_engines_driver_pool_a_refused_fire_rolls_back_only_itself(client, db):
+    """The engine runs its services on asyncpg's pool (DriverDatabase): a refused job is
+    undone by its own savepoint there too, and the other schedule's job still lands."""
+    from engine.db.driver import DriverDatabase
+
+    year = await _db_year(db)
+    await client.set_queue_limit("rep", 1)
+    await client.submit("demo.noop", queue="rep")
+    await client.add_schedule("full", YEARLY, "reports.full", queue="rep")
+    await client.add_schedule("fine", YEARLY, "reports.fine")
+    await _make_due(db, "full", _jan1(year))
+    await _make_due(db, "fine", _jan1(year))
+    pool = DriverDatabase(db.settings)
+    try:
+        await ScheduleService(db.settings, pool).tick()
+    finally:
+        await pool.close()
+    assert await _jobs_of(db, "reports.full") == []
+    assert len(await _jobs_of(db, "reports.fine")) == 1
+    fires = "SELECT s.name, f.note FROM schedule_fires f JOIN schedules s ON s.id = f.schedule_id"
+    async with db.connection() as conn:
+        notes = dict((await conn.execute(text(fires))).all())
+    assert notes["fine"] is None and "'rep' is full" in notes["full"]
+    assert {s.name: s.next_fire_at for s in await client.schedules()} == {
+        "fine": _jan1(year + 1),
+        "full": _jan1(year + 1),
+    }
+
+
 async def test_removing_a_schedule_keeps_the_jobs_it_submitted(client, db):
     year = await _db_year(db)
     await client.add_schedule("yearly", YEARLY, "reports.yearly")

@@ -16,6 +16,7 @@ Statements are SQLAlchemy ``text()`` clauses with ``:name`` parameters
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.sql.elements import TextClause
@@ -62,6 +63,10 @@ class Connection(Protocol):
     async def scalar(
         self, statement: TextClause, parameters: Mapping[str, Any] | None = None, /
     ) -> Any: ...
+
+    def begin_nested(self) -> AbstractAsyncContextManager[Any]:
+        """A savepoint: leaving it by an exception undoes only what ran inside it."""
+        ...
 
 
 class DatabaseHandle(Protocol):

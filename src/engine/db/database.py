@@ -53,10 +53,26 @@ class Database:
         self.settings = settings
         self.operation_timeout_s = operation_timeout_s
         self.masked_url = mask_url(settings.database_url)
+        self._pool_size = pool_size
+        self._application_name = application_name
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """SQLAlchemy's async engine, made at first use: its asyncio extension imports
+        the ORM (about 8 MiB resident), which a process that holds a Database only in
+        case (the headless engine, for the console's reads) should not pay for."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> AsyncEngine:
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        self.engine: AsyncEngine = create_async_engine(
-            sqlalchemy_url(settings.database_url),
+        pool_size = self._pool_size
+        application_name = self._application_name
+        return create_async_engine(
+            sqlalchemy_url(self.settings.database_url),
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=False,
@@ -142,7 +158,8 @@ class Database:
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        await self.engine.dispose()
+        if self._engine is not None:
+            await self._engine.dispose()
 
     def translate(self, exc: BaseException) -> Exception:
         """The error to show for a driver failure; user-facing where the cause is setup."""

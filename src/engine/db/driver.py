@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from asyncpg.transaction import Transaction
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.sql.elements import TextClause
 
@@ -114,6 +115,11 @@ class DriverConnection:
     async def scalar(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row, None without rows."""
         return (await self.execute(statement, params)).scalar()
+
+    def begin_nested(self) -> Transaction:
+        """A savepoint inside :meth:`DriverDatabase.run`'s transaction (asyncpg nests
+        transactions as savepoints), as SQLAlchemy's ``begin_nested``."""
+        return self.driver.transaction()
 
 
 def _driver_url(url: str) -> str:

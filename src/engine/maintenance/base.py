@@ -13,15 +13,11 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
 from engine.config import Settings
-from engine.db.database import Database
+from engine.db.connection import Connection, DatabaseHandle
 from engine.errors import ServiceUnavailable
 from engine.hooks import AfterCommit
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +84,8 @@ class DueWorkService(PeriodicService):
 
     Args:
         settings: the installation (unused today; every engine service takes it first).
-        db: the engine's database.
+        db: the engine's database (the engine gives its services asyncpg's own pool:
+            :class:`~engine.db.driver.DriverDatabase`).
         hooks: after-commit hooks (publisher, status cache) for what a batch changed.
         batch: items handled per transaction.
         poll_max_s: the longest wait between rounds.
@@ -99,7 +96,7 @@ class DueWorkService(PeriodicService):
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        db: DatabaseHandle,
         hooks: Sequence[AfterCommit] = (),
         *,
         batch: int,
@@ -117,14 +114,13 @@ class DueWorkService(PeriodicService):
         self.poll_max_s = poll_max_s
 
     async def wait_after(
-        self, done: int, due_in: Callable[[AsyncConnection], Awaitable[float | None]]
+        self, done: int, due_in: Callable[[Connection], Awaitable[float | None]]
     ) -> float:
         """Seconds until the next tick, after a round that handled ``done`` items;
         ``due_in`` asks the database when the next item falls due (None: nothing)."""
         if done >= self.batch:
             return 0.0  # more may be due right now
-        async with self.db.connection() as conn:
-            due = await due_in(conn)
+        due = await self.db.run_single(due_in)
         if due is None:
             return self.poll_max_s
         return min(max(due, self.poll_min_s), self.poll_max_s)

@@ -14,19 +14,14 @@ publishes again jobs whose broker message went missing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from engine.config import Settings
-from engine.db.database import Database
+from engine.db.connection import Connection, DatabaseHandle
 from engine.maintenance.base import PeriodicService
 from engine.queries.counts import COUNT_FOLD, COUNT_LIST, COUNT_SOURCE
 from engine.status.cache import StatusCache
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
 
-
-async def fold_counts(conn: AsyncConnection) -> tuple[dict[tuple[str, str], int], str]:
+async def fold_counts(conn: Connection) -> tuple[dict[tuple[str, str], int], str]:
     """Fold pending deltas into the totals; return them and the database's source token
     (:data:`~engine.queries.counts.COUNT_SOURCE`), in the caller's transaction."""
     await conn.execute(COUNT_FOLD)
@@ -54,7 +49,7 @@ class CountReconciler(PeriodicService):
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        db: DatabaseHandle,
         cache: StatusCache | None = None,
         *,
         period_s: float | None = None,

@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
-from engine.db.database import Database
+from engine.db.connection import Connection, DatabaseHandle
 from engine.hooks import AfterCommit, run_hooks
 from engine.maintenance.base import PeriodicService
 from engine.queries.jobs import JOB_QUEUED_PER_QUEUE, JOB_QUEUED_STALE
@@ -41,7 +42,7 @@ class DispatchReconciler(PeriodicService):
 
     def __init__(
         self,
-        db: Database,
+        db: DatabaseHandle,
         hooks: Sequence[AfterCommit],
         broker_ready: DepthFn,
         *,
@@ -58,8 +59,11 @@ class DispatchReconciler(PeriodicService):
 
     async def tick(self) -> float:
         period = max(self.after_s / 2, 0.5)
-        async with self.db.connection() as conn:
-            rows = (await conn.execute(JOB_QUEUED_PER_QUEUE, {"after_s": self.after_s})).all()
+
+        async def queued_per_queue(conn: Connection) -> Sequence[Any]:
+            return (await conn.execute(JOB_QUEUED_PER_QUEUE, {"after_s": self.after_s})).all()
+
+        rows = await self.db.run_single(queued_per_queue)
         candidates = {r.queue: (r.queued, r.stale) for r in rows if r.stale}
         if not candidates:
             return period
@@ -74,18 +78,17 @@ class DispatchReconciler(PeriodicService):
             missing = min(queued - in_broker, stale, BATCH)
             if missing <= 0:
                 continue
-            async with self.db.connection() as conn:
-                jobs = (
-                    await conn.execute(
-                        JOB_QUEUED_STALE,
-                        {
-                            "queue": queue,
-                            "after_s": self.after_s,
-                            "limit": missing,
-                            "recent": list(self._recent),
-                        },
-                    )
-                ).all()
+            params = {
+                "queue": queue,
+                "after_s": self.after_s,
+                "limit": missing,
+                "recent": list(self._recent),
+            }
+
+            async def stale(conn: Connection, params: dict[str, Any] = params) -> Sequence[Any]:
+                return (await conn.execute(JOB_QUEUED_STALE, params)).all()
+
+            jobs = await self.db.run_single(stale)
             changes.runnables.extend(Runnable(j.id, j.attempts, j.queue, j.priority) for j in jobs)
             self._recent.update((j.id, now) for j in jobs)
             if not jobs:

@@ -17,10 +17,9 @@ submitted by another process are noticed within :data:`EXPIRY_POLL_MAX_S`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from engine.config import Settings
-from engine.db.database import Database
+from engine.db.connection import Connection, DatabaseHandle
 from engine.hooks import AfterCommit, run_hooks
 from engine.maintenance.base import DueWorkService
 from engine.queries.jobs import JOB_EXPIRE_DUE, JOB_NEXT_EXPIRY_IN
@@ -29,9 +28,6 @@ from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
 from engine.store.transitions import _block_descendants  # the cancel path's own propagation
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
-
 EXPIRED = "expired"
 """The reason recorded on an expired job (its event and ``wait_reason``)."""
 
@@ -39,7 +35,7 @@ EXPIRY_BATCH = 1000  # jobs expired per transaction
 EXPIRY_POLL_MAX_S = 1.0  # seconds; the longest wait between looks for expired jobs
 
 
-async def expire_due(conn: AsyncConnection, limit: int = EXPIRY_BATCH) -> ChangeSet:
+async def expire_due(conn: Connection, limit: int = EXPIRY_BATCH) -> ChangeSet:
     """QUEUED -> CANCELLED (``expired``) for up to ``limit`` jobs whose TTL ran out."""
     changes = ChangeSet()
     rows = (await conn.execute(JOB_EXPIRE_DUE, {"limit": limit, "reason": EXPIRED})).all()
@@ -61,7 +57,7 @@ async def expire_due(conn: AsyncConnection, limit: int = EXPIRY_BATCH) -> Change
     return changes
 
 
-async def next_expiry_in(conn: AsyncConnection) -> float | None:
+async def next_expiry_in(conn: Connection) -> float | None:
     """Seconds until the next QUEUED job expires (negative: overdue); None if none has a TTL."""
     value = await conn.scalar(JOB_NEXT_EXPIRY_IN)
     return None if value is None else float(value)
@@ -75,7 +71,7 @@ class ExpiryService(DueWorkService):
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        db: DatabaseHandle,
         hooks: Sequence[AfterCommit] = (),
         *,
         batch: int = EXPIRY_BATCH,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from engine.db.database import Database
+from engine.db.connection import DatabaseHandle
 from engine.hooks import AfterCommit, run_hooks
 from engine.maintenance.base import PeriodicService
 from engine.store.workers import rescue
@@ -36,7 +36,7 @@ class Rescuer(PeriodicService):
 
     def __init__(
         self,
-        db: Database,
+        db: DatabaseHandle,
         hooks: Sequence[AfterCommit],
         *,
         heartbeat_timeout_s: float = RESCUER_HEARTBEAT_TIMEOUT_S,

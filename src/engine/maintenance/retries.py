@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.db.database import Database
+from engine.db.connection import Connection, DatabaseHandle
 from engine.hooks import AfterCommit, run_hooks
 from engine.maintenance.base import PeriodicService
 from engine.queries.jobs import DB_NOW, JOB_NEXT_RETRY_AT
@@ -25,7 +25,7 @@ class RetryScheduler(PeriodicService):
 
     name = "retry-scheduler"
 
-    def __init__(self, db: Database, hooks: Sequence[AfterCommit]) -> None:
+    def __init__(self, db: DatabaseHandle, hooks: Sequence[AfterCommit]) -> None:
         super().__init__()
         self.db = db
         self.hooks = hooks
@@ -37,10 +37,13 @@ class RetryScheduler(PeriodicService):
         self.requeued += len(changes.runnables)
         if len(changes.runnables) >= BATCH:
             return 0.0
-        async with self.db.connection() as conn:
-            next_at = (await conn.execute(JOB_NEXT_RETRY_AT)).scalar()
-            if next_at is None:
-                return MAX_SLEEP_S
-            now = (await conn.execute(DB_NOW)).scalar_one()
-        wait_s: float = (next_at - now).total_seconds()
-        return min(max(wait_s, 0.005), MAX_SLEEP_S)
+        return await self.db.run_single(_next_retry_in)
+
+
+async def _next_retry_in(conn: Connection) -> float:
+    """Seconds until the earliest retry falls due, between 5 ms and :data:`MAX_SLEEP_S`."""
+    next_at = (await conn.execute(JOB_NEXT_RETRY_AT)).scalar()
+    if next_at is None:
+        return MAX_SLEEP_S
+    now = (await conn.execute(DB_NOW)).scalar_one()
+    return float(min(max((next_at - now).total_seconds(), 0.005), MAX_SLEEP_S))

@@ -41,7 +41,7 @@ from croniter import croniter
 from sqlalchemy.engine import Row
 
 from engine.config import Settings
-from engine.db.database import Database
+from engine.db.connection import Connection, DatabaseHandle
 from engine.errors import UserError, ValidationError
 from engine.hooks import AfterCommit, run_hooks
 from engine.maintenance.base import DueWorkService
@@ -379,7 +379,7 @@ async def set_schedule_paused(conn: AsyncConnection, name: str, paused: bool) ->
 # ---------------------------------------------------------------------------
 
 
-async def fire_due(conn: AsyncConnection, limit: int = FIRE_BATCH) -> FireRound:
+async def fire_due(conn: Connection, limit: int = FIRE_BATCH) -> FireRound:
     """Fire every due schedule (up to ``limit``) once, in the caller's transaction.
 
     A schedule whose job is refused (its queue is full, or the stored job no
@@ -416,7 +416,7 @@ async def fire_due(conn: AsyncConnection, limit: int = FIRE_BATCH) -> FireRound:
 
 
 async def _submit_for(
-    conn: AsyncConnection,
+    conn: Connection,
     schedule: ScheduleInfo,
     tick: datetime,
     missed: int,
@@ -458,7 +458,7 @@ async def _submit_for(
     return submitted.id, None
 
 
-async def next_due_in(conn: AsyncConnection) -> float | None:
+async def next_due_in(conn: Connection) -> float | None:
     """Seconds until the next unpaused schedule is due (negative: overdue); None if none."""
     value = await conn.scalar(SCHEDULE_NEXT_DUE_IN)
     return None if value is None else float(value)
@@ -472,7 +472,7 @@ class ScheduleService(DueWorkService):
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        db: DatabaseHandle,
         hooks: Sequence[AfterCommit] = (),
         *,
         batch: int = FIRE_BATCH,

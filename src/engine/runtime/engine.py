@@ -19,7 +19,9 @@ from engine.broker.control import ControlBus
 from engine.broker.depth import queue_depths
 from engine.client import Client
 from engine.config import Settings
+from engine.db.connection import DatabaseHandle
 from engine.db.database import Database
+from engine.db.driver import DriverDatabase
 from engine.errors import EngineError
 from engine.hooks import AfterCommit
 from engine.maintenance.base import PeriodicService, ServiceGroup
@@ -37,9 +39,13 @@ from engine.maintenance.scheduler import ScheduleService
 from engine.runtime.supervisor import Supervisor
 from engine.runtime.wiring import close_hooks, make_hooks
 from engine.status.cache import StatusCache
-from engine.worker.process import DEFAULT_PREFETCH
+from engine.worker.options import DEFAULT_PREFETCH
 
 log = logging.getLogger(__name__)
+
+SERVICES_POOL_SIZE = 3
+"""Connections the maintenance services keep (as many again while busy): six services,
+each one short statement or transaction at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,12 @@ class Engine:
     def __init__(self, settings: Settings, options: EngineOptions) -> None:
         self.settings = settings
         self.options = options
+        # The console's reads go through the client on SQLAlchemy's engine (made at first
+        # use); the services, which a headless engine runs alone, on asyncpg's own pool.
         self.db = Database(settings, pool_size=4, application_name="queueconsole-engine")
+        self.services_db = DriverDatabase(
+            settings, pool_size=SERVICES_POOL_SIZE, application_name="queueconsole-engine"
+        )
         self.hooks: list[AfterCommit] = make_hooks(settings)
         self.client = Client(settings, database=self.db, hooks=self.hooks)
         self.supervisor = Supervisor(
@@ -77,7 +88,7 @@ class Engine:
             grace_s=options.grace_s,
         )
         self.services: list[PeriodicService] = maintenance_services(
-            settings, options, self.db, self.hooks
+            settings, options, self.services_db, self.hooks, retention_db=self.db
         )
         self._group = ServiceGroup(self.services)
         self._control = ControlBus(settings)
@@ -117,6 +128,7 @@ class Engine:
         with contextlib.suppress(Exception):
             await self._control.close()
         await close_hooks(self.hooks)
+        await self.services_db.close()
         await self.db.close()
 
     async def scale(self, queue: str, workers: int, *, everywhere: bool = False) -> None:
@@ -145,11 +157,17 @@ class Engine:
 
 
 def maintenance_services(
-    settings: Settings, options: EngineOptions, db: Database, hooks: Sequence[AfterCommit]
+    settings: Settings,
+    options: EngineOptions,
+    db: DatabaseHandle,
+    hooks: Sequence[AfterCommit],
+    *,
+    retention_db: Database,
 ) -> list[PeriodicService]:
     """Every background service an engine runs, in start order.
 
-    Retention is left out while ``retention_age`` is unset (it would only rest). The
+    Retention is left out while ``retention_age`` is unset (it would only rest); it runs
+    on ``retention_db``, SQLAlchemy's engine, which its batches' row counts need. The
     count reconciler shares the status cache among ``hooks`` when there is one.
     """
 
@@ -174,7 +192,7 @@ def maintenance_services(
         ScheduleService(settings, db, hooks),
         ExpiryService(settings, db, hooks),
     ]
-    retention = RetentionService(settings, db, hooks)
+    retention = RetentionService(settings, retention_db, hooks)
     if retention.enabled:
         services.append(retention)
     return services

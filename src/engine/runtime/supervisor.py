@@ -26,7 +26,7 @@ from engine.config import Settings, to_environ
 from engine.errors import UserError
 from engine.queues.info import check_queue_name
 from engine.snapshots import SupervisorSnapshot, Worker, epoch_to_datetime
-from engine.worker.process import DEFAULT_PREFETCH
+from engine.worker.options import DEFAULT_PREFETCH
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import sys
 
 from engine.config import Settings, load_settings
 from engine.errors import EngineError
-from engine.worker.process import DEFAULT_PREFETCH, Worker, WorkerOptions
+from engine.worker.options import DEFAULT_PREFETCH, WorkerOptions
 
 
 def parse_queues(text: str) -> tuple[str, ...]:
@@ -70,6 +70,10 @@ def options_from(args: argparse.Namespace) -> WorkerOptions:
 
 async def run_worker(settings: Settings, options: WorkerOptions) -> int:
     """Run a worker; the first SIGTERM/SIGINT drains it, a second one is ignored."""
+    # Imported here: every `queueconsole` command builds the `worker` flags, and only
+    # a worker needs the worker (its consumer, executor, psutil).
+    from engine.worker.process import Worker
+
     worker = Worker(settings, options)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -53,6 +53,8 @@ from engine.store.transitions import (
 )
 from engine.worker.execution import Executor, Outcome
 from engine.worker.fingerprint import fingerprint
+from engine.worker.options import DEFAULT_PREFETCH as DEFAULT_PREFETCH
+from engine.worker.options import WorkerOptions as WorkerOptions
 from engine.worker.registry import JobContext, load_modules, registry
 from engine.worker.status_hooks import status_hooks
 
@@ -66,28 +68,10 @@ CLAIM_AHEAD_S = 0.05
 """Claim ahead only as much work as should start within this time."""
 HOLD_S = 1.0
 """How long a busy worker keeps deliveries it cannot claim yet before handing them back."""
-DEFAULT_PREFETCH = 200
-"""Most messages the broker may hold out to a worker (``--prefetch``). The worker asks
-for fewer while its jobs are long (:meth:`Worker._wanted_prefetch`)."""
 DB_OPERATION_TIMEOUT_S = 15.0
 """Longest a claim, a flush or a heartbeat may wait on PostgreSQL before it is given up
 as failed (and, for a claim, checked for having committed)."""
 IN_DOUBT_RETRY_S = 0.5  # seconds between asks whether a claim that failed had committed
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerOptions:
-    """How one worker process behaves (the ``queueconsole worker`` flags)."""
-
-    queues: tuple[str, ...] = ("default",)
-    prefetch: int = DEFAULT_PREFETCH
-    concurrency: int = 1
-    max_memory_mb: int | None = None
-    worker_id: str | None = None
-    supervisor_id: str | None = None
-    heartbeat_s: float = 1.0
-    grace_s: float = 30.0
-    interrupt_grace_s: float = 2.0
 
 
 @dataclass

@@ -1,18 +1,20 @@
-"""``queueconsole submit | job | jobs | cancel | retry``."""
+"""``queueconsole submit | job | jobs | cancel | retry``.
+
+The client, the read API and their drivers are imported inside each command: every
+command builds the whole parser, and a shell's ``queueconsole submit`` should pay
+start-up only for what submitting needs (see :mod:`queueconsole.cli.clients`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.client import ChangeSet, Client
 from engine.config import Settings
 from engine.errors import UserError
 from engine.priority import Priority
-from engine.runtime.wiring import open_client
-from engine.snapshots import JobDetail, JobFilter
 from engine.specs import parse_workflow
 from queueconsole.cli.arguments import (
     job_id,
@@ -22,7 +24,12 @@ from queueconsole.cli.arguments import (
     seconds,
     state,
 )
+from queueconsole.cli.clients import writing_client
 from queueconsole.cli.output import print_json, printable, table, when
+
+if TYPE_CHECKING:
+    from engine.client import ChangeSet
+    from engine.snapshots import JobDetail
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -115,7 +122,7 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("say what to submit: a job TYPE, or --file workflow.json")
     if args.file:
         name, specs = parse_workflow(_read_workflow(args.file))
-        async with open_client(settings) as client:
+        async with writing_client(settings) as client:
             result = await client.submit_workflow(specs, name=name)
         if args.json:
             print_json(result.ids)
@@ -130,7 +137,7 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     payload = parse_payload(args.payload)
-    async with open_client(settings) as client:
+    async with writing_client(settings) as client:
         submitted = await client.submit(
             args.type,
             payload,
@@ -159,6 +166,8 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
 
 async def run_job(args: argparse.Namespace, settings: Settings) -> int:
     """Show one job."""
+    from engine.client import Client
+
     async with Client(settings) as client:
         detail = await client.job(args.id)
     if args.json:
@@ -221,6 +230,9 @@ def _print_detail(d: JobDetail) -> None:
 
 async def run_jobs(args: argparse.Namespace, settings: Settings) -> int:
     """List jobs."""
+    from engine.client import Client
+    from engine.snapshots import JobFilter
+
     flt = JobFilter(state=args.state, queue=args.queue, type=args.type, text=args.text)
     async with Client(settings) as client:
         page = await client.jobs(flt, limit=args.limit, before=args.before)
@@ -279,7 +291,7 @@ def _summarize(job: int, changes: ChangeSet, as_json: bool) -> None:
 
 async def run_cancel(args: argparse.Namespace, settings: Settings) -> int:
     """Cancel a job."""
-    async with open_client(settings) as client:
+    async with writing_client(settings) as client:
         changes = await client.cancel(args.id)
     _summarize(args.id, changes, args.json)
     return 0
@@ -287,7 +299,7 @@ async def run_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 async def run_retry(args: argparse.Namespace, settings: Settings) -> int:
     """Retry a job."""
-    async with open_client(settings) as client:
+    async with writing_client(settings) as client:
         changes = await client.retry(args.id)
     _summarize(args.id, changes, args.json)
     return 0

@@ -11,7 +11,7 @@ from typing import Any
 from engine.config import Settings
 from engine.errors import ValidationError
 from engine.worker.main import add_worker_arguments, options_from, positive_int, run_worker
-from engine.worker.process import DEFAULT_PREFETCH
+from engine.worker.options import DEFAULT_PREFETCH
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:

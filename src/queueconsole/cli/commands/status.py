@@ -8,12 +8,14 @@ unavailable and the rest still prints.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
-from engine.snapshots import Dashboard
 from engine.states import State
 from queueconsole.cli.output import print_json, printable, table
+
+if TYPE_CHECKING:
+    from engine.snapshots import Dashboard
 
 MIB = 1024 * 1024
 
@@ -32,7 +34,8 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 async def run_status(args: argparse.Namespace, settings: Settings) -> int:
     """Print one dashboard snapshot."""
     # Imported here: every command builds the whole parser, and a worker process
-    # started as `queueconsole worker` should not carry the read API.
+    # started as `queueconsole worker` should not carry the read API, nor a shell's
+    # `queueconsole submit` SQLAlchemy's engine.
     from engine.readapi.reader import StatusReader
 
     reader = StatusReader(settings, application_name="queueconsole-status")

@@ -1,0 +1,29 @@
+"""How one worker process behaves: its options and their defaults.
+
+Apart from :mod:`engine.worker.process` so that what only parses or passes them on
+(``queueconsole worker``'s flags, the supervisor, every command's parser) does not
+import the worker itself: its broker consumer, executor and psutil.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFETCH = 200
+"""Most messages the broker may hold out to a worker (``--prefetch``). The worker asks
+for fewer while its jobs are long (:meth:`~engine.worker.process.Worker._wanted_prefetch`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """How one worker process behaves (the ``queueconsole worker`` flags)."""
+
+    queues: tuple[str, ...] = ("default",)
+    prefetch: int = DEFAULT_PREFETCH
+    concurrency: int = 1
+    max_memory_mb: int | None = None
+    worker_id: str | None = None
+    supervisor_id: str | None = None
+    heartbeat_s: float = 1.0
+    grace_s: float = 30.0
+    interrupt_grace_s: float = 2.0
