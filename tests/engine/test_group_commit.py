@@ -16,16 +16,21 @@ import dataclasses
 import pytest
 from sqlalchemy import text
 
+from engine.broker.admin import delete_namespace
+from engine.broker.depth import queue_depths
+from engine.broker.names import Names
 from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
 from engine.db.driver import DriverDatabase
 from engine.errors import ValidationError
 from engine.queues.limits import QueueFull
+from engine.runtime.wiring import open_client
 from engine.specs import JobSpec, prepare
 from engine.states import State
 from engine.store.group_commit import GroupCommitter
 from engine.store.submission import Submitted
+from tests.support.runtime import isolated
 
 CALLERS = 50
 
@@ -156,3 +161,20 @@ async def test_a_limit_set_after_a_queue_was_used_is_honoured_by_one_job_submits
     with pytest.raises(QueueFull):
         await client.submit("demo.noop", queue="later")
     assert await job_count(db) == 2
+
+
+async def test_closing_an_open_client_publishes_what_its_submits_left_in_flight(
+    migrated: Settings, db: Database
+) -> None:
+    # submit returns at the commit; the publish follows in the background, and leaving
+    # open_client waits for it, so a short-lived producer (the CLI) loses no message.
+    settings = isolated(migrated)
+    try:
+        async with open_client(settings) as client:
+            jobs = await asyncio.gather(*(client.submit("demo.noop") for _ in range(CALLERS)))
+            jobs.append(await client.submit("demo.noop"))
+        depths = await queue_depths(settings, ["default"])
+    finally:
+        await delete_namespace(settings, Names(settings.namespace), ["default"])
+    assert len({j.id for j in jobs}) == CALLERS + 1
+    assert depths["default"].ready == CALLERS + 1
