@@ -137,6 +137,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A pool's reset that sends nothing (asyncpg has already rolled back any open
+    transaction): for statements that leave no session state behind."""
+
+
 class DriverDatabase:
     """A small asyncpg pool with :class:`~engine.db.database.Database`'s contract.
 
@@ -147,6 +152,15 @@ class DriverDatabase:
         application_name: shown in ``pg_stat_activity``.
         operation_timeout_s: longest wait for one :meth:`run` or :meth:`run_single`,
             None for no limit (see :class:`~engine.db.database.Database`).
+        plan_cache_mode: PostgreSQL's setting for the pool's connections. The default
+            plans each statement for the table as it is now (see
+            :class:`~engine.db.database.Database`); a pool running only statements
+            whose plan cannot depend on the table's size (the submit path's inserts)
+            skips that planning with ``force_generic_plan``.
+        reset_sessions: run asyncpg's session reset (``RESET ALL``, ``UNLISTEN *``…,
+            one round trip) each time a connection goes back to the pool. A pool
+            whose statements leave no session state behind turns it off; an open
+            transaction is still rolled back.
     """
 
     def __init__(
@@ -156,8 +170,12 @@ class DriverDatabase:
         pool_size: int = 3,
         application_name: str = "queueconsole",
         operation_timeout_s: float | None = None,
+        plan_cache_mode: str = "force_custom_plan",
+        reset_sessions: bool = True,
     ) -> None:
         self.settings = settings
+        self.plan_cache_mode = plan_cache_mode
+        self.reset_sessions = reset_sessions
         self.operation_timeout_s = operation_timeout_s
         self.masked_url = mask_url(settings.database_url)
         self._pool_size = pool_size
@@ -177,10 +195,11 @@ class DriverDatabase:
                         timeout=CONNECT_TIMEOUT_S,
                         record_class=Row,
                         init=_init_connection,
+                        reset=None if self.reset_sessions else _keep_session,
                         server_settings={
                             "application_name": self._application_name,
                             # as Database: plans follow the table's size
-                            "plan_cache_mode": "force_custom_plan",
+                            "plan_cache_mode": self.plan_cache_mode,
                         },
                     )
         return self._pool

@@ -67,6 +67,51 @@ JOB_INSERT_MANY = text(
     """
 )
 
+# -- job_submit_plain -- one-job submissions from concurrent callers (group commit, see
+# -- engine.store.group_commit): jobs without dependencies or idempotency key, each made
+# -- QUEUED with its queue made known, its "submitted" event and its count delta, in ONE
+# -- statement that commits by itself. A job whose queue has a waiting limit is left out
+# -- (no id, nothing written): its caller submits it in a transaction of its own, where
+# -- the limit is checked under the queue's lock (engine.queues.limits). Rows: (ord, id)
+# -- for each job written, ord being its 1-based place in the arrays.
+JOB_SUBMIT_PLAIN = text(
+    """
+    WITH u AS (
+        SELECT * FROM unnest(CAST(:types AS text[]), CAST(:queues AS text[]),
+                             CAST(:priorities AS smallint[]), CAST(:payloads AS jsonb[]),
+                             CAST(:max_retries AS int[]), CAST(:backoffs_s AS real[]),
+                             CAST(:backoffs_max_s AS real[]), CAST(:timeouts_s AS real[]),
+                             CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]))
+             WITH ORDINALITY
+             AS u(type, queue, priority, payload, max_retries, backoff_s, backoff_max_s,
+                  timeout_s, memory_mb, ttl_s, ord)
+    ), admitted AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id, u.* FROM u
+        WHERE NOT EXISTS (
+            SELECT 1 FROM queues q WHERE q.name = u.queue AND q.max_waiting IS NOT NULL
+        )
+        ORDER BY u.ord
+    ), queues_known AS (
+        INSERT INTO queues (name) SELECT DISTINCT queue FROM admitted ORDER BY queue
+        ON CONFLICT (name) DO NOTHING
+    ), inserted AS (
+        INSERT INTO jobs (id, type, queue, priority, state, payload, max_retries, backoff_s,
+                          backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
+                          queued_at)
+        SELECT id, type, queue, priority, 'queued', payload, max_retries, backoff_s,
+               backoff_max_s, timeout_s, memory_mb, ttl_s, 0, now()
+        FROM admitted
+    ), events AS (
+        INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
+        SELECT id, NULL, 'queued', 0, NULL, 'submitted' FROM admitted ORDER BY id
+    ), deltas AS (
+        INSERT INTO queue_state_deltas (queue, state, delta)
+        SELECT queue, 'queued', count(*) FROM admitted GROUP BY queue ORDER BY queue
+    )
+    SELECT ord, id FROM admitted
+    """
+)
+
 # -- job_share_many -- existing dependencies of a submission, locked so they cannot finish
 # -- (and miss our new edges) until we commit.
 JOB_SHARE_MANY = text(

@@ -68,11 +68,18 @@ async def close_hooks(hooks: list[AfterCommit]) -> None:
 async def open_client(
     settings: Settings, *, database: Database | None = None
 ) -> AsyncIterator[Client]:
-    """A Client that publishes and caches after each commit; closed on exit."""
+    """A Client that publishes and caches after each commit; closed on exit.
+
+    A submission's publish and status write follow its commit in the background
+    (``background_hooks``): closing the client waits for them first, then the
+    hooks' connections close.
+    """
     hooks = make_hooks(settings)
-    client = Client(settings, database=database, hooks=hooks)
+    client = Client(settings, database=database, hooks=hooks, background_hooks=True)
     try:
         yield client
     finally:
-        await close_hooks(hooks)
-        await client.close()
+        try:
+            await client.close()
+        finally:
+            await close_hooks(hooks)

@@ -71,6 +71,7 @@ BEAT_TTL_S = 30.0  # seconds a worker's beat lives; several heartbeat periods
 MEMORY_SAMPLES_KEPT = 360  # memory history per worker (an hour at one beat per 10 s)
 MEMORY_HISTORY_TTL_S = 3600  # seconds a stopped worker's history is kept
 RECOVERY_POLL_S = 0.2  # seconds between recovery attempts when the breaker retries at once
+COALESCE_S = 0.005  # seconds a client's background lane gathers submissions per write
 
 _JOB_FIELDS = ("state", "version", "epoch", "queue", "type", "attempt", "worker")
 _ARGS_PER_JOB = 7
@@ -161,6 +162,11 @@ class StatusCache:
         connect_timeout_s: how long a connection attempt may take.
         command_timeout_s: how long one command (or pipeline) may take.
     """
+
+    coalesce_s = COALESCE_S
+    """Read by :class:`~engine.hooks.BackgroundHooks`: how long its lane for this cache
+    waits to gather change sets into one pipeline (a live view refreshes every second;
+    a one-at-a-time producer would otherwise pay a pipeline per submit)."""
 
     def __init__(
         self,
