@@ -52,7 +52,7 @@ def test_every_engine_statement_is_an_sql_object() -> None:
 @pytest.mark.parametrize("name", [*sorted(STATEMENTS), "tricky"])
 def test_the_driver_compiles_each_statement_as_sqlalchemy_does(name: str) -> None:
     statement = STATEMENTS.get(name, TRICKY)
-    compiled = text(statement.text).compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+    compiled = text(statement.text).compile(dialect=PGDialect_asyncpg())
     assert statement.driver_sql() == (compiled.string, tuple(compiled.positiontup or ()))
 
 
