@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import text
 
 from engine.config import Settings
 from engine.db.driver import DriverConnection, DriverDatabase
+from engine.db.sql import Sql
 from engine.errors import UserError
 
 
@@ -17,13 +17,13 @@ async def test_core_statements_run_and_rows_read_like_sqlalchemys(migrated: Sett
     try:
         rows = await db.run(
             lambda conn: conn.execute(
-                text("SELECT n, n * 2 AS twice FROM unnest(CAST(:ns AS int[])) AS n"),
+                Sql("SELECT n, n * 2 AS twice FROM unnest(CAST(:ns AS int[])) AS n"),
                 {"ns": [1, 2]},
             )
         )
         assert [(r.n, r["twice"]) for r in rows.all()] == [(1, 2), (2, 4)]
         payload = await db.run_single(
-            lambda conn: conn.scalar(text("""SELECT CAST('{"a": 1}' AS jsonb)"""))
+            lambda conn: conn.scalar(Sql("""SELECT CAST('{"a": 1}' AS jsonb)"""))
         )
         assert payload == {"a": 1}
     finally:
@@ -34,7 +34,7 @@ async def test_a_missing_table_says_to_migrate(migrated: Settings) -> None:
     db = DriverDatabase(migrated)
     try:
         with pytest.raises(UserError, match="queueconsole migrate"):
-            await db.run(lambda conn: conn.execute(text("SELECT 1 FROM no_such_table")))
+            await db.run(lambda conn: conn.execute(Sql("SELECT 1 FROM no_such_table")))
     finally:
         await db.close()
 
@@ -47,7 +47,7 @@ async def test_close_returns_while_a_connection_is_still_in_use(migrated: Settin
 
     async def hold(conn: DriverConnection) -> None:
         held.set()
-        await conn.execute(text("SELECT pg_sleep(60)"))
+        await conn.execute(Sql("SELECT pg_sleep(60)"))
 
     task = asyncio.create_task(db.run_single(hold))
     await held.wait()

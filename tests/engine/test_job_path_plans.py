@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from engine.db.database import Database
-from engine.db.driver import DriverConnection, driver_sql
+from engine.db.driver import DriverConnection
 from engine.queries.jobs import (
     JOB_BLOCK_DESCENDANTS,
     JOB_CLAIM_MANY,
@@ -91,7 +91,7 @@ async def _plan_after_growth(db: Database, sql: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 async def test_plan_reads_jobs_only_by_primary_key(db: Database, name: str) -> None:
-    plan = await _plan_after_growth(db, driver_sql(STATEMENTS[name])[0])
+    plan = await _plan_after_growth(db, STATEMENTS[name].driver_sql()[0])
     reads = list(_reads_of_jobs(plan))
     assert reads, f"{name}: the plan never reads jobs"
     by_key = {(kind, frozenset({"jobs_pkey"})) for kind in ("Index Scan", "Bitmap Heap Scan")}

@@ -9,8 +9,9 @@ these protocols: both satisfy them structurally, and
 so a method the store starts to call on one and not the other is caught before
 a worker runs it.
 
-Statements are SQLAlchemy ``text()`` clauses with ``:name`` parameters
-(:mod:`engine.queries`); a driver connection compiles each once.
+Statements are :class:`~engine.db.sql.Sql` with ``:name`` parameters
+(:mod:`engine.queries`): a driver connection compiles each once to asyncpg's form,
+SQLAlchemy runs each as the ``text()`` it stands for.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.sql.elements import TextClause
-
 from engine.config import Settings
+from engine.db.sql import Sql
 
 T = TypeVar("T")
 
@@ -57,11 +57,11 @@ class Connection(Protocol):
     """One connection inside a transaction (or, from ``run_single``, outside one)."""
 
     async def execute(
-        self, statement: TextClause, parameters: Mapping[str, Any] | None = None, /
+        self, statement: Sql, parameters: Mapping[str, Any] | None = None, /
     ) -> Result: ...
 
     async def scalar(
-        self, statement: TextClause, parameters: Mapping[str, Any] | None = None, /
+        self, statement: Sql, parameters: Mapping[str, Any] | None = None, /
     ) -> Any: ...
 
     def begin_nested(self) -> AbstractAsyncContextManager[Any]:

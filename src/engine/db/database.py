@@ -4,6 +4,11 @@ Owns the SQLAlchemy async engine (asyncpg driver) and turns driver failures
 into errors a person can act on: an unreachable server becomes
 :class:`~engine.errors.ServiceUnavailable` with the URL masked, a database that
 was never migrated says to run ``queueconsole migrate``.
+
+SQLAlchemy itself is imported when the engine is first made, never by importing
+this module: a process that holds a Database only in case (the supervisor, for the
+console's reads; a shell's ``queueconsole submit``, whose plain submit runs on the
+client's asyncpg pool) never pays for it.
 """
 
 from __future__ import annotations
@@ -14,15 +19,16 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from engine.config import Settings, mask_url, sqlalchemy_url
 from engine.db.driver import DriverConnection
 from engine.db.errors import CONNECT_TIMEOUT_S, deadline, retry_transient, translate
+from engine.db.sql import Sql
 
 if TYPE_CHECKING:  # the asyncio extension imports the ORM: only where an engine is made
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+_PING = Sql("SELECT 1")
 
 T = TypeVar("T")
 
@@ -94,6 +100,8 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction; commits on success, rolls back on any error."""
+        from sqlalchemy.exc import DBAPIError
+
         try:
             async with self.engine.begin() as conn:
                 yield conn
@@ -103,6 +111,8 @@ class Database:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads; each statement sees committed data."""
+        from sqlalchemy.exc import DBAPIError
+
         try:
             async with self.engine.connect() as conn:
                 yield conn
@@ -116,6 +126,8 @@ class Database:
             return await self._run(fn)
 
     async def _run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        from sqlalchemy.exc import DBAPIError
+
         async def once() -> T:
             async with self.engine.begin() as conn:
                 return await fn(conn)
@@ -135,6 +147,8 @@ class Database:
             return await self._run_single(fn)
 
     async def _run_single(self, fn: Callable[[DriverConnection], Awaitable[T]]) -> T:
+        from sqlalchemy.exc import DBAPIError
+
         async def once() -> T:
             async with self.engine.connect() as conn:
                 raw = await conn.get_raw_connection()
@@ -153,7 +167,7 @@ class Database:
         """Round-trip time of ``SELECT 1`` in milliseconds; raises if the server is down."""
         started = time.perf_counter()
         async with self.connection() as conn:
-            await conn.execute(text("SELECT 1"))
+            await conn.execute(_PING)
         return (time.perf_counter() - started) * 1000.0
 
     async def close(self) -> None:
@@ -163,4 +177,6 @@ class Database:
 
     def translate(self, exc: BaseException) -> Exception:
         """The error to show for a driver failure; user-facing where the cause is setup."""
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
         return translate(exc, self.settings, self.masked_url, (OperationalError, InterfaceError))

@@ -5,7 +5,7 @@ resident in every process that creates an async engine — about 8 MiB of a
 64 MiB idle worker. A worker runs a fixed set of statements and needs neither,
 so it uses :class:`DriverDatabase`: the same :meth:`run` / :meth:`run_single`
 contract as :class:`~engine.db.database.Database`, on ``asyncpg.create_pool``.
-Statements (SQLAlchemy ``text()`` with ``:name`` parameters, :mod:`engine.queries`)
+Statements (:class:`~engine.db.sql.Sql` with ``:name`` parameters, :mod:`engine.queries`)
 are compiled once to driver SQL; rows read as SQLAlchemy's do (``row.state``, and
 ``row["state"]`` from :meth:`Rows.mappings`), so the store's functions run
 unchanged on either: both satisfy :class:`~engine.db.connection.Connection`.
@@ -23,20 +23,15 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.sql.elements import TextClause
 
 from engine.config import Settings, mask_url
 from engine.db.errors import CONNECT_TIMEOUT_S, deadline, retry_transient, translate
+from engine.db.sql import Sql
 
 T = TypeVar("T")
 
 CLOSE_WAIT_S = 2.0
 """Longest :meth:`DriverDatabase.close` waits for connections still in use."""
-
-# SQLAlchemy leaves the dialect's __init__ unannotated; the instance itself is fully typed.
-_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
-_COMPILED: dict[int, tuple[TextClause, str, tuple[str, ...]]] = {}
 
 
 class Row(asyncpg.Record):
@@ -82,17 +77,6 @@ class Rows(list[Row]):
         return self
 
 
-def driver_sql(statement: TextClause) -> tuple[str, tuple[str, ...]]:
-    """``statement`` as driver SQL ($1 …) and the parameter names in ``$n`` order."""
-    cached = _COMPILED.get(id(statement))
-    if cached is None or cached[0] is not statement:
-        compiled = statement.compile(dialect=_DIALECT)
-        names = tuple(compiled.positiontup or ())
-        cached = (statement, compiled.string, names)
-        _COMPILED[id(statement)] = cached
-    return cached[1], cached[2]
-
-
 class DriverConnection:
     """One pooled asyncpg connection, inside :meth:`DriverDatabase.run`'s transaction
     or (from either handle's ``run_single``) outside any, each statement then
@@ -105,14 +89,14 @@ class DriverConnection:
     def __init__(self, driver: asyncpg.Connection | PoolConnectionProxy) -> None:
         self.driver = driver
 
-    async def execute(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> Rows:
-        """Run a ``text()`` statement with named parameters: one round trip, the
-        statement compiled at its first use only."""
-        sql, names = driver_sql(statement)
+    async def execute(self, statement: Sql, params: Mapping[str, Any] | None = None) -> Rows:
+        """Run a statement with named parameters: one round trip, the statement
+        compiled at its first use only."""
+        sql, names = statement.driver_sql()
         values = params or {}
         return Rows(await self.driver.fetch(sql, *[values[n] for n in names], record_class=Row))
 
-    async def scalar(self, statement: TextClause, params: Mapping[str, Any] | None = None) -> Any:
+    async def scalar(self, statement: Sql, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row, None without rows."""
         return (await self.execute(statement, params)).scalar()
 

@@ -26,6 +26,7 @@ SERVICE = "PostgreSQL"
 CONNECT_TIMEOUT_S = 5.0  # seconds; a dead server is reported, not waited on for a minute
 TRANSIENT_RETRIES = 5  # deadlock / serialization failures retried before giving up
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+INTEGRITY_VIOLATION_CLASS = "23"  # SQLSTATE class: unique, foreign key, check, not null
 
 _AUTH_ERRORS = (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError)
 _DOWN_ERRORS: tuple[type[BaseException], ...] = (
@@ -102,6 +103,13 @@ def sqlstate(exc: BaseException) -> str | None:
     """PostgreSQL's error code, from asyncpg's error or the one SQLAlchemy wraps."""
     orig = getattr(exc, "orig", None) or exc
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def is_integrity_violation(exc: BaseException) -> bool:
+    """Whether PostgreSQL refused a write for a constraint (SQLSTATE class 23), read the
+    same from asyncpg's error on a driver connection and from the SQLAlchemy error that
+    wraps it on the engine's, without importing SQLAlchemy to tell."""
+    return (sqlstate(exc) or "").startswith(INTEGRITY_VIOLATION_CLASS)
 
 
 async def retry_transient(

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from sqlalchemy.engine import Row
 
 from engine.config import Settings
 from engine.db.connection import Connection, DatabaseHandle
@@ -65,6 +64,7 @@ from engine.store.recorder import record
 from engine.store.submission import insert_jobs
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)

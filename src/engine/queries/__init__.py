@@ -7,10 +7,11 @@ statement that touches several tables lives with the one it is about: the table
 it writes, or mainly reads.
 
 Names are noun first (``JOB_CLAIM_MANY``, ``DEPENDENCY_INSERT_MANY``), so a
-reader looking for what touches a table opens one file. Each statement is a
-SQLAlchemy ``text()`` with ``:name`` parameters (arrays as
-``CAST(:ids AS bigint[])``): SQLAlchemy runs it in the engine, and a worker's
-:class:`~engine.db.driver.DriverConnection` compiles it once to asyncpg's
-``$n`` form and runs it directly. Batched statements take parallel arrays and
-``unnest`` them: one round trip for a whole batch.
+reader looking for what touches a table opens one file. Each statement is an
+:class:`~engine.db.sql.Sql` with ``:name`` parameters (arrays as
+``CAST(:ids AS bigint[])``): a :class:`~engine.db.driver.DriverConnection` compiles it
+once to asyncpg's ``$n`` form and runs it directly, and SQLAlchemy, where a process
+uses it, runs it as the ``text()`` it stands for. Defining the statements imports no
+SQLAlchemy. Batched statements take parallel arrays and ``unnest`` them: one round
+trip for a whole batch.
 """

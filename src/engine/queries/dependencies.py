@@ -1,9 +1,9 @@
 """Queries on ``job_dependencies`` (job ``job_id`` waits for ``depends_on_id``)."""
 
-from sqlalchemy import text
+from engine.db.sql import Sql
 
 # -- dependency_insert_many -- a submission's edges in one statement.
-DEPENDENCY_INSERT_MANY = text(
+DEPENDENCY_INSERT_MANY = Sql(
     """
     INSERT INTO job_dependencies (job_id, depends_on_id)
     SELECT * FROM unnest(CAST(:job_ids AS bigint[]), CAST(:depends_on_ids AS bigint[]))
@@ -11,7 +11,7 @@ DEPENDENCY_INSERT_MANY = text(
 )
 
 # -- dependency_upstream -- what a job waits for, with each one's state.
-DEPENDENCY_UPSTREAM = text(
+DEPENDENCY_UPSTREAM = Sql(
     """
     SELECT j.id, j.type, j.state FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on_id
     WHERE d.job_id = :id ORDER BY j.id
@@ -19,7 +19,7 @@ DEPENDENCY_UPSTREAM = text(
 )
 
 # -- dependency_downstream -- what waits for a job, with each one's state.
-DEPENDENCY_DOWNSTREAM = text(
+DEPENDENCY_DOWNSTREAM = Sql(
     """
     SELECT j.id, j.type, j.state FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
     WHERE d.depends_on_id = :id ORDER BY j.id
@@ -27,7 +27,7 @@ DEPENDENCY_DOWNSTREAM = text(
 )
 
 # -- dependency_blocked_dependents -- BLOCKED direct dependents of some jobs.
-DEPENDENCY_BLOCKED_DEPENDENTS = text(
+DEPENDENCY_BLOCKED_DEPENDENTS = Sql(
     """
     SELECT DISTINCT j.id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
     WHERE d.depends_on_id = ANY(CAST(:ids AS bigint[])) AND j.state = 'blocked'
@@ -37,7 +37,7 @@ DEPENDENCY_BLOCKED_DEPENDENTS = text(
 
 # -- dependency_states_of -- each dependency of some jobs, locked FOR SHARE so it cannot
 # -- fail or finish while we decide whether its dependents may leave BLOCKED.
-DEPENDENCY_STATES_OF = text(
+DEPENDENCY_STATES_OF = Sql(
     """
     SELECT d.job_id, dep.id AS depends_on_id, dep.state
     FROM job_dependencies d JOIN jobs dep ON dep.id = d.depends_on_id
@@ -51,7 +51,7 @@ DEPENDENCY_STATES_OF = text(
 # -- found, so the walk ends; PostgreSQL evaluates a recursive query only as far as
 # -- the outer LIMIT pulls, so a huge component costs :limit rows, not its size.
 # -- Each direction is one index: the primary key upstream, depends_on_idx downstream.
-DEPENDENCY_COMPONENT = text(
+DEPENDENCY_COMPONENT = Sql(
     """
     WITH RECURSIVE component(id) AS (
         SELECT CAST(:id AS bigint)
@@ -67,7 +67,7 @@ DEPENDENCY_COMPONENT = text(
 )
 
 # -- dependency_edges_touching -- every dependency with either end among some jobs.
-DEPENDENCY_EDGES_TOUCHING = text(
+DEPENDENCY_EDGES_TOUCHING = Sql(
     """
     SELECT job_id, depends_on_id FROM job_dependencies
     WHERE job_id = ANY(CAST(:ids AS bigint[]))

@@ -9,10 +9,10 @@ through) is estimated at a third of the table and scanned sequentially at
 millions of rows.
 """
 
-from sqlalchemy import text
+from engine.db.sql import Sql
 
 # -- event_insert_many -- one row per transition of a batch, in one statement.
-EVENT_INSERT_MANY = text(
+EVENT_INSERT_MANY = Sql(
     """
     INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
     SELECT * FROM unnest(CAST(:job_ids AS bigint[]), CAST(:from_states AS text[]),
@@ -22,7 +22,7 @@ EVENT_INSERT_MANY = text(
 )
 
 # -- event_list_for_job -- a job's trail, oldest first.
-EVENT_LIST_FOR_JOB = text(
+EVENT_LIST_FOR_JOB = Sql(
     """
     SELECT at, from_state, to_state, attempt, worker_id, reason FROM job_events
     WHERE job_id = :id ORDER BY id LIMIT :limit
@@ -32,7 +32,7 @@ EVENT_LIST_FOR_JOB = text(
 # -- event_throughput_recent -- runs that ended per second since :since, over at most the
 # -- newest :scan events; the grand-total row (sec NULL) says how many of those were read
 # -- and the oldest, so the caller knows whether the window was cut short.
-EVENT_THROUGHPUT_RECENT = text(
+EVENT_THROUGHPUT_RECENT = Sql(
     """
     SELECT floor(extract(epoch FROM at))::bigint AS sec,
            count(*) FILTER (WHERE from_state = 'running' AND to_state = 'completed')
@@ -47,7 +47,7 @@ EVENT_THROUGHPUT_RECENT = text(
 )
 
 # -- event_list_recent -- the newest events with their job's queue and type, newest first.
-EVENT_LIST_RECENT = text(
+EVENT_LIST_RECENT = Sql(
     """
     SELECT e.id, e.at, e.job_id, j.queue, j.type, e.from_state, e.to_state, e.attempt,
            e.worker_id, e.reason, j.version

@@ -8,8 +8,7 @@ PostgreSQL after a lock wait, which is what makes a duplicate claim harmless.
 
 import functools
 
-from sqlalchemy import text
-from sqlalchemy.sql.elements import TextClause
+from engine.db.sql import Sql
 
 JOB_COLUMNS = """
     j.id, j.type, j.queue, j.priority, j.state, j.payload, j.idempotency_key, j.workflow_id,
@@ -21,14 +20,14 @@ JOB_COLUMNS = """
 """
 
 # -- job_ids_allocate -- ids for a submission before its rows exist, so edges can name them.
-JOB_IDS_ALLOCATE = text(
+JOB_IDS_ALLOCATE = Sql(
     "SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, :n)"
 )
 
 # -- job_insert_many -- a whole submission's jobs in one statement, with their queues made
 # -- known, their "submitted" events and their count deltas (one array per column, see
 # -- engine.store.submission), in the submitting transaction.
-JOB_INSERT_MANY = text(
+JOB_INSERT_MANY = Sql(
     """
     WITH u AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:types AS text[]),
@@ -74,7 +73,7 @@ JOB_INSERT_MANY = text(
 # -- (no id, nothing written): its caller submits it in a transaction of its own, where
 # -- the limit is checked under the queue's lock (engine.queues.limits). Rows: (ord, id)
 # -- for each job written, ord being its 1-based place in the arrays.
-JOB_SUBMIT_PLAIN = text(
+JOB_SUBMIT_PLAIN = Sql(
     """
     WITH u AS (
         SELECT * FROM unnest(CAST(:types AS text[]), CAST(:queues AS text[]),
@@ -114,7 +113,7 @@ JOB_SUBMIT_PLAIN = text(
 
 # -- job_share_many -- existing dependencies of a submission, locked so they cannot finish
 # -- (and miss our new edges) until we commit.
-JOB_SHARE_MANY = text(
+JOB_SHARE_MANY = Sql(
     """
     SELECT id, state, workflow_id FROM jobs
     WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR SHARE
@@ -122,7 +121,7 @@ JOB_SHARE_MANY = text(
 )
 
 # -- job_idempotency_lock -- serializes submissions that share an idempotency key.
-JOB_IDEMPOTENCY_LOCK = text(
+JOB_IDEMPOTENCY_LOCK = Sql(
     """
     SELECT pg_advisory_xact_lock(:lock_class, hashtext(k))
     FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k
@@ -130,7 +129,7 @@ JOB_IDEMPOTENCY_LOCK = text(
 )
 
 # -- job_live_by_keys -- the live job holding each idempotency key, if any.
-JOB_LIVE_BY_KEYS = text(
+JOB_LIVE_BY_KEYS = Sql(
     """
     SELECT id, idempotency_key, state, workflow_id FROM jobs
     WHERE idempotency_key = ANY(CAST(:keys AS text[]))
@@ -140,13 +139,13 @@ JOB_LIVE_BY_KEYS = text(
 )
 
 # -- job_lock -- one job, locked for a single-job transition (cancel, retry).
-JOB_LOCK = text(f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = :id FOR UPDATE")
+JOB_LOCK = Sql(f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = :id FOR UPDATE")
 
 # -- job_get -- one job, unlocked.
-JOB_GET = text(f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = :id")
+JOB_GET = Sql(f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = :id")
 
 # -- job_set_state -- a single-job transition after JOB_LOCK checked it is legal.
-JOB_SET_STATE = text(
+JOB_SET_STATE = Sql(
     """
     UPDATE jobs SET state = :state,
         queued_at = CASE WHEN :state = 'queued' THEN now() ELSE queued_at END,
@@ -199,7 +198,7 @@ def among(rows: str) -> str:
 # -- the worker's id); the attempt in each message must still be current, so a stale or
 # -- duplicate message claims nothing. Jobs of a paused queue stay QUEUED (resuming the
 # -- queue publishes them again). Writes the events and count deltas.
-JOB_CLAIM_MANY = text(
+JOB_CLAIM_MANY = Sql(
     f"""
     WITH c AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
@@ -232,7 +231,7 @@ JOB_CLAIM_MANY = text(
 # -- job_claimed_by -- of the messages (ids, attempts) of a claim that failed without saying
 # -- whether it committed (the connection dropped), the runs the worker now holds: those it
 # -- did claim.
-JOB_CLAIMED_BY = text(
+JOB_CLAIMED_BY = Sql(
     """
     SELECT j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
            j.memory_mb, j.queued_at, j.started_at, j.workflow_id, j.version
@@ -246,7 +245,7 @@ JOB_CLAIMED_BY = text(
 )
 
 # -- job_state_many -- current state and attempt of jobs, to explain a refused claim.
-JOB_STATE_MANY = text(
+JOB_STATE_MANY = Sql(
     """
     SELECT j.id, j.queue, j.type, j.state, j.attempts, j.version,
            coalesce(q.paused, false) AS paused
@@ -261,7 +260,7 @@ JOB_STATE_MANY = text(
 # -- events and count deltas of both. Rows: kind 'completed' or 'released' (a dependent
 # -- whose deps_remaining changed, with its old state). Completed rows are locked before
 # -- dependents, each in id order, as everywhere.
-JOB_COMPLETE_MANY = text(
+JOB_COMPLETE_MANY = Sql(
     f"""
     WITH c AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
@@ -334,7 +333,7 @@ JOB_COMPLETE_MANY = text(
 
 # -- job_fail_many -- RUNNING -> RETRYING (attempts left and retryable) or FAILED, fenced by
 # -- the attempt. Backoff is exponential with equal jitter and a cap, on the database clock.
-JOB_FAIL_MANY = text(
+JOB_FAIL_MANY = Sql(
     f"""
     WITH c AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]),
@@ -368,7 +367,7 @@ JOB_FAIL_MANY = text(
 
 # -- job_return_many -- RUNNING -> QUEUED (claimed, never started) or RETRYING now (handed
 # -- back by a draining worker); the attempt does not count against max_retries.
-JOB_RETURN_MANY = text(
+JOB_RETURN_MANY = Sql(
     f"""
     WITH c AS (SELECT * FROM {_CLAIM_BATCH}), target AS (
         SELECT j.id FROM {locked_rows("c")}
@@ -385,7 +384,7 @@ JOB_RETURN_MANY = text(
 
 # -- job_requeue_due -- RETRYING -> QUEUED for retries whose backoff has ended.
 # -- SKIP LOCKED lets several engines share the work without waiting on each other.
-JOB_REQUEUE_DUE = text(
+JOB_REQUEUE_DUE = Sql(
     """
     WITH due AS (
         SELECT id FROM jobs WHERE state = 'retrying' AND run_at <= now()
@@ -399,11 +398,11 @@ JOB_REQUEUE_DUE = text(
 )
 
 # -- job_next_retry_at -- when the retry scheduler next has something to do.
-JOB_NEXT_RETRY_AT = text("SELECT min(run_at) FROM jobs WHERE state = 'retrying'")
+JOB_NEXT_RETRY_AT = Sql("SELECT min(run_at) FROM jobs WHERE state = 'retrying'")
 
 # -- job_block_descendants -- after a failure or cancel: every PENDING job downstream can
 # -- no longer run and becomes BLOCKED, with the reason naming the job that stopped it.
-JOB_BLOCK_DESCENDANTS = text(
+JOB_BLOCK_DESCENDANTS = Sql(
     f"""
     WITH RECURSIVE d(id) AS (
         SELECT job_id FROM job_dependencies WHERE depends_on_id = ANY(CAST(:ids AS bigint[]))
@@ -419,7 +418,7 @@ JOB_BLOCK_DESCENDANTS = text(
 )
 
 # -- job_descendants -- every job downstream of some jobs, with its state (previews).
-JOB_DESCENDANTS = text(
+JOB_DESCENDANTS = Sql(
     """
     WITH RECURSIVE d(id) AS (
         SELECT job_id FROM job_dependencies WHERE depends_on_id = ANY(CAST(:ids AS bigint[]))
@@ -432,7 +431,7 @@ JOB_DESCENDANTS = text(
 
 # -- job_unblock_many -- BLOCKED -> PENDING for jobs none of whose dependencies blocks them
 # -- any more (a retried dependency).
-JOB_UNBLOCK_MANY = text(
+JOB_UNBLOCK_MANY = Sql(
     """
     WITH locked AS (
         SELECT id FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) AND state = 'blocked'
@@ -445,7 +444,7 @@ JOB_UNBLOCK_MANY = text(
 )
 
 # -- job_queue_ready -- PENDING -> QUEUED for jobs with nothing left to wait for.
-JOB_QUEUE_READY = text(
+JOB_QUEUE_READY = Sql(
     """
     WITH locked AS (
         SELECT id FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) AND state = 'pending'
@@ -460,7 +459,7 @@ JOB_QUEUE_READY = text(
 
 # -- job_defer_many -- RUNNING -> RETRYING later without spending an attempt: the job could
 # -- not start here (no handler, not enough memory); the reason stays visible.
-JOB_DEFER_MANY = text(
+JOB_DEFER_MANY = Sql(
     f"""
     WITH c AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
@@ -478,7 +477,7 @@ JOB_DEFER_MANY = text(
 
 # -- job_not_mine -- of the runs a worker holds, those it no longer owns (cancelled,
 # -- rescued and handed elsewhere): the worker stops them.
-JOB_NOT_MINE = text(
+JOB_NOT_MINE = Sql(
     """
     SELECT c.id, c.attempt FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[]))
         AS c(id, attempt)
@@ -490,7 +489,7 @@ JOB_NOT_MINE = text(
 
 # -- job_orphaned -- RUNNING jobs whose worker is gone (stopped, lost, never registered),
 # -- or that ran past their timeout plus a grace (their worker could not stop them).
-JOB_ORPHANED = text(
+JOB_ORPHANED = Sql(
     """
     SELECT j.id, j.attempts,
            CASE WHEN w.id IS NULL OR w.stopped_at IS NOT NULL THEN 'lost' ELSE 'timeout' END
@@ -508,7 +507,7 @@ JOB_ORPHANED = text(
 )
 
 # -- job_queued_per_queue -- how many jobs wait in each unpaused queue (reconciler).
-JOB_QUEUED_PER_QUEUE = text(
+JOB_QUEUED_PER_QUEUE = Sql(
     """
     SELECT j.queue, count(*) AS queued,
            count(*) FILTER (WHERE j.queued_at < now() - make_interval(secs => :after_s))
@@ -521,7 +520,7 @@ JOB_QUEUED_PER_QUEUE = text(
 )
 
 # -- job_queued_stale -- the oldest unclaimed jobs of a queue, to publish again.
-JOB_QUEUED_STALE = text(
+JOB_QUEUED_STALE = Sql(
     """
     SELECT id, attempts, queue, priority FROM jobs
     WHERE state = 'queued' AND queue = :queue
@@ -533,7 +532,7 @@ JOB_QUEUED_STALE = text(
 )
 
 # -- job_queued_of_queue -- a batch of a queue's QUEUED jobs by id, to publish on resume.
-JOB_QUEUED_OF_QUEUE = text(
+JOB_QUEUED_OF_QUEUE = Sql(
     """
     SELECT id, attempts, queue, priority FROM jobs
     WHERE state = 'queued' AND queue = :queue AND id > :after
@@ -544,7 +543,7 @@ JOB_QUEUED_OF_QUEUE = text(
 # -- job_expire_due -- QUEUED -> CANCELLED for jobs whose TTL (counted from queued_at) ran
 # -- out on the database clock. SKIP LOCKED: several engines share the work, and a job a
 # -- worker is claiming right now is left to the claim.
-JOB_EXPIRE_DUE = text(
+JOB_EXPIRE_DUE = Sql(
     """
     WITH due AS (
         SELECT id FROM jobs
@@ -562,7 +561,7 @@ JOB_EXPIRE_DUE = text(
 )
 
 # -- job_next_expiry_in -- seconds until the next queued job expires (NULL: none has a TTL).
-JOB_NEXT_EXPIRY_IN = text(
+JOB_NEXT_EXPIRY_IN = Sql(
     """
     SELECT extract(epoch FROM min(job_queued_expiry(queued_at, ttl_s)) - now())::float8
     FROM jobs WHERE state = 'queued' AND ttl_s IS NOT NULL
@@ -571,7 +570,7 @@ JOB_NEXT_EXPIRY_IN = text(
 
 # -- db_now -- the database clock, which owns every run_at, TTL and schedule tick. It reads
 # -- no table; it lives here, with the job times it is compared with.
-DB_NOW = text("SELECT now()")
+DB_NOW = Sql("SELECT now()")
 
 # ---------------------------------------------------------------------------
 # Retention: finished jobs removed with their edges, events and logs
@@ -581,7 +580,7 @@ FINISHED = "('completed', 'failed', 'cancelled')"
 LIVE = "('pending', 'queued', 'running', 'retrying', 'blocked')"
 
 # -- job_prune_cutoff -- finished before this (database clock) is old enough to remove.
-JOB_PRUNE_CUTOFF = text("SELECT now() - make_interval(secs => :age_s)")
+JOB_PRUNE_CUTOFF = Sql("SELECT now() - make_interval(secs => :age_s)")
 
 
 def _prunable(j: str) -> str:
@@ -599,7 +598,7 @@ def _prunable(j: str) -> str:
 
 # -- job_prune_candidates -- the next batch of finished jobs older than the cutoff, oldest
 # -- first, keyset-paginated on (finished_at, id) so kept jobs are not read again.
-JOB_PRUNE_CANDIDATES = text(
+JOB_PRUNE_CANDIDATES = Sql(
     f"""
     SELECT id, finished_at FROM jobs
     WHERE state IN {FINISHED} AND finished_at < :cutoff
@@ -610,7 +609,7 @@ JOB_PRUNE_CANDIDATES = text(
 
 # -- job_prune_victims -- of some candidates, those that may go, locked; SKIP LOCKED leaves
 # -- a job an operator is retrying right now to the next run.
-JOB_PRUNE_VICTIMS = text(
+JOB_PRUNE_VICTIMS = Sql(
     f"""
     SELECT j.id, j.queue, j.state, j.workflow_id FROM jobs j
     WHERE j.id = ANY(CAST(:ids AS bigint[])) AND {_prunable("j")}
@@ -619,7 +618,7 @@ JOB_PRUNE_VICTIMS = text(
 )
 
 # -- job_prune_preview -- of some candidates, those that may go (dry run, no locks).
-JOB_PRUNE_PREVIEW = text(
+JOB_PRUNE_PREVIEW = Sql(
     f"""
     SELECT j.id, j.queue, j.state, j.workflow_id FROM jobs j
     WHERE j.id = ANY(CAST(:ids AS bigint[])) AND {_prunable("j")}
@@ -628,7 +627,7 @@ JOB_PRUNE_PREVIEW = text(
 
 # -- job_prune_many -- remove locked victims with their edges, events and logs, and take
 # -- them off the per-(queue, state) counts, in one statement.
-JOB_PRUNE_MANY = text(
+JOB_PRUNE_MANY = Sql(
     """
     WITH deps AS (
         DELETE FROM job_dependencies
@@ -653,7 +652,7 @@ JOB_PRUNE_MANY = text(
 # -- job_prune_preview_children -- what JOB_PRUNE_MANY would remove with some victims. An
 # -- edge between two removable jobs is counted once, with its dependent, as the real run
 # -- removes it once.
-JOB_PRUNE_PREVIEW_CHILDREN = text(
+JOB_PRUNE_PREVIEW_CHILDREN = Sql(
     f"""
     SELECT
         (SELECT count(*) FROM job_dependencies WHERE job_id = ANY(CAST(:ids AS bigint[])))
@@ -667,7 +666,7 @@ JOB_PRUNE_PREVIEW_CHILDREN = text(
 
 # -- job_prune_kept -- finished jobs older than the cutoff that were kept (live workflow or
 # -- live dependent, or locked by an operator at that moment).
-JOB_PRUNE_KEPT = text(
+JOB_PRUNE_KEPT = Sql(
     f"SELECT count(*) FROM jobs WHERE state IN {FINISHED} AND finished_at < :cutoff"
 )
 
@@ -677,7 +676,7 @@ JOB_PRUNE_KEPT = text(
 
 # -- job_state_version_many -- current state and version of some jobs (status cache
 # -- fallback when a job's cached status is missing or untrusted).
-JOB_STATE_VERSION_MANY = text(
+JOB_STATE_VERSION_MANY = Sql(
     """
     SELECT id, state, version, queue, type, attempts, worker_id FROM jobs
     WHERE id = ANY(CAST(:ids AS bigint[]))
@@ -688,7 +687,7 @@ JOB_STATE_VERSION_MANY = text(
 # -- percentiles, per type and overall, of the jobs that most recently finished a run.
 # -- Bounded like every dashboard read: the newest :scan events by primary key (see
 # -- EVENT_THROUGHPUT_RECENT), then at most :sample jobs.
-JOB_LATENCY_RECENT = text(
+JOB_LATENCY_RECENT = Sql(
     """
     WITH newest AS (
         SELECT job_id, from_state, to_state, at FROM job_events ORDER BY id DESC LIMIT :scan
@@ -719,7 +718,7 @@ JOB_FAILURE_GROUP_KEY = "coalesce(error_fingerprint, error_type, 'unknown')"
 
 # -- job_failure_groups -- the newest :scan FAILED jobs grouped by JOB_FAILURE_GROUP_KEY (the
 # -- error type when a job has none), largest groups first, with a sample of each.
-JOB_FAILURE_GROUPS = text(
+JOB_FAILURE_GROUPS = Sql(
     f"""
     WITH recent AS (
         SELECT id, {JOB_FAILURE_GROUP_KEY} AS fingerprint,
@@ -744,15 +743,15 @@ JOB_FAILURE_GROUPS = text(
 )
 
 # -- job_workflow_of -- a job and the workflow it belongs to (the DAG view's root).
-JOB_WORKFLOW_OF = text("SELECT id, workflow_id FROM jobs WHERE id = :id")
+JOB_WORKFLOW_OF = Sql("SELECT id, workflow_id FROM jobs WHERE id = :id")
 
 # -- job_ids_of_workflow -- the first :limit job ids of a workflow (jobs_workflow_idx).
-JOB_IDS_OF_WORKFLOW = text(
+JOB_IDS_OF_WORKFLOW = Sql(
     "SELECT id FROM jobs WHERE workflow_id = :workflow_id ORDER BY id LIMIT :limit"
 )
 
 # -- job_graph_nodes -- what the DAG view draws of each job.
-JOB_GRAPH_NODES = text(
+JOB_GRAPH_NODES = Sql(
     """
     SELECT id, type, queue, state, attempts, started_at, finished_at, wait_reason, workflow_id
     FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id
@@ -782,9 +781,9 @@ _JOB_PAGE_TERMS = {
 
 
 @functools.cache
-def _job_page_statement(terms: tuple[str, ...]) -> TextClause:
+def _job_page_statement(terms: tuple[str, ...]) -> Sql:
     where = ("WHERE " + " AND ".join(_JOB_PAGE_TERMS[t] for t in terms)) if terms else ""
-    return text(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY j.id DESC LIMIT :limit")
+    return Sql(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY j.id DESC LIMIT :limit")
 
 
 def _escape_like(value: str) -> str:
@@ -803,7 +802,7 @@ def job_page_query(
     job_type: str | None = None,
     workflow_id: int | None = None,
     search: str | None = None,
-) -> tuple[TextClause, dict[str, object]]:
+) -> tuple[Sql, dict[str, object]]:
     """The statement for one page of the jobs list and its parameters; an empty
     ``search`` filters nothing."""
     params: dict[str, object] = {"limit": limit}
@@ -827,7 +826,7 @@ def job_page_query(
 
 # -- job_failed_group_size -- how many FAILED jobs a failure group holds now, and the ids
 # -- of its newest :sample (a retry's preview).
-JOB_FAILED_GROUP_SIZE = text(
+JOB_FAILED_GROUP_SIZE = Sql(
     f"""
     SELECT count(*) AS n, (array_agg(id ORDER BY id DESC))[1:CAST(:sample AS int)] AS newest
     FROM jobs WHERE state = 'failed' AND {JOB_FAILURE_GROUP_KEY} = :fingerprint
@@ -838,7 +837,7 @@ JOB_FAILED_GROUP_SIZE = text(
 # -- :after, in id order (keyset: a group's retry visits each job once, however large the
 # -- group, and a job that fails again meanwhile is not retried twice). Served by
 # -- jobs_failed_group_idx: (key, id) of FAILED jobs only.
-JOB_FAILED_GROUP_PAGE = text(
+JOB_FAILED_GROUP_PAGE = Sql(
     f"""
     SELECT id FROM jobs
     WHERE state = 'failed' AND {JOB_FAILURE_GROUP_KEY} = :fingerprint AND id > :after
@@ -849,7 +848,7 @@ JOB_FAILED_GROUP_PAGE = text(
 # -- job_failed_group_blocked_descendants -- the BLOCKED jobs downstream of a failure
 # -- group's FAILED jobs (those a retry of the group may release), the first :sample by
 # -- id with the total count on every row.
-JOB_FAILED_GROUP_BLOCKED_DESCENDANTS = text(
+JOB_FAILED_GROUP_BLOCKED_DESCENDANTS = Sql(
     f"""
     WITH RECURSIVE g AS (
         SELECT id FROM jobs

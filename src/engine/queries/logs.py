@@ -1,9 +1,9 @@
 """Queries on ``job_logs``, what handlers logged."""
 
-from sqlalchemy import text
+from engine.db.sql import Sql
 
 # -- log_insert_many -- a batch of handler log lines.
-LOG_INSERT_MANY = text(
+LOG_INSERT_MANY = Sql(
     """
     INSERT INTO job_logs (job_id, attempt, at, level, message)
     SELECT * FROM unnest(CAST(:job_ids AS bigint[]), CAST(:attempts AS int[]),
@@ -13,7 +13,7 @@ LOG_INSERT_MANY = text(
 )
 
 # -- log_list_for_job -- a job's most recent log lines, oldest first.
-LOG_LIST_FOR_JOB = text(
+LOG_LIST_FOR_JOB = Sql(
     """
     SELECT attempt, at, level, message FROM (
         SELECT id, attempt, at, level, message FROM job_logs

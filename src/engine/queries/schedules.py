@@ -5,7 +5,7 @@ a scheduler locks due rows ``FOR UPDATE SKIP LOCKED`` and claims each tick by
 inserting it, so two engines never fire one tick twice.
 """
 
-from sqlalchemy import text
+from engine.db.sql import Sql
 
 SCHEDULE_COLUMNS = """
     s.id, s.name, s.cron, s.tz, s.type, s.payload, s.queue, s.priority, s.max_retries,
@@ -13,7 +13,7 @@ SCHEDULE_COLUMNS = """
 """
 
 # -- schedule_insert -- a new schedule; nothing when the name is taken.
-SCHEDULE_INSERT = text(
+SCHEDULE_INSERT = Sql(
     f"""
     INSERT INTO schedules AS s (name, cron, tz, type, payload, queue, priority, max_retries,
                                 timeout_s, ttl_s, next_fire_at)
@@ -25,16 +25,16 @@ SCHEDULE_INSERT = text(
 )
 
 # -- schedule_list -- every schedule by name.
-SCHEDULE_LIST = text(f"SELECT {SCHEDULE_COLUMNS} FROM schedules s ORDER BY s.name")
+SCHEDULE_LIST = Sql(f"SELECT {SCHEDULE_COLUMNS} FROM schedules s ORDER BY s.name")
 
 # -- schedule_lock -- one schedule by name, locked for an operator's change.
-SCHEDULE_LOCK = text(f"SELECT {SCHEDULE_COLUMNS} FROM schedules s WHERE s.name = :name FOR UPDATE")
+SCHEDULE_LOCK = Sql(f"SELECT {SCHEDULE_COLUMNS} FROM schedules s WHERE s.name = :name FOR UPDATE")
 
 # -- schedule_delete -- remove a schedule (its fire history goes with it).
-SCHEDULE_DELETE = text("DELETE FROM schedules WHERE name = :name RETURNING id")
+SCHEDULE_DELETE = Sql("DELETE FROM schedules WHERE name = :name RETURNING id")
 
 # -- schedule_set_paused -- pause, or resume from the next tick after now.
-SCHEDULE_SET_PAUSED = text(
+SCHEDULE_SET_PAUSED = Sql(
     f"""
     UPDATE schedules s SET paused = :paused, next_fire_at = :next_fire_at, updated_at = now()
     WHERE s.id = :id
@@ -44,7 +44,7 @@ SCHEDULE_SET_PAUSED = text(
 
 # -- schedule_due -- schedules whose tick has come, locked; SKIP LOCKED so two engines never
 # -- wait on (or fire) the same schedule at once.
-SCHEDULE_DUE = text(
+SCHEDULE_DUE = Sql(
     f"""
     SELECT {SCHEDULE_COLUMNS}, now() AS db_now FROM schedules s
     WHERE NOT s.paused AND s.next_fire_at <= now()
@@ -54,7 +54,7 @@ SCHEDULE_DUE = text(
 )
 
 # -- schedule_fire_insert -- claim one tick of a schedule; no row back means it already fired.
-SCHEDULE_FIRE_INSERT = text(
+SCHEDULE_FIRE_INSERT = Sql(
     """
     INSERT INTO schedule_fires (schedule_id, tick, missed) VALUES (:schedule_id, :tick, :missed)
     ON CONFLICT (schedule_id, tick) DO NOTHING
@@ -63,7 +63,7 @@ SCHEDULE_FIRE_INSERT = text(
 )
 
 # -- schedule_fire_set_outcome -- the job a fire submitted, or why it submitted none.
-SCHEDULE_FIRE_SET_OUTCOME = text(
+SCHEDULE_FIRE_SET_OUTCOME = Sql(
     """
     UPDATE schedule_fires SET job_id = :job_id, note = :note
     WHERE schedule_id = :schedule_id AND tick = :tick
@@ -71,7 +71,7 @@ SCHEDULE_FIRE_SET_OUTCOME = text(
 )
 
 # -- schedule_advance -- the next tick to wait for, and what the last one did.
-SCHEDULE_ADVANCE = text(
+SCHEDULE_ADVANCE = Sql(
     """
     UPDATE schedules SET next_fire_at = :next_fire_at, last_tick = :tick,
         last_job_id = coalesce(:job_id, last_job_id), updated_at = now()
@@ -80,7 +80,7 @@ SCHEDULE_ADVANCE = text(
 )
 
 # -- schedule_next_due_in -- seconds until the next unpaused schedule is due (NULL: none).
-SCHEDULE_NEXT_DUE_IN = text(
+SCHEDULE_NEXT_DUE_IN = Sql(
     """
     SELECT extract(epoch FROM min(next_fire_at) - now())::float8
     FROM schedules WHERE NOT paused
@@ -88,7 +88,7 @@ SCHEDULE_NEXT_DUE_IN = text(
 )
 
 # -- schedule_fire_list_recent -- a schedule's latest fires, newest first.
-SCHEDULE_FIRE_LIST_RECENT = text(
+SCHEDULE_FIRE_LIST_RECENT = Sql(
     """
     SELECT tick, fired_at, job_id, missed, note FROM schedule_fires
     WHERE schedule_id = :schedule_id ORDER BY tick DESC LIMIT :limit
@@ -96,7 +96,7 @@ SCHEDULE_FIRE_LIST_RECENT = text(
 )
 
 # -- schedule_fire_prune -- a batch of fire history older than the cutoff.
-SCHEDULE_FIRE_PRUNE = text(
+SCHEDULE_FIRE_PRUNE = Sql(
     """
     WITH old AS (
         SELECT schedule_id, tick FROM schedule_fires WHERE fired_at < :cutoff
@@ -108,4 +108,4 @@ SCHEDULE_FIRE_PRUNE = text(
 )
 
 # -- schedule_fire_count_old -- fire history older than the cutoff (dry run).
-SCHEDULE_FIRE_COUNT_OLD = text("SELECT count(*) FROM schedule_fires WHERE fired_at < :cutoff")
+SCHEDULE_FIRE_COUNT_OLD = Sql("SELECT count(*) FROM schedule_fires WHERE fired_at < :cutoff")

@@ -1,9 +1,9 @@
 """Queries on ``workers``: registration, heartbeats, presumed loss, the workers pane."""
 
-from sqlalchemy import text
+from engine.db.sql import Sql
 
 # -- worker_register -- a worker process announces itself (a restarted id starts afresh).
-WORKER_REGISTER = text(
+WORKER_REGISTER = Sql(
     """
     INSERT INTO workers (id, host, pid, queues, state, supervisor_id, max_memory_mb)
     VALUES (:id, :host, :pid, :queues, 'starting', :supervisor_id, :max_memory_mb)
@@ -15,7 +15,7 @@ WORKER_REGISTER = text(
 )
 
 # -- worker_heartbeat -- liveness by the database clock; returns false once presumed lost.
-WORKER_HEARTBEAT = text(
+WORKER_HEARTBEAT = Sql(
     """
     UPDATE workers SET heartbeat_at = now(), state = :state, current_job_id = :current_job_id,
         rss_bytes = :rss_bytes, cpu_percent = :cpu_percent, jobs_done = :jobs_done,
@@ -26,13 +26,13 @@ WORKER_HEARTBEAT = text(
 )
 
 # -- worker_stop -- a worker that exits (or is presumed lost) is never live again.
-WORKER_STOP = text(
+WORKER_STOP = Sql(
     "UPDATE workers SET stopped_at = now(), state = :state, current_job_id = NULL WHERE id = :id"
 )
 
 # -- worker_mark_lost -- live workers whose heartbeat is older than the limit are presumed
 # -- lost.
-WORKER_MARK_LOST = text(
+WORKER_MARK_LOST = Sql(
     """
     UPDATE workers SET stopped_at = now(), state = 'lost', current_job_id = NULL
     WHERE stopped_at IS NULL AND heartbeat_at < now() - make_interval(secs => :after_s)
@@ -41,13 +41,13 @@ WORKER_MARK_LOST = text(
 )
 
 # -- worker_forget -- stopped workers older than a day leave the workers pane.
-WORKER_FORGET = text(
+WORKER_FORGET = Sql(
     "DELETE FROM workers WHERE stopped_at < now() - make_interval(secs => :after_s)"
 )
 
 # -- worker_list_recent -- live workers and those stopped recently, with heartbeat age by
 # -- the database clock.
-WORKER_LIST_RECENT = text(
+WORKER_LIST_RECENT = Sql(
     """
     SELECT id, host, pid, queues, state, current_job_id, rss_bytes, cpu_percent,
            max_memory_mb, jobs_done, jobs_failed, started_at, stopped_at,

@@ -1,15 +1,15 @@
 """Queries on ``workflows``, the named groups of jobs submitted together."""
 
-from sqlalchemy import text
+from engine.db.sql import Sql
 
 # -- workflow_insert -- a new workflow for a submission's jobs.
-WORKFLOW_INSERT = text("INSERT INTO workflows (name) VALUES (:name) RETURNING id")
+WORKFLOW_INSERT = Sql("INSERT INTO workflows (name) VALUES (:name) RETURNING id")
 
 # -- workflow_name -- a workflow's name (the DAG view's title).
-WORKFLOW_NAME = text("SELECT name FROM workflows WHERE id = :id")
+WORKFLOW_NAME = Sql("SELECT name FROM workflows WHERE id = :id")
 
 # -- workflow_delete_empty -- workflows whose last job was removed (retention).
-WORKFLOW_DELETE_EMPTY = text(
+WORKFLOW_DELETE_EMPTY = Sql(
     """
     DELETE FROM workflows w WHERE w.id = ANY(CAST(:ids AS bigint[]))
       AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id)

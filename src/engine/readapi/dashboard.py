@@ -20,12 +20,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.sql.elements import TextClause
-
 from engine.broker.depth import queue_depths
 from engine.config import Settings
 from engine.db.database import Database
+from engine.db.sql import Sql
 from engine.errors import ServiceUnavailable
 from engine.queries.counts import COUNT_SOURCE, COUNT_TOTALS
 from engine.queries.events import EVENT_LIST_RECENT, EVENT_THROUGHPUT_RECENT
@@ -58,6 +56,7 @@ from engine.status.cache import CachedJob, StatusCache
 from engine.status.health import probe_all
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ class DbClock:
         self.queries = 0
 
     async def execute(
-        self, conn: AsyncConnection, statement: TextClause, params: Mapping[str, Any] | None = None
+        self, conn: AsyncConnection, statement: Sql, params: Mapping[str, Any] | None = None
     ) -> CursorResult[Any]:
         """``conn.execute`` with its time added to :attr:`ms`."""
         started = time.perf_counter()
@@ -104,7 +103,7 @@ class DbClock:
             self.queries += 1
 
     async def rows(
-        self, db: Database, statement: TextClause, params: Mapping[str, Any] | None = None
+        self, db: Database, statement: Sql, params: Mapping[str, Any] | None = None
     ) -> list[Any]:
         """Every row of one query run on a connection of its own, timed."""
         async with db.connection() as conn:

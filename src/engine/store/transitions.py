@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
-
 from engine.db.connection import Connection
+from engine.db.errors import is_integrity_violation
 from engine.errors import IllegalTransition, JobNotFound, UserError
 from engine.queries.dependencies import DEPENDENCY_BLOCKED_DEPENDENTS, DEPENDENCY_STATES_OF
 from engine.queries.jobs import (
@@ -512,7 +511,9 @@ async def retry(
                 },
             )
         ).one()
-    except IntegrityError:
+    except Exception as exc:
+        if not is_integrity_violation(exc):
+            raise
         raise UserError(
             f"job {job_id} cannot be retried: another live job holds its idempotency key "
             f"{row.idempotency_key!r}"
