@@ -11,10 +11,10 @@ from typing import Any, NoReturn
 
 from engine.config import Settings, load_settings
 from engine.errors import ServiceUnavailable, UserError
-from queueconsole import __version__
 from queueconsole.cli.commands import admin, console, jobs, operations, runtime, status
 from queueconsole.cli.commands.console import with_default_command
 from queueconsole.cli.errors import EXIT_UNAVAILABLE, EXIT_USAGE, report
+from queueconsole.version import VersionAction
 
 # One module per group of commands, each with ``register(sub, parents)``; the
 # order is the order of ``--help``.
@@ -47,7 +47,7 @@ def build_parser() -> Parser:
         description="Terminal console and command line for a durable distributed job queue.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"queueconsole {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in COMMAND_MODULES:
         module.register(sub, [common])
