@@ -106,10 +106,8 @@ def test_a_bad_config_file_is_one_line_and_status_2(home, capsys):
     bad.write_text("log_level = 'loud'\n")
     code, out, err = run(capsys, "--config", str(bad), "config")
     assert code == 2 and out == ""
-    assert (
-        err.strip()
-        == "queueconsole: error: log_level 'loud' is not one of debug, info, warning, error, critical"
-    )
+    levels = "debug, info, warning, error, critical"
+    assert err.strip() == f"queueconsole: error: log_level 'loud' is not one of {levels}"
     code, _, err = run(capsys, "--config", str(home / "gone.toml"), "status")
     assert code == 2 and "does not exist" in err
 
