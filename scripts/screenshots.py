@@ -67,7 +67,7 @@ def neutral_paths(traceback: str, roots: list[str]) -> str:
     def relative(match: re.Match[str]) -> str:
         path = match["path"]
         root = next((r for r in roots if path.startswith(r)), None)
-        return f'File "{path[len(root):]}"' if root else match.group()
+        return f'File "{path[len(root) :]}"' if root else match.group()
 
     return _FRAME_FILE.sub(relative, traceback)
 
