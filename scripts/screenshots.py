@@ -7,6 +7,10 @@ Overview also at 80x24). It lets the work run for a while so the charts have
 a history and jobs are in every state, takes one SVG per pane, then quits,
 which drains the workers.
 
+Tracebacks on the job detail are shown with their file paths relative to the
+``sys.path`` entry they were imported from (``engine/worker/execution.py``), so
+a screenshot never carries the absolute paths of the machine that rendered it.
+
     .venv/bin/python scripts/screenshots.py [--seconds 25] [--out screenshots]
 """
 
@@ -14,12 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
+import sysconfig
+from dataclasses import replace
 from pathlib import Path
 
 from engine.config import Settings, load_settings
 from engine.db.migrate import drop_database, migrate
-from engine.snapshots import JobFilter
+from engine.snapshots import JobDetail, JobFilter
 from engine.states import State
 from engine.worker.registry import with_demo_jobs
 from queueconsole.console.app import ConsoleApp
@@ -27,6 +34,7 @@ from queueconsole.console.link import EngineLink, open_link
 from queueconsole.console.messages import OpenJob
 from queueconsole.console.screens.confirm import ConfirmScreen
 from queueconsole.console.screens.job_detail import JobDetailScreen
+from queueconsole.console.source import DataSource
 from queueconsole.demo.workload import DEMO_WORKERS, submit_initial, trickle
 
 SIZE = (120, 36)
@@ -39,6 +47,42 @@ def screenshot_settings(base: Settings) -> Settings:
     workers that run the demo workload's ``demo.*`` types."""
     url = base.database_url.rsplit("/", 1)[0] + f"/{base.database_name}_screenshots"
     return with_demo_jobs(base.evolve(database_url=url, namespace=NAMESPACE))
+
+
+_FRAME_FILE = re.compile(r'File "(?P<path>/[^"]+)"')
+
+
+def import_roots() -> list[str]:
+    """Directories modules are imported from, longest first (``src/``, site-packages,
+    the standard library): a traceback's paths start with one of them."""
+    roots = {p for p in sys.path if p.startswith("/")}
+    roots.update(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib"))
+    roots.add(str(Path(__file__).resolve().parents[1] / "src"))
+    return sorted((r.rstrip("/") + "/" for r in roots), key=len, reverse=True)
+
+
+def neutral_paths(traceback: str, roots: list[str]) -> str:
+    """``traceback`` with each frame's file relative to the root it was imported from."""
+
+    def relative(match: re.Match[str]) -> str:
+        path = match["path"]
+        root = next((r for r in roots if path.startswith(r)), None)
+        return f'File "{path[len(root) :]}"' if root else match.group()
+
+    return _FRAME_FILE.sub(relative, traceback)
+
+
+class NeutralSource(DataSource):
+    """The console's data source, with job tracebacks shown by :func:`neutral_paths`."""
+
+    roots = import_roots()
+
+    async def job(self, job_id: int) -> JobDetail:
+        job = await super().job(job_id)
+        if job.error is None or not job.error.traceback:
+            return job
+        error = replace(job.error, traceback=neutral_paths(job.error.traceback, self.roots))
+        return replace(job, error=error)
 
 
 async def fresh_database(settings: Settings) -> None:
@@ -81,6 +125,7 @@ async def run(seconds: float, out: Path) -> None:
         await trickle(b.client)
 
     app = ConsoleApp(link, background=[workload])
+    app.source = NeutralSource(link, clock=app.source.clock, history=app.source.history)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: link.started, 60)
         await pilot.pause(seconds)

@@ -1,8 +1,12 @@
 """Settings: where the services are and how this installation is named.
 
-Precedence, lowest to highest: built-in defaults (the standard local ports),
-``QUEUECONSOLE_*`` environment variables, then the TOML file passed with
-``--config``. Every URL shown anywhere goes through :func:`mask_url`.
+Precedence, lowest to highest, as in most tools: built-in defaults (the
+standard local ports), the TOML config file, ``QUEUECONSOLE_*`` environment
+variables, then command-line flags. The config file is ``--config PATH`` when
+given, else ``$QUEUECONSOLE_CONFIG``, else ``$XDG_CONFIG_HOME/queueconsole/config.toml``
+(``~/.config/queueconsole/config.toml`` when ``XDG_CONFIG_HOME`` is unset) if it
+exists. :func:`resolve_settings` also says where each value came from
+(``queueconsole config``). Every URL shown anywhere goes through :func:`mask_url`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -25,6 +30,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_NAMESPACE = "qc"
 
 ENV_PREFIX = "QUEUECONSOLE_"
+CONFIG_ENV = "QUEUECONSOLE_CONFIG"
+"""The variable naming the config file when ``--config`` is not given."""
+CONFIG_RELATIVE_PATH = Path("queueconsole", "config.toml")
+"""Where the default config file lives under ``$XDG_CONFIG_HOME`` (or ``~/.config``)."""
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}\Z")  # \Z: no trailing newline
 _SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "sslpassword"})
 MASK = "***"
@@ -53,8 +64,17 @@ class Settings:
     retention service; empty keeps them forever (``queueconsole prune`` still works)."""
     retention_batch_size: int = 1000
     """Jobs removed per short transaction by retention, so no lock is held for long."""
+    log_level: str = "info"
+    """Lowest level the long-running processes (``engine``, ``worker``, ``api``) log."""
+    log_format: str = "text"
+    """``text`` for people, ``json`` (one object per line) for log collectors."""
 
     def __post_init__(self) -> None:
+        for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value.lower() not in allowed:
+                raise ConfigError(f"{name} {value!r} is not one of {', '.join(allowed)}")
+            object.__setattr__(self, name, value.lower())  # frozen: normalised once, here
         if not _NAMESPACE_RE.match(self.namespace):
             raise ConfigError(
                 f"namespace {self.namespace!r} is not usable: start with a letter, then up to "
@@ -166,27 +186,117 @@ def sqlalchemy_url(url: str) -> str:
     )
 
 
-def load_settings(
+class Origin(StrEnum):
+    """Where a setting's value came from, lowest precedence first."""
+
+    DEFAULT = "default"
+    FILE = "file"
+    ENV = "env"
+    FLAG = "flag"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One setting's origin: its kind and which file, variable or flag."""
+
+    origin: Origin
+    where: str = ""
+    """The config file's path, the variable's name or the flag; empty for a default."""
+
+    def __str__(self) -> str:
+        return f"{self.origin} {self.where}" if self.where else str(self.origin)
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """The effective settings and where each value came from (``queueconsole config``)."""
+
+    settings: Settings
+    sources: Mapping[str, Source]
+    """Every field of :class:`Settings` by name."""
+    config_file: Path | None
+    """The config file that was read, if any."""
+    default_config_file: Path | None
+    """Where the default config file is looked for (``None`` without a home directory)."""
+
+
+def default_config_path(environ: Mapping[str, str]) -> Path | None:
+    """``$XDG_CONFIG_HOME/queueconsole/config.toml``, else under ``$HOME/.config``.
+
+    Only ``environ`` is consulted, so a caller that passes its own mapping (a test,
+    a tool that builds a child's environment) never sees this machine's file.
+    """
+    xdg = environ.get("XDG_CONFIG_HOME", "")
+    if xdg and Path(xdg).is_absolute():  # the spec says to ignore a relative value
+        return Path(xdg) / CONFIG_RELATIVE_PATH
+    home = environ.get("HOME", "")
+    return Path(home) / ".config" / CONFIG_RELATIVE_PATH if home else None
+
+
+def resolve_settings(
     config_path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Defaults, overridden by ``QUEUECONSOLE_*`` variables, overridden by the TOML file.
+    flags: Mapping[str, Any] | None = None,
+) -> ResolvedSettings:
+    """Defaults < config file < ``QUEUECONSOLE_*`` variables < ``flags``, with sources.
 
-    Every field of :class:`Settings` can be set both ways: ``job_modules`` as
-    ``QUEUECONSOLE_JOB_MODULES=a,b`` or a TOML list, numbers as numbers.
+    ``config_path`` (``--config``) or ``$QUEUECONSOLE_CONFIG`` must name a file
+    that exists; the default file is read only if it exists. ``flags`` maps field
+    names to values given on the command line (shown as ``--field-name``). Every
+    field can be set every way: ``job_modules`` as ``QUEUECONSOLE_JOB_MODULES=a,b``
+    or a TOML list, numbers as numbers.
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for f in fields(Settings):
-        raw = env.get(ENV_PREFIX + f.name.upper())
-        if raw:
-            origin = f"environment variable {ENV_PREFIX}{f.name.upper()}"
-            values[f.name] = _coerce(f.name, raw, origin)
+    sources = {f.name: Source(Origin.DEFAULT) for f in fields(Settings)}
+    default_file = default_config_path(env)
+    path: Path | None = None
     if config_path is not None:
         path = Path(config_path)
+    elif env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV])
+    elif default_file is not None and default_file.is_file():
+        path = default_file
+    if path is not None:
         for key, value in _read_toml(path).items():
             values[key] = _coerce(key, value, f"config file {path}")
-    return Settings(**values)
+            sources[key] = Source(Origin.FILE, str(path))
+    for f in fields(Settings):
+        variable = ENV_PREFIX + f.name.upper()
+        raw = env.get(variable)
+        if raw:
+            values[f.name] = _coerce(f.name, raw, f"environment variable {variable}")
+            sources[f.name] = Source(Origin.ENV, variable)
+    known = {f.name for f in fields(Settings)}
+    for name, value in (flags or {}).items():
+        if name not in known:
+            raise ValueError(f"{name!r} is not a setting")  # a programming error, not a user's
+        flag = "--" + name.replace("_", "-")
+        values[name] = _coerce(name, value, f"{flag}")
+        sources[name] = Source(Origin.FLAG, flag)
+    return ResolvedSettings(Settings(**values), sources, path, default_file)
+
+
+def load_settings(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """The effective settings (see :func:`resolve_settings` for the order)."""
+    return resolve_settings(config_path, environ, flags).settings
+
+
+SECRET_NAME_PARTS = ("password", "secret", "token")
+"""A setting whose name contains one of these is never shown, only whether it is set."""
+
+
+def shown_value(name: str, value: Any) -> Any:
+    """A setting's value as it may be shown: passwords in URLs masked, secrets hidden."""
+    if name.endswith("_url") and isinstance(value, str):
+        return mask_url(value)
+    if any(part in name for part in SECRET_NAME_PARTS):
+        return MASK if value else value
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -240,7 +350,8 @@ def to_environ(settings: Settings) -> dict[str, str]:
     """``QUEUECONSOLE_*`` variables that make a child process load exactly ``settings``.
 
     The supervisor starts workers this way, so a worker sees the same
-    installation as its supervisor even when that came from a ``--config`` file.
+    installation as its supervisor even when that came from a config file or a
+    flag (variables rank above the config file, which the worker may read too).
     """
     env: dict[str, str] = {}
     for f in fields(Settings):

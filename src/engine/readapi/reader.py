@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from engine.config import Settings
 from engine.db.database import Database
+from engine.doctor import DoctorReport, diagnose
 from engine.readapi.dashboard import dashboard
 from engine.snapshots import Dashboard, ServiceHealth
 from engine.status.cache import StatusCache
@@ -50,6 +51,11 @@ class StatusReader:
         return await dashboard(
             self._db, self.settings, cache=self._cache, probe_services=probe_services
         )
+
+    async def quick_checks(self) -> DoctorReport:
+        """The doctor's checks that cost a round trip each (no ``rabbitmqctl``, no
+        migration scripts), on the reader's database handle: ``status``'s one line."""
+        return await diagnose(self.settings, quick=True, db=self._db)
 
     async def require_database(self) -> None:
         """Raise the engine's error for an unreachable or unmigrated database, by name."""

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 
 from engine.config import Settings, load_settings
 from engine.errors import EngineError
+from engine.logs import configure_logging
 from engine.worker.options import DEFAULT_PREFETCH, WorkerOptions
 
 
@@ -86,14 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker")
     add_worker_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # pika logs every connection step, and each failed connect as several ERROR lines;
-    # our own messages already say which service failed and why.
-    logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
-        return asyncio.run(run_worker(load_settings(), options_from(args)))
+        # The supervisor passes its settings, log level and format included, as
+        # QUEUECONSOLE_* variables: the whole tree logs alike.
+        settings = load_settings()
+        configure_logging(settings)
+        return asyncio.run(run_worker(settings, options_from(args)))
     except EngineError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 3

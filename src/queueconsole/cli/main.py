@@ -9,16 +9,26 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
-from engine.config import Settings, load_settings
+from engine.config import Settings
 from engine.errors import ServiceUnavailable, UserError
-from queueconsole import __version__
-from queueconsole.cli.commands import admin, console, jobs, operations, runtime, status
+from queueconsole.cli.commands import (
+    admin,
+    config,
+    console,
+    doctor,
+    jobs,
+    operations,
+    runtime,
+    status,
+)
 from queueconsole.cli.commands.console import with_default_command
 from queueconsole.cli.errors import EXIT_UNAVAILABLE, EXIT_USAGE, report
+from queueconsole.cli.settings import resolve
+from queueconsole.version import VersionAction
 
 # One module per group of commands, each with ``register(sub, parents)``; the
 # order is the order of ``--help``.
-COMMAND_MODULES = (admin, jobs, status, runtime, operations, console)
+COMMAND_MODULES = (admin, jobs, status, doctor, config, runtime, operations, console)
 
 Handler = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What a command's ``register`` sets as ``handler``: a function, sync or async, of the
@@ -40,14 +50,16 @@ def build_parser() -> Parser:
         "--config",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help="TOML file overriding QUEUECONSOLE_* environment variables",
+        help="TOML config file (default: $QUEUECONSOLE_CONFIG, else "
+        "$XDG_CONFIG_HOME/queueconsole/config.toml if it exists); environment variables "
+        "and flags override it",
     )
     parser = Parser(
         prog="queueconsole",
         description="Terminal console and command line for a durable distributed job queue.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"queueconsole {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for module in COMMAND_MODULES:
         module.register(sub, [common])
@@ -71,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     settings = None
     try:
-        settings = load_settings(getattr(args, "config", None))
+        settings = resolve(args).settings
         code = handler(args, settings)
         return asyncio.run(code) if isinstance(code, Coroutine) else code
     except ServiceUnavailable as exc:

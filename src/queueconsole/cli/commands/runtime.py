@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 from typing import Any
 
@@ -12,6 +11,7 @@ from engine.config import Settings
 from engine.errors import ValidationError
 from engine.worker.main import add_worker_arguments, options_from, positive_int, run_worker
 from engine.worker.options import DEFAULT_PREFETCH
+from queueconsole.cli.logging_options import add_logging_arguments, configure_logging
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -22,6 +22,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="run one worker process (SIGTERM drains it and exits 0)",
     )
     add_worker_arguments(p)
+    add_logging_arguments(p)
     p.set_defaults(handler=run_worker_command)
 
     p = sub.add_parser(
@@ -50,6 +51,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--heartbeat-timeout-s", type=float, default=5.0, metavar="S")
     p.add_argument("--grace-s", type=float, default=30.0, metavar="S")
     p.add_argument("--metrics-port", type=int, default=None, metavar="P")
+    add_logging_arguments(p)
     p.set_defaults(handler=run_engine_command)
 
     p = sub.add_parser(
@@ -64,7 +66,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 async def run_worker_command(args: argparse.Namespace, settings: Settings) -> int:
     """One worker in the foreground."""
-    logging.getLogger().setLevel(logging.INFO)
+    configure_logging(settings)
     return await run_worker(settings, options_from(args))
 
 
@@ -99,7 +101,7 @@ async def run_engine_command(args: argparse.Namespace, settings: Settings) -> in
     """The headless engine until SIGTERM/SIGINT; then it drains and exits 0."""
     from engine.runtime.engine import Engine
 
-    logging.getLogger().setLevel(logging.INFO)
+    configure_logging(settings)
     options = _engine_options(args)
     engine = Engine(settings, options)
     stop = asyncio.Event()

@@ -8,6 +8,7 @@ unavailable and the rest still prints.
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
@@ -15,6 +16,7 @@ from engine.states import State
 from queueconsole.cli.output import print_json, printable, table
 
 if TYPE_CHECKING:
+    from engine.doctor import CheckResult, DoctorReport
     from engine.snapshots import Dashboard
 
 MIB = 1024 * 1024
@@ -41,14 +43,53 @@ async def run_status(args: argparse.Namespace, settings: Settings) -> int:
     reader = StatusReader(settings, application_name="queueconsole-status")
     try:
         await reader.require_database()  # no PostgreSQL: exit 3 naming it (2: not migrated)
-        snap = await reader.dashboard()
+        # The doctor's quick checks (one round trip per service) run alongside the
+        # snapshot, so they add next to nothing to the command's time.
+        snap, report = await asyncio.gather(reader.dashboard(), reader.quick_checks())
     finally:
         await reader.close()
     if args.json:
-        print_json(snap.to_json())
+        document = snap.to_json()
+        document["doctor"] = doctor_json(report)
+        print_json(document)
     else:
         print_table(snap)
+        line = doctor_line(report)
+        if line:
+            print(line)
     return 0
+
+
+def _status_problems(report: DoctorReport) -> list[CheckResult]:
+    """What the doctor found wrong, less "does it answer" (the services lines say that)."""
+    from engine.doctor import SERVICE_CHECKS
+
+    return [c for c in report.problems() if c.name not in SERVICE_CHECKS]
+
+
+def doctor_json(report: DoctorReport) -> dict[str, Any]:
+    """``doctor`` in ``status --json``: the worst status and the checks that did not pass."""
+    problems = _status_problems(report)
+    worst = "fail" if any(c.status == "fail" for c in problems) else "warn" if problems else "ok"
+    return {"status": worst, "problems": [c.to_json() for c in problems]}
+
+
+def doctor_line(report: DoctorReport) -> str | None:
+    """The doctor's findings in one line, or None when there are none."""
+    problems = _status_problems(report)
+    if not problems:
+        return None
+    failures = [c.name for c in problems if c.status == "fail"]
+    warnings = [c.name for c in problems if c.status == "warn"]
+    parts = []
+    if failures:
+        parts.append(f"{len(failures)} failing ({', '.join(failures)})")
+    if warnings:
+        parts.append(f"{len(warnings)} warning(s) ({', '.join(warnings)})")
+    return printable(
+        f"doctor: {'; '.join(parts)}; `queueconsole doctor` says what to change",
+        keep_newlines=False,
+    )
 
 
 def _ms(value: float | None) -> str:
