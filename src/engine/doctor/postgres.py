@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from engine.config import Settings, mask_url
 from engine.db.database import Database
+from engine.db.sql import Sql
 from engine.doctor.report import CheckResult, CheckStatus
 
 MIN_VERSION = 110000
@@ -34,7 +34,7 @@ other clients leave free."""
 SKEW_WARN_S = 1.0
 """Clock difference, beyond the round trip's uncertainty, that earns a warning."""
 
-_FACTS = text(
+_FACTS = Sql(
     """
     SELECT current_setting('server_version') AS version,
            current_setting('server_version_num')::int AS version_num,
@@ -46,7 +46,7 @@ _FACTS = text(
            extract(epoch FROM clock_timestamp())::float8 AS now_epoch
     """
 )
-_REVISION = text("SELECT version_num FROM alembic_version")
+_REVISION = Sql("SELECT version_num FROM alembic_version")
 
 
 @dataclass(frozen=True, slots=True)
