@@ -100,6 +100,9 @@ class ConsoleApp(App[None]):
         Binding("k", "act('recycle')", "Recycle worker", show=False),
         Binding("p", "act('pause')", "Pause/resume queue", show=False),
         Binding("ctrl+r", "refresh_data", "Refresh now", show=False),
+        Binding("F", "toggle_freeze", "Freeze/unfreeze live refresh", show=False),
+        Binding("y", "copy('id')", "Copy job id", show=False),
+        Binding("Y", "copy('payload')", "Copy job payload", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
@@ -125,6 +128,9 @@ class ConsoleApp(App[None]):
         self._background = tuple(background)
         self._quitting = False
         self._timer: Timer | None = None
+        self.frozen = False
+        """``F``: the timer stops redrawing, so a moving table can be read; an explicit
+        refresh (ctrl+r, an action, a filter) still draws once."""
         self.stopped_engine = False
         """True once quitting has stopped (drained) the engine."""
 
@@ -189,7 +195,8 @@ class ConsoleApp(App[None]):
 
     async def _timed_cycle(self) -> None:
         try:
-            await self.refresh_now(force=False)
+            if not self.frozen:
+                await self.refresh_now(force=False)
         finally:
             if self.refresh_s is not None and not self._quitting:
                 self._arm(self.refresh_s)
@@ -295,6 +302,44 @@ class ConsoleApp(App[None]):
     def action_refresh_data(self) -> None:
         self.request_refresh()
 
+    def action_toggle_freeze(self) -> None:
+        """Stop or restart the live refresh; the pane bar says FROZEN while it is stopped."""
+        self.frozen = not self.frozen
+        self.query_one(PaneBar).frozen = self.frozen
+        if self.frozen:
+            self._notify_plain("live refresh frozen: F resumes it, ctrl+r refreshes once")
+        else:
+            self._notify_plain("live refresh resumed")
+            self.request_refresh()
+
+    def action_copy(self, what: str) -> None:
+        """Copy the selected job's id (``y``) or payload (``Y``) to the clipboard.
+
+        Textual writes it as an OSC 52 sequence, which the terminal (and tmux, with
+        ``set-clipboard on``) puts on the clipboard of the operator's own machine, so it
+        works over SSH where no local clipboard tool could.
+        """
+        job_id = self.selection().job_id
+        if job_id is None:
+            self._notify_plain("no job selected: move the cursor to a job to copy it", "warning")
+            return
+        if what == "id":
+            self.copy_to_clipboard(str(job_id))
+            self._notify_plain(f"copied job id {job_id}")
+            return
+        self.run_worker(self._copy_payload(job_id), group="copy", exit_on_error=False)
+
+    async def _copy_payload(self, job_id: int) -> None:
+        try:
+            detail = await self.source.job(job_id)
+        except (EngineError, TimeoutError, OSError) as exc:
+            reason = self.link.settings.redact(str(exc) or type(exc).__name__)
+            self._notify_plain(f"cannot copy the payload of job {job_id}: {reason}", "error")
+            return
+        self.copy_to_clipboard(detail.payload_json)
+        size = len(detail.payload_json.encode())
+        self._notify_plain(f"copied the payload of job {job_id} ({size:,} bytes of JSON)")
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
@@ -347,6 +392,10 @@ class ConsoleApp(App[None]):
                 PaletteEntry(f"Retry job {job}", "key r", self._flow("retry", sel), True),
                 PaletteEntry(f"Cancel job {job}", "key c", self._flow("cancel", sel), True),
                 PaletteEntry(f"Show the workflow of job {job}", "key g", self._flow("dag", sel)),
+                PaletteEntry(f"Copy the id of job {job}", "key y", _bind(self.action_copy, "id")),
+                PaletteEntry(
+                    f"Copy the payload of job {job}", "key Y", _bind(self.action_copy, "payload")
+                ),
             ]
         if sel.group is not None:
             entries.append(
@@ -380,6 +429,11 @@ class ConsoleApp(App[None]):
             )
         entries += [
             PaletteEntry("Refresh now", "key ctrl+r", self.action_refresh_data),
+            PaletteEntry(
+                "Resume live refresh" if self.frozen else "Freeze live refresh",
+                "key F",
+                self.action_toggle_freeze,
+            ),
             PaletteEntry("Help: all key bindings", "key ?", self.action_help),
             PaletteEntry("Quit (drains the embedded engine)", "key q", self.action_quit_console),
         ]

@@ -15,6 +15,8 @@ PANES: tuple[tuple[str, str, str], ...] = (
 )
 """(key, pane id, title) of every pane, in key order."""
 
+FROZEN = "FROZEN (F)"
+
 
 class PaneBar(Widget):
     """One line: ``queueconsole  1 Overview  [2 Jobs]  3 DAG …  embedded · read-only``.
@@ -35,6 +37,8 @@ class PaneBar(Widget):
     """Id of the pane on screen."""
     mode: reactive[str] = reactive("")
     """Right-hand label: embedded / attached / client, read-only."""
+    frozen: reactive[bool] = reactive(False)
+    """Live refresh stopped (``F``): what is on screen is not moving, and may be old."""
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -45,10 +49,20 @@ class PaneBar(Widget):
             else:
                 text.append(f" {key} {title} ")
             text.append(" ")
+        right = Text(no_wrap=True)
+        if self.frozen:
+            right.append(FROZEN, style="bold reverse")
+            right.append(" ")
+        if self.mode:
+            right.append(self.mode, style="italic")
         width = self.size.width
-        if self.mode and width:
-            gap = width - text.cell_len - len(self.mode) - 1
+        if right and width:
+            gap = width - text.cell_len - right.cell_len - 1
             if gap >= 1:
                 text.append(" " * gap)
-                text.append(self.mode, style="italic")
+                text.append_text(right)
+            elif self.frozen:  # too narrow for both: the marker matters more than the mode
+                text = text[: max(width - len(FROZEN) - 1, 0)]
+                text.append(" ")
+                text.append(FROZEN, style="bold reverse")
         return text
