@@ -39,7 +39,7 @@ from engine.queues import limits, pausing
 from engine.queues.info import QueueInfo, list_queues
 from engine.queues.pausing import PauseChange
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
-from engine.readapi.graph import workflow_graph
+from engine.readapi.graph import default_workflow_job, workflow_graph
 from engine.readapi.jobs import job_detail, job_page, queue_counts
 from engine.snapshots import (
     GroupRetried,
@@ -342,6 +342,18 @@ class Client:
         _check_id(job_id)
         async with self.db.connection() as conn:
             return await workflow_graph(conn, job_id, limit=limit)
+
+    async def workflow_job(self, workflow_id: int | None = None) -> int | None:
+        """A job of workflow ``workflow_id`` (default: the newest with live jobs, else the
+        newest), to draw it with :meth:`workflow_graph`; None when there is none."""
+        if workflow_id is not None and (
+            isinstance(workflow_id, bool)
+            or not isinstance(workflow_id, int)
+            or not 0 < workflow_id < 2**63
+        ):
+            return None  # cannot be a workflow id (typed into the console): there is none
+        async with self.db.connection() as conn:
+            return await default_workflow_job(conn, workflow_id)
 
     # -- queues (engine.queues), schedules and retention (engine.maintenance) --
 

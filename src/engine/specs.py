@@ -77,6 +77,9 @@ class PreparedJob:
     ttl_s: float | None
     backoff_s: float
     backoff_max_s: float
+    given_ref: str | None = None
+    """The ref as its submitter wrote it (``ref`` may be made up, ``#3``): stored, so the
+    DAG view can name the job as the workflow did."""
 
 
 def prepare(specs: Sequence[JobSpec], *, workflow: bool) -> list[PreparedJob]:
@@ -171,6 +174,7 @@ def _prepare_one(spec: JobSpec, ref: str, where: str, *, workflow: bool) -> Prep
         ttl_s=_opt_seconds(spec.ttl_s, "ttl", where),
         backoff_s=_seconds(spec.backoff_s, "backoff", where, allow_zero=True),
         backoff_max_s=_seconds(spec.backoff_max_s, "backoff_max", where, allow_zero=True),
+        given_ref=spec.ref,
     )
 
 

@@ -37,20 +37,22 @@ JOB_INSERT_MANY = Sql(
                              CAST(:max_retries AS int[]), CAST(:backoffs_s AS real[]),
                              CAST(:backoffs_max_s AS real[]), CAST(:timeouts_s AS real[]),
                              CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]),
-                             CAST(:deps_remaining AS int[]), CAST(:wait_reasons AS text[]))
+                             CAST(:deps_remaining AS int[]), CAST(:wait_reasons AS text[]),
+                             CAST(:refs AS text[]))
              AS u(id, type, queue, priority, state, payload, key, workflow_id, max_retries,
                   backoff_s, backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
-                  wait_reason)
+                  wait_reason, ref)
     ), queues_known AS (
         INSERT INTO queues (name) SELECT DISTINCT queue FROM u ORDER BY queue
         ON CONFLICT (name) DO NOTHING
     ), inserted AS (
         INSERT INTO jobs (id, type, queue, priority, state, payload, idempotency_key,
                           workflow_id, max_retries, backoff_s, backoff_max_s, timeout_s,
-                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason)
+                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason, ref)
         SELECT u.id, u.type, u.queue, u.priority, u.state, u.payload, u.key, u.workflow_id,
                u.max_retries, u.backoff_s, u.backoff_max_s, u.timeout_s, u.memory_mb, u.ttl_s,
-               u.deps_remaining, CASE WHEN u.state = 'queued' THEN now() END, u.wait_reason
+               u.deps_remaining, CASE WHEN u.state = 'queued' THEN now() END, u.wait_reason,
+               u.ref
         FROM u
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
@@ -753,7 +755,8 @@ JOB_IDS_OF_WORKFLOW = Sql(
 # -- job_graph_nodes -- what the DAG view draws of each job.
 JOB_GRAPH_NODES = Sql(
     """
-    SELECT id, type, queue, state, attempts, started_at, finished_at, wait_reason, workflow_id
+    SELECT id, type, queue, state, attempts, started_at, finished_at, wait_reason, workflow_id,
+           ref
     FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id
     """
 )

@@ -137,6 +137,13 @@ class DataSource:
         async with asyncio.timeout(FETCH_TIMEOUT_S):
             return await self.link.failures(self.dashboard_failures)
 
+    async def default_graph(self) -> WorkflowGraph | None:
+        """The graph the DAG view opens on with nothing picked: the newest workflow with
+        live jobs, else the newest one; None when no workflow exists."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            job_id = await self.link.client.workflow_job()
+            return None if job_id is None else await self.link.client.workflow_graph(job_id)
+
     async def graph(self, job_id: int) -> WorkflowGraph:
         """The dependency graph ``job_id`` belongs to (``Client.workflow_graph``)."""
         async with asyncio.timeout(FETCH_TIMEOUT_S):
