@@ -26,8 +26,10 @@ from textual.widgets import ContentSwitcher, Footer
 
 from engine.errors import EngineError
 from queueconsole.console.actions import ActionService
+from queueconsole.console.command_line import VERBS
 from queueconsole.console.commands import ConsoleCommands, PaletteEntry
 from queueconsole.console.dag.widget import DagView
+from queueconsole.console.filters import parse_filter
 from queueconsole.console.flows import Flows
 from queueconsole.console.health import POSTGRESQL, SERVICES
 from queueconsole.console.history import History
@@ -45,6 +47,7 @@ from queueconsole.console.screens.help import HelpScreen, binding_rows
 from queueconsole.console.screens.job_detail import JobDetailScreen
 from queueconsole.console.source import Clock, DataSource, utc_now
 from queueconsole.console.widgets.banner import DownBanner
+from queueconsole.console.widgets.command_line import CommandLine
 from queueconsole.console.widgets.pane_bar import PANES, PaneBar
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,12 @@ TABLE_KEYS = [
     ("up, down", "move the cursor"),
     ("enter", "open the job under the cursor (or the group's jobs, on Failures)"),
     ("tab", "next table of the pane"),
+]
+
+COMMAND_KEYS = [
+    *((f":{verb}", what) for verb, what in VERBS.items()),
+    (":jobs, :dag …", "show a pane by name"),
+    ("tab, up, down", "complete; older/newer commands"),
 ]
 
 
@@ -100,6 +109,7 @@ class ConsoleApp(App[None]):
         Binding("k", "act('recycle')", "Recycle worker", show=False),
         Binding("p", "act('pause')", "Pause/resume queue", show=False),
         Binding("ctrl+r", "refresh_data", "Refresh now", show=False),
+        Binding("colon", "command_line", "Command line (:job 123, :queue mail …)", show=False),
         Binding("F", "toggle_freeze", "Freeze/unfreeze live refresh", show=False),
         Binding("y", "copy('id')", "Copy job id", show=False),
         Binding("Y", "copy('payload')", "Copy job payload", show=False),
@@ -145,6 +155,7 @@ class ConsoleApp(App[None]):
             yield DagPane(id="dag")
             yield WorkersPane(id="workers")
             yield FailuresPane(id="failures")
+        yield CommandLine(lambda: [q.name for q in self.overview.queues], id="command-line")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -278,6 +289,45 @@ class ConsoleApp(App[None]):
             self._load_into(screen), group="detail", exclusive=True, exit_on_error=False
         )
 
+    # -- the command line ------------------------------------------------------------------
+
+    def action_command_line(self) -> None:
+        """``:`` opens the command line (k9s's convention) over whatever is on screen."""
+        while len(self.screen_stack) > 1 and isinstance(self.screen, JobDetailScreen):
+            self.pop_screen()
+        self.query_one(CommandLine).open()
+
+    @on(CommandLine.Run)
+    def _run_command(self, event: CommandLine.Run) -> None:
+        command = event.command
+        if command.kind == "job":
+            self.post_message(OpenJob(command.number))
+        elif command.kind == "workflow":
+            self.run_worker(self._show_workflow(command.number), group="command")
+            return
+        elif command.kind in ("queue", "state", "type"):
+            jobs = self.pane("jobs")
+            assert isinstance(jobs, JobsPane)
+            jobs.set_filter(parse_filter(f"{command.kind}:{command.arg}"))
+            self.action_show_pane("jobs")
+        elif command.kind == "pane":
+            self.action_show_pane(command.arg)
+        elif command.kind == "quit":
+            self.action_quit_console()
+        self._focus_pane(self.active_pane)
+
+    async def _show_workflow(self, workflow_id: int) -> None:
+        try:
+            job_id = await self.link.client.workflow_job(workflow_id)
+        except (EngineError, TimeoutError, OSError) as exc:
+            reason = self.link.settings.redact(str(exc) or type(exc).__name__)
+            self._notify_plain(f"cannot read workflow {workflow_id}: {reason}", "error")
+            return
+        if job_id is None:
+            self._notify_plain(f"there is no workflow {workflow_id}", "warning")
+            return
+        self.show_dag(job_id, workflow_id)
+
     @on(ReloadRequested)
     def _reload(self, event: ReloadRequested) -> None:
         self.request_refresh()
@@ -346,6 +396,7 @@ class ConsoleApp(App[None]):
         sections = [
             ("Everywhere", [*binding_rows(self.BINDINGS), ("ctrl+p", "command palette")]),
             ("Tables", TABLE_KEYS),
+            ("Command line (:)", COMMAND_KEYS),
             ("Jobs pane", binding_rows(JobsPane.BINDINGS)),
             ("DAG pane", binding_rows(DagView.BINDINGS)),
             ("Job detail", binding_rows(JobDetailScreen.BINDINGS)),
