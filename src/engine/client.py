@@ -28,7 +28,7 @@ from engine.hooks import FLUSH_WAIT_S, AfterCommit, BackgroundHooks, run_hooks
 from engine.maintenance import retention
 from engine.maintenance import scheduler as schedule_ops
 from engine.maintenance.retention import DEFAULT_BATCH, PruneResult
-from engine.maintenance.scheduler import DEFAULT_TZ, ScheduleInfo
+from engine.maintenance.scheduler import DEFAULT_TZ, Fired, ScheduleInfo
 from engine.priority import Priority
 from engine.queries.jobs import (
     JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
@@ -414,6 +414,25 @@ class Client:
     async def remove_schedule(self, name: str) -> None:
         """Delete a schedule; the jobs it submitted stay."""
         await self.db.run(lambda conn: schedule_ops.remove_schedule(conn, name))
+
+    async def schedule_missed_ticks(self) -> dict[str, int]:
+        """Ticks each schedule missed while no engine ran, over its kept fire history
+        (names of schedules that missed none are left out)."""
+        async with self.db.connection() as conn:
+            totals = await schedule_ops.missed_totals(conn)
+            if not totals:
+                return {}
+            return {
+                s.name: totals[s.id]
+                for s in await schedule_ops.list_schedules(conn)
+                if s.id in totals
+            }
+
+    async def fire_schedule(self, name: str) -> Fired:
+        """Submit a schedule's job now, out of turn; its cron ticks go on as before."""
+        fired_round = await self.db.run(lambda conn: schedule_ops.fire_now(conn, name))
+        await self._after_submission(fired_round.changes)
+        return fired_round.fired[0]
 
     async def pause_schedule(self, name: str) -> ScheduleInfo:
         """Stop firing a schedule until it is resumed."""

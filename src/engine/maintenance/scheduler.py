@@ -55,6 +55,7 @@ from engine.queries.schedules import (
     SCHEDULE_INSERT,
     SCHEDULE_LIST,
     SCHEDULE_LOCK,
+    SCHEDULE_MISSED_TOTALS,
     SCHEDULE_NEXT_DUE_IN,
     SCHEDULE_SET_PAUSED,
 )
@@ -421,6 +422,8 @@ async def _submit_for(
     tick: datetime,
     missed: int,
     changes: ChangeSet,
+    *,
+    by: str = "fired",
 ) -> tuple[int | None, str | None]:
     """Submit the schedule's job in a savepoint; a refusal is returned as a note."""
     try:
@@ -441,7 +444,7 @@ async def _submit_for(
         return None, str(exc)
     submitted = submission.jobs[0]
     changes.extend(submission.changes)
-    reason = f"fired by schedule {schedule.name!r} for tick {tick.isoformat()}"
+    reason = f"{by} by schedule {schedule.name!r} for tick {tick.isoformat()}"
     if missed:
         reason += f" ({missed}{'+' if missed >= MISSED_COUNT_CAP else ''} missed ticks skipped)"
     note = Transition(
@@ -456,6 +459,40 @@ async def _submit_for(
     )
     await record(conn, [note])  # audit only: a note changes no state, cache or count
     return submitted.id, None
+
+
+async def fire_now(conn: Connection, name: str) -> FireRound:
+    """Fire a schedule once, now, out of turn ("fire now" in the console, ``schedule fire``).
+
+    The fire is recorded with the database's now as its tick, like any other, and the
+    schedule keeps waiting for its next cron tick: firing now neither skips nor moves it.
+    A paused schedule can be fired (an operator testing it before resuming). A refused
+    job (full queue, stale type) is a UserError here, not a note: someone is waiting
+    for the answer.
+    """
+    _require_usable(name)
+    row = (await conn.execute(SCHEDULE_LOCK, {"name": name})).one_or_none()
+    if row is None:
+        raise UnknownSchedule(name)
+    schedule = ScheduleInfo.from_row(row)
+    tick = await conn.scalar(DB_NOW)
+    await conn.execute(
+        SCHEDULE_FIRE_INSERT, {"schedule_id": schedule.id, "tick": tick, "missed": 0}
+    )
+    changes = ChangeSet()
+    job_id, note = await _submit_for(conn, schedule, tick, 0, changes, by="fired now")
+    if job_id is None:
+        raise UserError(f"schedule {name!r} fired no job: {note}")
+    await conn.execute(
+        SCHEDULE_FIRE_SET_OUTCOME,
+        {"schedule_id": schedule.id, "tick": tick, "job_id": job_id, "note": "fired now"},
+    )
+    return FireRound((Fired(schedule.name, tick, 0, job_id, "fired now"),), changes)
+
+
+async def missed_totals(conn: AsyncConnection) -> dict[int, int]:
+    """Ticks missed per schedule id over the kept fire history (only those that missed)."""
+    return {r.schedule_id: int(r.missed) for r in await conn.execute(SCHEDULE_MISSED_TOTALS)}
 
 
 async def next_due_in(conn: Connection) -> float | None:

@@ -67,6 +67,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         ("remove", "delete a schedule (the jobs it submitted stay)"),
         ("pause", "stop firing a schedule"),
         ("resume", "fire a paused schedule again, from its next tick after now"),
+        ("fire", "submit a schedule's job now, out of turn (its cron ticks go on as before)"),
     ):
         a = verbs.add_parser(verb, parents=parents, help=help_text)
         a.add_argument("name", metavar="NAME")
@@ -189,8 +190,18 @@ async def run_schedule_list(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def run_schedule_change(args: argparse.Namespace, settings: Settings) -> int:
-    """Remove, pause or resume a schedule."""
+    """Remove, pause, resume or fire a schedule."""
     verb = args.schedule_verb
+    if verb == "fire":
+        async with open_client(settings) as client:
+            fired = await client.fire_schedule(args.name)
+        if args.json:
+            print_json(
+                {"name": fired.schedule, "job_id": fired.job_id, "tick": fired.tick.isoformat()}
+            )
+        else:
+            print(f"schedule {fired.schedule} fired now: job {fired.job_id}")
+        return 0
     async with open_client(settings) as client:
         if verb == "remove":
             await client.remove_schedule(args.name)
