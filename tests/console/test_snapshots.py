@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual.widgets import DataTable
 
 from queueconsole.console.app import ConsoleApp
@@ -63,8 +64,21 @@ async def shown(app, pilot, *keys: str) -> None:
 
 
 def sizing_pending(table: DataTable) -> bool:
-    """Rows or cells whose widths the table has not measured yet (Textual's idle pass)."""
-    return bool(table._require_update_dimensions or table._updated_cells or table._new_rows)
+    """Rows or cells whose widths the table has not measured yet (Textual's idle pass),
+    or an auto-width column still narrower than a cell it holds."""
+    if table._require_update_dimensions or table._updated_cells or table._new_rows:
+        return True
+    for column in table.ordered_columns:
+        if not column.auto_width:
+            continue
+        widest = max((_cells(table.get_cell(row, column.key)) for row in table.rows), default=0)
+        if column.content_width < widest:
+            return True
+    return False
+
+
+def _cells(value: object) -> int:
+    return value.cell_len if isinstance(value, Text) else len(str(value))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

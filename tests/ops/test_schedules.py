@@ -401,6 +401,7 @@ async def test_fire_now_submits_one_job_and_leaves_the_next_tick_alone(client, d
     assert fired.job_id in [r[0] for r in hook.runnables]  # published after commit
     [after] = await client.schedules()
     assert after.next_fire_at == schedule.next_fire_at and after.paused
+    assert after.last_job_id == fired.job_id and after.last_tick == fired.tick
     assert await scalar(db, "SELECT count(*) FROM schedule_fires WHERE job_id IS NOT NULL") == 1
     trail = await events_of(db, fired.job_id)
     assert trail[1][2].startswith("fired now by schedule 'nightly'")

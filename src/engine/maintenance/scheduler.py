@@ -57,6 +57,7 @@ from engine.queries.schedules import (
     SCHEDULE_LOCK,
     SCHEDULE_MISSED_TOTALS,
     SCHEDULE_NEXT_DUE_IN,
+    SCHEDULE_SET_LAST,
     SCHEDULE_SET_PAUSED,
 )
 from engine.specs import JobSpec, PreparedJob, prepare
@@ -487,6 +488,7 @@ async def fire_now(conn: Connection, name: str) -> FireRound:
         SCHEDULE_FIRE_SET_OUTCOME,
         {"schedule_id": schedule.id, "tick": tick, "job_id": job_id, "note": "fired now"},
     )
+    await conn.execute(SCHEDULE_SET_LAST, {"id": schedule.id, "tick": tick, "job_id": job_id})
     return FireRound((Fired(schedule.name, tick, 0, job_id, "fired now"),), changes)
 
 

@@ -118,3 +118,11 @@ SCHEDULE_MISSED_TOTALS = Sql(
     GROUP BY schedule_id HAVING sum(missed) > 0
     """
 )
+
+# -- schedule_set_last -- a fire out of turn: what it did, the next tick left as it was.
+SCHEDULE_SET_LAST = Sql(
+    """
+    UPDATE schedules SET last_tick = :tick, last_job_id = :job_id, updated_at = now()
+    WHERE id = :id
+    """
+)

@@ -41,6 +41,7 @@ from queueconsole.console.panes.dag import DagPane
 from queueconsole.console.panes.failures import FailuresPane
 from queueconsole.console.panes.jobs import JobsPane
 from queueconsole.console.panes.overview import OverviewPane
+from queueconsole.console.panes.schedules import SchedulesPane
 from queueconsole.console.panes.workers import WorkersPane
 from queueconsole.console.screens.confirm import ConfirmScreen
 from queueconsole.console.screens.help import HelpScreen, binding_rows
@@ -100,6 +101,7 @@ class ConsoleApp(App[None]):
         Binding("3", "show_pane('dag')", "DAG", show=False),
         Binding("4", "show_pane('workers')", "Workers", show=False),
         Binding("5", "show_pane('failures')", "Failures", show=False),
+        Binding("6", "show_pane('schedules')", "Schedules", show=False),
         Binding("r", "act('retry')", "Retry"),
         Binding("c", "act('cancel')", "Cancel"),
         Binding("g", "act('dag')", "Graph"),
@@ -107,7 +109,8 @@ class ConsoleApp(App[None]):
         Binding("plus", "act('scale_up')", "Scale queue up", show=False),
         Binding("minus", "act('scale_down')", "Scale queue down", show=False),
         Binding("k", "act('recycle')", "Recycle worker", show=False),
-        Binding("p", "act('pause')", "Pause/resume queue", show=False),
+        Binding("p", "act('pause')", "Pause/resume queue or schedule", show=False),
+        Binding("f", "act('fire')", "Fire schedule now", show=False),
         Binding("ctrl+r", "refresh_data", "Refresh now", show=False),
         Binding("colon", "command_line", "Command line (:job 123, :queue mail …)", show=False),
         Binding("F", "toggle_freeze", "Freeze/unfreeze live refresh", show=False),
@@ -155,6 +158,7 @@ class ConsoleApp(App[None]):
             yield DagPane(id="dag")
             yield WorkersPane(id="workers")
             yield FailuresPane(id="failures")
+            yield SchedulesPane(id="schedules")
         yield CommandLine(lambda: [q.name for q in self.overview.queues], id="command-line")
         yield Footer()
 
@@ -447,6 +451,13 @@ class ConsoleApp(App[None]):
                 PaletteEntry(
                     f"Copy the payload of job {job}", "key Y", _bind(self.action_copy, "payload")
                 ),
+            ]
+        if sel.schedule is not None:
+            name = sel.schedule.name
+            verb = "Resume" if sel.schedule.paused else "Pause"
+            entries += [
+                PaletteEntry(f"{verb} schedule {name}", "key p", self._flow("pause", sel), True),
+                PaletteEntry(f"Fire schedule {name} now", "key f", self._flow("fire", sel), True),
             ]
         if sel.group is not None:
             entries.append(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from engine.client import ScheduleInfo
 from engine.snapshots import FailureGroup, JobPage, QueueCounts, ServiceHealth, Worker
 from engine.states import State
 
@@ -92,6 +93,18 @@ class FailuresView:
 
 
 @dataclass(frozen=True, slots=True)
+class SchedulesView:
+    """Every cron schedule, by name, and the ticks each missed while no engine ran."""
+
+    schedules: tuple[ScheduleInfo, ...] = ()
+    missed: tuple[tuple[str, int], ...] = ()
+
+    def missed_for(self, name: str) -> int:
+        """Ticks schedule ``name`` missed over its kept fire history."""
+        return dict(self.missed).get(name, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Series:
     """One chart's samples, oldest first."""
 
@@ -150,3 +163,4 @@ class Selection:
     queue: str | None = None
     worker_id: str | None = None
     group: FailureGroup | None = None
+    schedule: ScheduleInfo | None = None

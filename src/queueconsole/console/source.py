@@ -27,6 +27,7 @@ from queueconsole.console.model import (
     JobsView,
     Overview,
     QueueRow,
+    SchedulesView,
     WorkersView,
 )
 
@@ -143,6 +144,13 @@ class DataSource:
         async with asyncio.timeout(FETCH_TIMEOUT_S):
             job_id = await self.link.client.workflow_job()
             return None if job_id is None else await self.link.client.workflow_graph(job_id)
+
+    async def schedules(self) -> SchedulesView:
+        """Every schedule with its missed ticks (``Client.schedules``)."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            schedules = await self.link.client.schedules()
+            missed = await self.link.client.schedule_missed_ticks() if schedules else {}
+        return SchedulesView(tuple(schedules), tuple(sorted(missed.items())))
 
     async def graph(self, job_id: int) -> WorkflowGraph:
         """The dependency graph ``job_id`` belongs to (``Client.workflow_graph``)."""

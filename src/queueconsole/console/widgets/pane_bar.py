@@ -12,6 +12,7 @@ PANES: tuple[tuple[str, str, str], ...] = (
     ("3", "dag", "DAG"),
     ("4", "workers", "Workers"),
     ("5", "failures", "Failures"),
+    ("6", "schedules", "Schedules"),
 )
 """(key, pane id, title) of every pane, in key order."""
 
@@ -41,14 +42,6 @@ class PaneBar(Widget):
     """Live refresh stopped (``F``): what is on screen is not moving, and may be old."""
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" queueconsole ", style="bold")
-        for key, pane_id, title in PANES:
-            if pane_id == self.active:
-                text.append(f"[{key} {title}]", style="bold reverse")
-            else:
-                text.append(f" {key} {title} ")
-            text.append(" ")
         right = Text(no_wrap=True)
         if self.frozen:
             right.append(FROZEN, style="bold reverse")
@@ -56,6 +49,9 @@ class PaneBar(Widget):
         if self.mode:
             right.append(self.mode, style="italic")
         width = self.size.width
+        text = self._tabs(compact=False)
+        if width and text.cell_len + right.cell_len + 2 > width:
+            text = self._tabs(compact=True)  # 80 columns: the other panes by key only
         if right and width:
             gap = width - text.cell_len - right.cell_len - 1
             if gap >= 1:
@@ -65,4 +61,15 @@ class PaneBar(Widget):
                 text = text[: max(width - len(FROZEN) - 1, 0)]
                 text.append(" ")
                 text.append(FROZEN, style="bold reverse")
+        return text
+
+    def _tabs(self, *, compact: bool) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" queueconsole ", style="bold")
+        for key, pane_id, title in PANES:
+            if pane_id == self.active:
+                text.append(f"[{key} {title}]", style="bold reverse")
+            else:
+                text.append(f" {key} " if compact else f" {key} {title} ")
+            text.append(" ")
         return text
