@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
 from engine.errors import UserError
-from engine.priority import Priority
 from engine.specs import parse_workflow
 from queueconsole.cli.arguments import (
     job_id,
@@ -43,13 +42,16 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("type", nargs="?", metavar="TYPE", help="registered job type, e.g. demo.noop")
     p.add_argument("--file", metavar="PATH", help='workflow file: {"jobs": [{"ref": …}, …]}')
     p.add_argument("--payload", metavar="JSON", help="job payload, a JSON object")
-    p.add_argument("--queue", metavar="Q", default="default")
+    p.add_argument(
+        "--queue",
+        metavar="Q",
+        help="queue (default: the first routing rule matching TYPE, else 'default')",
+    )
     p.add_argument(
         "--priority",
         metavar="P",
         type=priority,
-        default=Priority.NORMAL,
-        help="critical, high, normal (default) or low",
+        help="critical, high, normal or low (default: the matching routing rule's, else normal)",
     )
     p.add_argument(
         "--depends-on",
