@@ -25,6 +25,8 @@ MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week
 MAX_TYPE_LENGTH = 200
 MAX_KEY_LENGTH = 512
 MAX_WORKFLOW_JOBS = 100_000
+DEFAULT_BACKOFF_S = 1.0  # seconds before the first retry; doubles with each later one
+DEFAULT_BACKOFF_MAX_S = 300.0  # seconds: the longest wait between two attempts
 
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline, which let
 # "demo.noop\n" through as a type (and a queue name into the broker's names).
@@ -55,8 +57,8 @@ class JobSpec:
     timeout_s: float | None = None
     memory_mb: int | None = None
     ttl_s: float | None = None
-    backoff_s: float = 1.0
-    backoff_max_s: float = 300.0
+    backoff_s: float = DEFAULT_BACKOFF_S
+    backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
     ref: str | None = None
 
 
@@ -376,8 +378,8 @@ def parse_workflow(document: Any) -> tuple[str | None, list[JobSpec]]:
                 timeout_s=item.get("timeout_s", item.get("timeout")),
                 memory_mb=item.get("memory_mb"),
                 ttl_s=item.get("ttl_s"),
-                backoff_s=item.get("backoff_s", 1.0),
-                backoff_max_s=item.get("backoff_max_s", 300.0),
+                backoff_s=item.get("backoff_s", DEFAULT_BACKOFF_S),
+                backoff_max_s=item.get("backoff_max_s", DEFAULT_BACKOFF_MAX_S),
             )
         )
     return name, specs
