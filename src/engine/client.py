@@ -146,8 +146,8 @@ class Client:
         type: str,
         payload: Mapping[str, Any] | None = None,
         *,
-        queue: str = "default",
-        priority: Priority | str = Priority.NORMAL,
+        queue: str | None = None,
+        priority: Priority | str | None = None,
         depends_on: Sequence[int] = (),
         idempotency_key: str | None = None,
         max_retries: int = 3,
@@ -157,7 +157,11 @@ class Client:
         backoff_s: float = 1.0,
         backoff_max_s: float = 300.0,
     ) -> Submitted:
-        """Submit one job. With a key held by a live job, returns that job as a duplicate."""
+        """Submit one job. With a key held by a live job, returns that job as a duplicate.
+
+        ``queue`` and ``priority`` left as None come from the routing rules
+        (``settings.routes``), else ``default`` and ``normal``.
+        """
         spec = JobSpec(
             type=type,
             payload={} if payload is None else payload,
@@ -173,7 +177,7 @@ class Client:
             backoff_s=backoff_s,
             backoff_max_s=backoff_max_s,
         )
-        (job,) = prepare([spec], workflow=False)
+        (job,) = prepare([spec], workflow=False, routes=self.settings.routes)
         if is_plain(job):
             job_id = await self._committer.submit(job)
             if job_id is not None:
@@ -202,7 +206,8 @@ class Client:
     async def _submit(
         self, specs: Sequence[JobSpec], *, workflow: bool, name: str | None = None
     ) -> Submission:
-        return await self._insert(prepare(specs, workflow=workflow), workflow=workflow, name=name)
+        prepared = prepare(specs, workflow=workflow, routes=self.settings.routes)
+        return await self._insert(prepared, workflow=workflow, name=name)
 
     async def _insert(
         self, prepared: list[PreparedJob], *, workflow: bool, name: str | None = None
@@ -382,14 +387,19 @@ class Client:
         type: str,
         payload: Mapping[str, Any] | None = None,
         *,
-        queue: str = "default",
-        priority: Priority | str = Priority.NORMAL,
+        queue: str | None = None,
+        priority: Priority | str | None = None,
         tz: str = schedule_ops.DEFAULT_TZ,
         max_retries: int = 3,
         timeout_s: float | None = None,
         ttl_s: float | None = None,
     ) -> ScheduleInfo:
-        """Submit a ``type`` job at every tick of ``cron`` in time zone ``tz``."""
+        """Submit a ``type`` job at every tick of ``cron`` in time zone ``tz``.
+
+        A queue or priority left as None is taken from the routing rules now, when the
+        schedule is added, and stored with it (:func:`~engine.maintenance.scheduler.add_schedule`
+        says why).
+        """
         return await self.db.run(
             lambda conn: schedule_ops.add_schedule(
                 conn,
@@ -403,6 +413,7 @@ class Client:
                 max_retries=max_retries,
                 timeout_s=timeout_s,
                 ttl_s=ttl_s,
+                routes=self.settings.routes,
             )
         )
 

@@ -60,6 +60,7 @@ from engine.queries.schedules import (
     SCHEDULE_SET_LAST,
     SCHEDULE_SET_PAUSED,
 )
+from engine.routes import NO_ROUTES, Routes
 from engine.specs import JobSpec, PreparedJob, prepare
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
@@ -269,11 +270,12 @@ def _prepare_job(
     name: str,
     job_type: str,
     payload: Mapping[str, Any] | None,
-    queue: str,
-    priority: Priority | str | int,
+    queue: str | None,
+    priority: Priority | str | int | None,
     max_retries: int,
     timeout_s: float | None,
     ttl_s: float | None,
+    routes: Routes = NO_ROUTES,
 ) -> PreparedJob:
     """Validate the job a schedule submits, with the same rules (and errors) as a submit."""
     spec = JobSpec(
@@ -286,7 +288,7 @@ def _prepare_job(
         ttl_s=ttl_s,
     )
     try:
-        return prepare([spec], workflow=False)[0]
+        return prepare([spec], workflow=False, routes=routes)[0]
     except ValidationError as exc:
         message = str(exc).removeprefix("job: ")
         raise ValidationError(f"schedule {name!r}: {message}") from None
@@ -304,21 +306,28 @@ async def add_schedule(
     job_type: str,
     payload: Mapping[str, Any] | None = None,
     *,
-    queue: str = "default",
-    priority: Priority | str | int = Priority.NORMAL,
+    queue: str | None = None,
+    priority: Priority | str | int | None = None,
     tz: str = DEFAULT_TZ,
     max_retries: int = 3,
     timeout_s: float | None = None,
     ttl_s: float | None = None,
+    routes: Routes = NO_ROUTES,
 ) -> ScheduleInfo:
     """Create a schedule; its first fire is the first tick after now (database clock).
 
     Everything is validated before anything is written; a taken name is refused.
+    A queue or priority left as None is resolved by ``routes`` here, once, and
+    stored: every engine may fire the schedule, each with its own config file, so
+    resolving at fire time would let the tick's destination depend on which engine
+    won it. Stored, it is the same everywhere and ``schedule list`` shows it.
     """
     check_name(name)
     cron = check_cron(cron)
     check_tz(tz)
-    job = _prepare_job(name, job_type, payload, queue, priority, max_retries, timeout_s, ttl_s)
+    job = _prepare_job(
+        name, job_type, payload, queue, priority, max_retries, timeout_s, ttl_s, routes
+    )
     now = await conn.scalar(DB_NOW)
     row = (
         await conn.execute(

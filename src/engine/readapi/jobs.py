@@ -100,6 +100,8 @@ async def job_detail(conn: AsyncConnection, job_id: int) -> JobDetail:
         downstream=downstream,
         events=events,
         logs=logs,
+        backoff_s=row.backoff_s,
+        backoff_max_s=row.backoff_max_s,
     )
 
 

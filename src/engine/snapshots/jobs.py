@@ -123,6 +123,10 @@ class JobDetail:
     downstream: tuple[JobRef, ...]
     events: tuple[JobEvent, ...]
     logs: tuple[LogLine, ...]
+    backoff_s: float = 1.0
+    """Seconds before the first retry; each later wait doubles, up to ``backoff_max_s``."""
+    backoff_max_s: float = 300.0
+    """The longest wait between two attempts, in seconds."""
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -163,6 +167,8 @@ class JobDetail:
             "timeout_s": self.timeout_s,
             "memory_mb": self.memory_mb,
             "ttl_s": self.ttl_s,
+            "backoff_s": self.backoff_s,
+            "backoff_max_s": self.backoff_max_s,
             "wait_reason": self.wait_reason,
             "result": self.result,
             "peak_rss_bytes": self.peak_rss_bytes,

@@ -9,7 +9,6 @@ from typing import Any
 from engine.client import DEFAULT_BATCH, DEFAULT_TZ, PruneResult, ScheduleInfo
 from engine.config import Settings
 from engine.durations import format_duration, parse_duration
-from engine.priority import Priority
 from engine.queues.info import QueueInfo
 from engine.queues.limits import parse_limit
 from engine.queues.pausing import PauseChange
@@ -48,13 +47,16 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     a.add_argument("--tz", default=DEFAULT_TZ, metavar="ZONE", help="IANA time zone (UTC)")
     a.add_argument("--payload", metavar="JSON", help="job payload, a JSON object")
-    a.add_argument("--queue", metavar="Q", default="default")
+    a.add_argument(
+        "--queue",
+        metavar="Q",
+        help="queue of its jobs (default: the routing rules', resolved now, else 'default')",
+    )
     a.add_argument(
         "--priority",
         metavar="P",
         type=priority,
-        default=Priority.NORMAL,
-        help="critical, high, normal (default) or low",
+        help="critical, high, normal or low (default: the routing rules', else normal)",
     )
     a.add_argument("--json", action="store_true", help="print JSON")
     a.set_defaults(handler=run_schedule_add)
