@@ -48,7 +48,9 @@ from engine.snapshots import (
     JobFilter,
     JobPage,
     JobRef,
+    JobSort,
     QueueCounts,
+    SortKey,
     WorkflowGraph,
 )
 from engine.specs import JobSpec, PreparedJob, check_workflow_name, prepare, storable
@@ -330,11 +332,20 @@ class Client:
             return await job_detail(conn, job_id)
 
     async def jobs(
-        self, flt: JobFilter | None = None, *, limit: int = 50, before: int | None = None
+        self,
+        flt: JobFilter | None = None,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        sort: JobSort | None = None,
+        after: SortKey | None = None,
     ) -> JobPage:
-        """A page of jobs, newest first."""
+        """A page of jobs, newest first; or in ``sort``'s order, after the ``next_after``
+        of the previous page."""
         async with self.db.connection() as conn:
-            return await job_page(conn, flt or JobFilter(), limit=limit, before=before)
+            return await job_page(
+                conn, flt or JobFilter(), limit=limit, before=before, sort=sort, after=after
+            )
 
     async def queue_counts(self) -> list[QueueCounts]:
         """Jobs per state for every queue."""

@@ -783,10 +783,33 @@ _JOB_PAGE_TERMS = {
 }
 
 
+# Sortable columns: the SQL each stands for and the type its keyset value is bound as.
+# Only these names ever reach the statement text; the value is always a parameter.
+_SORT_SQL = {
+    "id": ("j.id", "bigint"),
+    "state": ("j.state", "text"),
+    "type": ("j.type", "text"),
+    "queue": ("j.queue", "text"),
+    "priority": ("j.priority", "smallint"),
+    "attempts": ("j.attempts", "int"),
+}
+
+
 @functools.cache
-def _job_page_statement(terms: tuple[str, ...]) -> Sql:
-    where = ("WHERE " + " AND ".join(_JOB_PAGE_TERMS[t] for t in terms)) if terms else ""
-    return Sql(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY j.id DESC LIMIT :limit")
+def _job_page_statement(
+    terms: tuple[str, ...], sort: str = "id", descending: bool = True, after: bool = False
+) -> Sql:
+    column, cast = _SORT_SQL[sort]
+    direction, op = ("DESC", "<") if descending else ("ASC", ">")
+    conditions = [_JOB_PAGE_TERMS[t] for t in terms]
+    if after:  # keyset: rows past the last one shown, in this order
+        if sort == "id":
+            conditions.append(f"j.id {op} :after_id")
+        else:
+            conditions.append(f"({column}, j.id) {op} (CAST(:after_value AS {cast}), :after_id)")
+    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+    order = f"j.id {direction}" if sort == "id" else f"{column} {direction}, j.id {direction}"
+    return Sql(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY {order} LIMIT :limit")
 
 
 def _escape_like(value: str) -> str:
@@ -805,9 +828,13 @@ def job_page_query(
     job_type: str | None = None,
     workflow_id: int | None = None,
     search: str | None = None,
+    sort: str = "id",
+    descending: bool = True,
+    after: tuple[str | int, int] | None = None,
 ) -> tuple[Sql, dict[str, object]]:
     """The statement for one page of the jobs list and its parameters; an empty
-    ``search`` filters nothing."""
+    ``search`` filters nothing. ``sort`` is a column name of ``_SORT_SQL`` and ``after``
+    the ``(value, id)`` of the last row of the previous page in that order."""
     params: dict[str, object] = {"limit": limit}
     terms: list[str] = []
     for name, value in (
@@ -824,7 +851,11 @@ def job_page_query(
         terms.append("text")
         params["pattern"] = f"%{_escape_like(search)}%"
         params["text"] = search.strip()
-    return _job_page_statement(tuple(terms)), params
+    if after is not None:
+        params["after_id"] = after[1]
+        if sort != "id":
+            params["after_value"] = after[0]
+    return _job_page_statement(tuple(terms), sort, descending, after is not None), params
 
 
 # -- job_failed_group_size -- how many FAILED jobs a failure group holds now, and the ids

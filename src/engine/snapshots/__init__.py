@@ -28,14 +28,17 @@ from engine.snapshots.graph import GraphNode, WorkflowGraph
 from engine.snapshots.health import ServiceHealth
 from engine.snapshots.jobs import (
     FAILURE_GROUP_UNKNOWN,
+    JOB_SORT_COLUMNS,
     ErrorInfo,
     JobDetail,
     JobEvent,
     JobFilter,
     JobPage,
     JobRef,
+    JobSort,
     JobSummary,
     LogLine,
+    SortKey,
     failure_group_key,
 )
 from engine.snapshots.queues import BrokerDepth, QueueCounts, QueuesSection, QueueView
@@ -55,6 +58,7 @@ from engine.snapshots.workers import (
 
 __all__ = [
     "FAILURE_GROUP_UNKNOWN",
+    "JOB_SORT_COLUMNS",
     "SOURCE_NONE",
     "SOURCE_POSTGRESQL",
     "SOURCE_REDIS",
@@ -73,6 +77,7 @@ __all__ = [
     "JobFilter",
     "JobPage",
     "JobRef",
+    "JobSort",
     "JobSummary",
     "LatencySection",
     "LogLine",
@@ -81,6 +86,7 @@ __all__ = [
     "QueueView",
     "QueuesSection",
     "ServiceHealth",
+    "SortKey",
     "SupervisorSnapshot",
     "ThroughputPoint",
     "ThroughputSection",

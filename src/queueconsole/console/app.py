@@ -64,6 +64,7 @@ TABLE_KEYS = [
     ("up, down", "move the cursor"),
     ("enter", "open the job under the cursor (or the group's jobs, on Failures)"),
     ("tab", "next table of the pane"),
+    ("s, S", "sort by the next column; reverse the sort (the header shows ▲/▼)"),
 ]
 
 COMMAND_KEYS = [

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.client import ScheduleInfo
-from engine.snapshots import FailureGroup, JobPage, QueueCounts, ServiceHealth, Worker
+from engine.snapshots import (
+    FailureGroup,
+    JobPage,
+    JobSort,
+    QueueCounts,
+    ServiceHealth,
+    SortKey,
+    Worker,
+)
 from engine.states import State
 
 
@@ -148,9 +156,11 @@ class JobsView:
     """One page of the Jobs pane and how it was asked for."""
 
     page: JobPage
-    before: int | None
-    """The keyset cursor the page was read with (None: the newest jobs)."""
+    after: SortKey | None
+    """The keyset cursor the page was read with (None: the first page)."""
     page_number: int
+    sort: JobSort = field(default_factory=JobSort)
+    """The order the page was read in."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from engine.errors import EngineError
-from engine.snapshots import JobDetail, JobFilter, WorkflowGraph
+from engine.snapshots import JobDetail, JobFilter, JobSort, SortKey, WorkflowGraph
 from queueconsole.console.compose import merge_workers, parts_from_dashboard, supervised_workers
 from queueconsole.console.health import POSTGRESQL
 from queueconsole.console.history import History
@@ -122,11 +122,13 @@ class DataSource:
             failures = parts.failures_rate
         return Overview(at, services, queues, workers, (depth, throughput, failures))
 
-    async def jobs(self, flt: JobFilter, before: int | None, page_number: int) -> JobsView:
-        """One keyset page of jobs, newest first."""
+    async def jobs(
+        self, flt: JobFilter, sort: JobSort, after: SortKey | None, page_number: int
+    ) -> JobsView:
+        """One keyset page of jobs in ``sort``'s order (newest first by default)."""
         async with asyncio.timeout(FETCH_TIMEOUT_S):
-            page = await self.link.client.jobs(flt, limit=JOBS_PAGE, before=before)
-        return JobsView(page, before, page_number)
+            page = await self.link.client.jobs(flt, limit=JOBS_PAGE, sort=sort, after=after)
+        return JobsView(page, after, page_number, sort)
 
     async def job(self, job_id: int) -> JobDetail:
         """One job with its neighbours, events and logs."""
