@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from engine.config import Settings
 from engine.db.database import Database
 from engine.db.driver import DriverDatabase
-from engine.errors import EmptyFailureGroup, JobNotFound
+from engine.errors import EmptyFailureGroup, JobNotFound, ValidationError
 from engine.hooks import FLUSH_WAIT_S, AfterCommit, BackgroundHooks, run_hooks
 from engine.maintenance import retention
 from engine.maintenance import scheduler as schedule_ops
@@ -31,9 +31,11 @@ from engine.maintenance.retention import DEFAULT_BATCH, PruneResult
 from engine.maintenance.scheduler import DEFAULT_TZ, Fired, ScheduleInfo
 from engine.priority import Priority
 from engine.queries.jobs import (
+    JOB_DESCENDANTS,
     JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
     JOB_FAILED_GROUP_SIZE,
     JOB_GET,
+    job_page_query,
 )
 from engine.queues import limits, pausing
 from engine.queues.info import QueueInfo, list_queues
@@ -42,6 +44,10 @@ from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
 from engine.readapi.graph import default_workflow_job, workflow_graph
 from engine.readapi.jobs import job_detail, job_page, queue_counts
 from engine.snapshots import (
+    PREVIEW_ROOTS,
+    BulkAction,
+    BulkDone,
+    BulkPreview,
     GroupRetried,
     GroupRetryPreview,
     JobDetail,
@@ -54,11 +60,12 @@ from engine.snapshots import (
     WorkflowGraph,
 )
 from engine.specs import JobSpec, PreparedJob, check_workflow_name, prepare, storable
-from engine.states import State
+from engine.states import TERMINAL, State
 from engine.store import transitions
 from engine.store.changes import ChangeSet
 from engine.store.group_commit import GroupCommitter, is_plain, plain_changes
 from engine.store.submission import Submission, Submitted, insert_jobs
+from engine.store.transitions import BulkBatch
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -323,6 +330,79 @@ class Client:
             raise EmptyFailureGroup(fingerprint)
         return GroupRetried(fingerprint, retried, skipped, released, batches)
 
+    async def preview_bulk(
+        self,
+        action: BulkAction,
+        *,
+        flt: JobFilter | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> BulkPreview:
+        """What :meth:`bulk` would do now: how many of the selected jobs (``ids``, else
+        every job ``flt`` matches) it would act on, and the dependents it would block
+        (cancel) or may release (retry). The count is exact at any size; dependents are
+        followed for the first :data:`~engine.snapshots.PREVIEW_ROOTS` jobs."""
+        terms = _bulk_terms(action, flt, ids)
+        if terms is None:
+            return BulkPreview(action, 0, 0, (), True)
+        wanted = State.PENDING if action == "cancel" else State.BLOCKED
+        async with self.db.connection() as conn:
+            sql, params = job_page_query(limit=0, count=True, **terms)
+            count = int(await conn.scalar(sql, params) or 0)
+            sql, params = job_page_query(limit=PREVIEW_ROOTS + 1, descending=False, **terms)
+            roots = [r.id for r in await conn.execute(sql, params)]
+            exact = len(roots) <= PREVIEW_ROOTS
+            roots = roots[:PREVIEW_ROOTS]
+            rows = (await conn.execute(JOB_DESCENDANTS, {"ids": roots})).all() if roots else []
+        selected = set(roots)
+        affected = [
+            JobRef(r.id, r.type, State(r.state))
+            for r in rows
+            if State(r.state) is wanted and r.id not in selected
+        ]
+        return BulkPreview(action, count, len(affected), tuple(affected[:12]), exact)
+
+    async def bulk(
+        self,
+        action: BulkAction,
+        *,
+        flt: JobFilter | None = None,
+        ids: Sequence[int] | None = None,
+        reason: str | None = None,
+    ) -> BulkDone:
+        """Retry or cancel the selected jobs (``ids``, else every job ``flt`` matches),
+        however many, in id order, :data:`GROUP_RETRY_BATCH` per transaction.
+
+        Each job goes through the same transition as :meth:`retry` or :meth:`cancel`;
+        each batch is committed and handed to the hooks (publish, stop, cache) before the
+        next is read, so neither a long transaction nor the whole selection is ever held.
+        A job whose state no longer allows the action when its turn comes is skipped.
+        """
+        terms = _bulk_terms(action, flt, ids)
+        why = reason or ("retried in bulk" if action == "retry" else "cancelled in bulk")
+        done = skipped = dependents = batches = 0
+        after = 0
+        while terms is not None:
+            sql, params = job_page_query(
+                limit=GROUP_RETRY_BATCH, descending=False, after=(after, after), **terms
+            )
+            async with self.db.connection() as conn:
+                page = [r.id for r in await conn.execute(sql, params)]
+            if not page:
+                break
+
+            async def one_batch(conn: AsyncConnection, page: list[int] = page) -> BulkBatch:
+                return await transitions.act_on_each(conn, action, page, why)
+
+            batch = await self.db.run(one_batch)
+            await run_hooks(self.hooks, batch.changes)
+            batches += 1
+            done += batch.done
+            skipped += batch.skipped
+            chosen = set(page)
+            dependents += sum(1 for t in batch.changes.transitions if t.job_id not in chosen)
+            after = page[-1]
+        return BulkDone(action, done, skipped, dependents, batches)
+
     # -- reads --------------------------------------------------------------
 
     async def job(self, job_id: int) -> JobDetail:
@@ -474,6 +554,40 @@ class Client:
         """Remove finished jobs older than ``older_than`` (e.g. ``"7d"``) with their events,
         logs and edges, in short batches; ``dry_run`` only counts."""
         return await retention.prune(self.db, older_than, dry_run=dry_run, batch_size=batch_size)
+
+
+BULK_STATES: dict[str, tuple[str, ...]] = {
+    "retry": (State.FAILED.value, State.CANCELLED.value, State.RETRYING.value),
+    "cancel": tuple(s.value for s in State if s not in TERMINAL),
+}
+"""The states each bulk action applies to (as its single-job twin allows)."""
+
+
+def _bulk_terms(
+    action: str, flt: JobFilter | None, ids: Sequence[int] | None
+) -> dict[str, Any] | None:
+    """The job-list terms of a bulk selection; None when nothing can match it."""
+    if action not in BULK_STATES:
+        raise ValidationError(f"unknown bulk action {action!r}; use retry or cancel")
+    flt = flt or JobFilter()
+    if ids is not None:
+        if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+            raise ValidationError("bulk ids must be job ids (whole numbers)")
+        ids = [i for i in ids if 0 < i < 2**63]
+        if not ids:
+            return None
+    texts = (flt.text, flt.queue, flt.type)
+    if any(t is not None and not storable(t) for t in texts):
+        return None
+    return {
+        "state": None if flt.state is None else flt.state.value,
+        "queue": flt.queue,
+        "job_type": flt.type,
+        "workflow_id": flt.workflow_id,
+        "search": flt.text,
+        "ids": None if ids is None else list(ids),
+        "states": list(BULK_STATES[action]),
+    }
 
 
 def _check_id(job_id: int) -> None:

@@ -775,6 +775,8 @@ _JOB_PAGE_TERMS = {
     "queue": "j.queue = :queue",
     "type": "j.type = :type",
     "workflow_id": "j.workflow_id = :workflow_id",
+    "ids": "j.id = ANY(CAST(:ids AS bigint[]))",
+    "states": "j.state = ANY(CAST(:states AS text[]))",
     "text": (
         "(j.type ILIKE :pattern OR j.error_message ILIKE :pattern "
         "OR j.idempotency_key ILIKE :pattern OR j.wait_reason ILIKE :pattern "
@@ -812,6 +814,12 @@ def _job_page_statement(
     return Sql(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY {order} LIMIT :limit")
 
 
+@functools.cache
+def _job_count_statement(terms: tuple[str, ...]) -> Sql:
+    where = ("WHERE " + " AND ".join(_JOB_PAGE_TERMS[t] for t in terms)) if terms else ""
+    return Sql(f"SELECT count(*) FROM jobs j {where}")
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -831,10 +839,15 @@ def job_page_query(
     sort: str = "id",
     descending: bool = True,
     after: tuple[str | int, int] | None = None,
+    ids: list[int] | None = None,
+    states: list[str] | None = None,
+    count: bool = False,
 ) -> tuple[Sql, dict[str, object]]:
     """The statement for one page of the jobs list and its parameters; an empty
     ``search`` filters nothing. ``sort`` is a column name of ``_SORT_SQL`` and ``after``
-    the ``(value, id)`` of the last row of the previous page in that order."""
+    the ``(value, id)`` of the last row of the previous page in that order. ``ids`` and
+    ``states`` narrow further (a bulk action's marked jobs, the states it applies to);
+    ``count`` makes it count the matching jobs instead of reading a page."""
     params: dict[str, object] = {"limit": limit}
     terms: list[str] = []
     for name, value in (
@@ -843,6 +856,8 @@ def job_page_query(
         ("queue", queue),
         ("type", job_type),
         ("workflow_id", workflow_id),
+        ("ids", ids),
+        ("states", states),
     ):
         if value is not None:
             terms.append(name)
@@ -851,6 +866,9 @@ def job_page_query(
         terms.append("text")
         params["pattern"] = f"%{_escape_like(search)}%"
         params["text"] = search.strip()
+    if count:
+        del params["limit"]
+        return _job_count_statement(tuple(terms)), params
     if after is not None:
         params["after_id"] = after[1]
         if sort != "id":

@@ -8,6 +8,7 @@ console all read the same types. Modules are by subject; every type is
 re-exported here (``from engine.snapshots import Worker``).
 """
 
+from engine.snapshots.bulk import PREVIEW_ROOTS, BulkAction, BulkDone, BulkPreview
 from engine.snapshots.common import (
     SOURCE_NONE,
     SOURCE_POSTGRESQL,
@@ -59,10 +60,14 @@ from engine.snapshots.workers import (
 __all__ = [
     "FAILURE_GROUP_UNKNOWN",
     "JOB_SORT_COLUMNS",
+    "PREVIEW_ROOTS",
     "SOURCE_NONE",
     "SOURCE_POSTGRESQL",
     "SOURCE_REDIS",
     "BrokerDepth",
+    "BulkAction",
+    "BulkDone",
+    "BulkPreview",
     "Dashboard",
     "ErrorInfo",
     "EventView",
