@@ -10,13 +10,13 @@ Outcomes are reported as notifications, with job text kept literal.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from textual.notifications import SeverityLevel
 
 from engine.errors import EngineError, IllegalTransition, JobNotFound
-from engine.snapshots import GroupRetryPreview, JobRef
+from engine.snapshots import BulkAction, BulkDone, BulkPreview, GroupRetryPreview, JobFilter, JobRef
 from queueconsole.console.link import EngineLink
 
 log = logging.getLogger(__name__)
@@ -199,3 +199,34 @@ class ActionService:
         except EngineError as exc:
             return self._failed(self.link.settings.redact(str(exc)))
         return self._done(f"schedule {name} fired now: job {fired.job_id}")
+
+    # -- bulk ---------------------------------------------------------------------------
+
+    async def preview_bulk(
+        self, action: BulkAction, *, flt: JobFilter | None, ids: Sequence[int] | None
+    ) -> BulkPreview:
+        """How many jobs a bulk action would take, and the dependents it would change."""
+        return await self.link.client.preview_bulk(action, flt=flt, ids=ids)
+
+    async def bulk(
+        self, action: BulkAction, *, flt: JobFilter | None, ids: Sequence[int] | None
+    ) -> BulkDone | None:
+        """Retry or cancel the selection in committed batches; None when refused or failed."""
+        if self.refuse(f"bulk {action}"):
+            return None
+        try:
+            done = await self.link.client.bulk(
+                action, flt=flt, ids=ids, reason=f"{action} in bulk from the console"
+            )
+        except EngineError as exc:
+            self._failed(self.link.settings.redact(str(exc)))
+            return None
+        past = "retried" if action == "retry" else "cancelled"
+        what = "released" if action == "retry" else "blocked"
+        message = f"{past} {done.done:,} job{'s' if done.done != 1 else ''}"
+        if done.dependents:
+            message += f", {done.dependents:,} dependents {what}"
+        if done.skipped:
+            message += f" ({done.skipped:,} had changed state and were skipped)"
+        self._done(message)
+        return done

@@ -107,6 +107,7 @@ class ConsoleApp(App[None]):
         Binding("c", "act('cancel')", "Cancel"),
         Binding("g", "act('dag')", "Graph"),
         Binding("R", "act('retry_group')", "Retry group", show=False),
+        Binding("B", "act('bulk')", "Bulk retry/cancel: marked jobs, else the filter", show=False),
         Binding("plus", "act('scale_up')", "Scale queue up", show=False),
         Binding("minus", "act('scale_down')", "Scale queue down", show=False),
         Binding("k", "act('recycle')", "Recycle worker", show=False),
@@ -353,6 +354,12 @@ class ConsoleApp(App[None]):
     def start_flow(self, name: str, selection: Selection) -> None:
         """Run a flow as a worker (it may wait for a confirmation dialog)."""
         self.run_worker(self.flows.run(name, selection), group="action", exit_on_error=False)
+
+    def clear_marks(self) -> None:
+        """Forget the Jobs pane's marks (a bulk action has acted on them)."""
+        jobs = self.pane("jobs")
+        assert isinstance(jobs, JobsPane)
+        jobs.clear_marks()
 
     def action_refresh_data(self) -> None:
         self.request_refresh()

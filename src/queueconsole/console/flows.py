@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual.widgets import ContentSwitcher
 
 from engine.errors import EngineError
-from engine.snapshots import JobRef
+from engine.snapshots import BulkAction, JobFilter, JobRef
 from queueconsole.console.actions import ActionService
+from queueconsole.console.filters import describe_filter
 from queueconsole.console.model import Selection
+from queueconsole.console.screens.choice import ChoiceScreen
 from queueconsole.console.screens.confirm import ConfirmScreen
 from queueconsole.console.text import literal, state_text
 
@@ -41,6 +44,7 @@ FLOWS = (
     "pause",
     "dag",
     "fire",
+    "bulk",
 )
 """Names accepted by :meth:`Flows.run` (and the app's ``act`` action)."""
 
@@ -235,4 +239,47 @@ class Flows:
         ]
         if await self._confirm(f"Fire schedule {schedule.name} now?", body):
             await self.service.fire_schedule(schedule.name)
+            self.app.request_refresh()
+
+    # -- bulk ------------------------------------------------------------------------
+
+    async def _bulk(self, sel: Selection) -> None:
+        if self.app.query_one("#panes", ContentSwitcher).current != "jobs":
+            self._say("B acts on the Jobs pane (2): on the marked jobs, else on its filter")
+            return
+        if self.service.refuse("a bulk action"):
+            return
+        if sel.marked:
+            n = len(sel.marked)
+            scope = f"the {n:,} marked job{'s' if n != 1 else ''}"
+        else:
+            described = describe_filter(sel.job_filter or JobFilter())
+            scope = f"every job matching {described}" if described else "every job"
+        options = [
+            ("r", "retry the failed, cancelled and retrying ones"),
+            ("c", "cancel the live ones"),
+        ]
+        choice = await self.app.push_screen_wait(ChoiceScreen(f"Act on {scope}", options))
+        if choice is None:
+            return
+        action: BulkAction = "retry" if choice == "r" else "cancel"
+        past = "retried" if action == "retry" else "cancelled"
+        ids = sel.marked or None
+        flt = None if ids else sel.job_filter
+        preview = await self.service.preview_bulk(action, flt=flt, ids=ids)
+        n = preview.count
+        if not n:
+            self._say(f"none of {scope} can be {past}")
+            return
+        verb = "released (re-checked when they run)" if action == "retry" else "blocked"
+        body: list[RenderableType] = [
+            Text(f"{n:,} job{'s' if n != 1 else ''} of {scope} will be {past}."),
+            *affected_lines(list(preview.affected), verb, total=preview.affected_count),
+        ]
+        if not preview.affected_exact:
+            body.append(Text("(dependents followed for the first jobs only: a large selection)"))
+        if await self._confirm(f"{action.capitalize()} {n:,} jobs?", body):
+            done = await self.service.bulk(action, flt=flt, ids=ids)
+            if done is not None and ids:
+                self.app.clear_marks()
             self.app.request_refresh()

@@ -17,6 +17,7 @@ from datetime import datetime
 from engine.client import ScheduleInfo
 from engine.snapshots import (
     FailureGroup,
+    JobFilter,
     JobPage,
     JobSort,
     QueueCounts,
@@ -174,3 +175,7 @@ class Selection:
     worker_id: str | None = None
     group: FailureGroup | None = None
     schedule: ScheduleInfo | None = None
+    marked: tuple[int, ...] = ()
+    """Jobs marked with ``space`` on the Jobs pane (what ``B`` acts on)."""
+    job_filter: JobFilter | None = None
+    """The Jobs pane's filter, when it is the pane on screen (``B`` with nothing marked)."""

@@ -38,11 +38,14 @@ JOB_COLUMNS = (
 )
 
 
-def job_cells(job: JobSummary) -> tuple[object, ...]:
+MARK = "●"
+
+
+def job_cells(job: JobSummary, marked: bool = False) -> tuple[object, ...]:
     """One job's row; every text that came from the job stays literal."""
     note = job.error_message or job.wait_reason or ""
     return (
-        Text(str(job.id)),
+        Text(f"{MARK}{job.id}", style="bold reverse") if marked else Text(str(job.id)),
         state_text(job.state),
         literal(job.type, one_line=True),
         literal(job.queue, one_line=True),
@@ -60,6 +63,7 @@ class JobsPane(Pane):
         Binding("slash", "filter", "Filter"),
         Binding("right_square_bracket", "older", "Older page", show=False),
         Binding("left_square_bracket", "newer", "Newer page", show=False),
+        Binding("space", "mark", "Mark/unmark the job (B acts on marked jobs)", show=False),
     ]
 
     title = "Jobs"
@@ -72,8 +76,10 @@ class JobsPane(Pane):
         self._cursors: list[SortKey | None] = [None]
         self._view: JobsView | None = None
         self._jobs: dict[int, JobSummary] = {}
-        self._cells: dict[int, tuple[JobSummary, tuple[object, ...]]] = {}
-        """Cells built for each job shown, rebuilt only when the job changed."""
+        self._cells: dict[int, tuple[JobSummary, bool, tuple[object, ...]]] = {}
+        """Cells built for each job shown, rebuilt only when the job or its mark changed."""
+        self.marked: set[int] = set()
+        """Jobs marked with ``space``, on any page; ``B`` acts on them."""
 
     def compose(self) -> ComposeResult:
         yield FilterBar(id="filter")
@@ -97,15 +103,23 @@ class JobsPane(Pane):
         if data == self._view:
             return  # nothing changed since the last refresh: draw nothing
         self._view = data
+        self._draw()
+
+    def _draw(self) -> None:
+        data = self._view
+        if data is None:
+            return
         cells = {}
         for job in data.page.items:
             known = self._cells.get(job.id)
-            cells[job.id] = (
-                known if known is not None and known[0] == job else (job, job_cells(job))
-            )
+            marked = job.id in self.marked
+            if known is not None and known[0] == job and known[1] == marked:
+                cells[job.id] = known
+            else:
+                cells[job.id] = (job, marked, job_cells(job, marked))
         self._cells = cells
         self._jobs = {j.id: j for j in data.page.items}
-        self.query_one(KeyedTable).set_rows([(j.id, cells[j.id][1]) for j in data.page.items])
+        self.query_one(KeyedTable).set_rows([(j.id, cells[j.id][2]) for j in data.page.items])
         self._status()
 
     def _status(self) -> None:
@@ -122,6 +136,8 @@ class JobsPane(Pane):
         if not newest_first:
             arrow = "▼" if self.sort.descending else "▲"
             text.append(f" · sort: {self.sort.column} {arrow} (s/S)")
+        if self.marked:
+            text.append(f" · {len(self.marked):,} marked (B acts on them)", style="bold")
         text.append(" · filter: ")
         text.append_text(literal(self.filter_text or "none (/ to filter)", one_line=True))
         self.query_one("#jobs-status", Static).update(text)
@@ -129,15 +145,36 @@ class JobsPane(Pane):
     def selection(self) -> Selection:
         key = self.query_one(KeyedTable).selected_key
         if key is None:
-            return Selection()
+            return Selection(marked=tuple(sorted(self.marked)), job_filter=self.filter)
         job = self._jobs.get(int(str(key)))
         if job is None:
-            return Selection()
+            return Selection(marked=tuple(sorted(self.marked)), job_filter=self.filter)
         return Selection(
-            job_id=job.id, job_state=job.state, workflow_id=job.workflow_id, queue=job.queue
+            job_id=job.id,
+            job_state=job.state,
+            workflow_id=job.workflow_id,
+            queue=job.queue,
+            marked=tuple(sorted(self.marked)),
+            job_filter=self.filter,
         )
 
     # -- actions ----------------------------------------------------------------
+
+    def action_mark(self) -> None:
+        """Mark or unmark the job under the cursor, then move down (as in k9s and mc)."""
+        table = self.query_one(KeyedTable)
+        key = table.selected_key
+        if key is None:
+            return
+        job_id = int(str(key))
+        self.marked.symmetric_difference_update({job_id})
+        self._draw()
+        table.action_cursor_down()
+
+    def clear_marks(self) -> None:
+        """Forget every mark (after a bulk action acted on them)."""
+        self.marked.clear()
+        self._draw()
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open(self.filter_text)
