@@ -70,6 +70,10 @@ def arguments(method: Any, ids: dict[str, Any]) -> dict[str, Any]:
         "queue": "default",
         "workers": 5,
         "worker_id": "w-default-1",
+        "name": "nightly",
+        "action": "cancel",
+        "flt": None,
+        "ids": [ids["live"]],
     }
     params = [p for p in inspect.signature(method).parameters.values() if p.name != "self"]
     unknown = [p.name for p in params if p.name not in values and p.default is p.empty]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from textual.notifications import SeverityLevel
 
 from engine.errors import EngineError, IllegalTransition, JobNotFound
-from engine.snapshots import BulkAction, BulkDone, BulkPreview, GroupRetryPreview, JobFilter, JobRef
+from engine.snapshots import BulkAction, BulkPreview, GroupRetryPreview, JobFilter, JobRef
 from queueconsole.console.link import EngineLink
 
 log = logging.getLogger(__name__)
@@ -210,17 +210,17 @@ class ActionService:
 
     async def bulk(
         self, action: BulkAction, *, flt: JobFilter | None, ids: Sequence[int] | None
-    ) -> BulkDone | None:
-        """Retry or cancel the selection in committed batches; None when refused or failed."""
-        if self.refuse(f"bulk {action}"):
-            return None
+    ) -> Outcome:
+        """Retry or cancel the selection in committed batches."""
+        refused = self.refuse(f"bulk {action}")
+        if refused is not None:
+            return refused
         try:
             done = await self.link.client.bulk(
                 action, flt=flt, ids=ids, reason=f"{action} in bulk from the console"
             )
         except EngineError as exc:
-            self._failed(self.link.settings.redact(str(exc)))
-            return None
+            return self._failed(self.link.settings.redact(str(exc)))
         past = "retried" if action == "retry" else "cancelled"
         what = "released" if action == "retry" else "blocked"
         message = f"{past} {done.done:,} job{'s' if done.done != 1 else ''}"
@@ -228,5 +228,4 @@ class ActionService:
             message += f", {done.dependents:,} dependents {what}"
         if done.skipped:
             message += f" ({done.skipped:,} had changed state and were skipped)"
-        self._done(message)
-        return done
+        return self._done(message)

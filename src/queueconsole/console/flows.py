@@ -280,6 +280,6 @@ class Flows:
             body.append(Text("(dependents followed for the first jobs only: a large selection)"))
         if await self._confirm(f"{action.capitalize()} {n:,} jobs?", body):
             done = await self.service.bulk(action, flt=flt, ids=ids)
-            if done is not None and ids:
+            if done.ok and ids:
                 self.app.clear_marks()
             self.app.request_refresh()
