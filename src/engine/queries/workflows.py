@@ -15,3 +15,6 @@ WORKFLOW_DELETE_EMPTY = Sql(
       AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.workflow_id = w.id)
     """
 )
+
+# -- workflow_first_job -- any one job of a workflow (the lowest id), to draw its graph from.
+WORKFLOW_FIRST_JOB = Sql("SELECT min(id) AS id FROM jobs WHERE workflow_id = :id")

@@ -36,6 +36,7 @@ from engine.snapshots.jobs import (
     JobRef,
     JobSummary,
     LogLine,
+    LogPage,
     failure_group_key,
 )
 from engine.snapshots.queues import BrokerDepth, QueueCounts, QueuesSection, QueueView
@@ -45,6 +46,7 @@ from engine.snapshots.throughput import (
     ThroughputSection,
     TypeLatency,
 )
+from engine.snapshots.tokens import TOKEN_SCOPES, CreatedToken, TokenInfo
 from engine.snapshots.workers import (
     MemorySample,
     SupervisorSnapshot,
@@ -58,7 +60,9 @@ __all__ = [
     "SOURCE_NONE",
     "SOURCE_POSTGRESQL",
     "SOURCE_REDIS",
+    "TOKEN_SCOPES",
     "BrokerDepth",
+    "CreatedToken",
     "Dashboard",
     "ErrorInfo",
     "EventView",
@@ -76,6 +80,7 @@ __all__ = [
     "JobSummary",
     "LatencySection",
     "LogLine",
+    "LogPage",
     "MemorySample",
     "QueueCounts",
     "QueueView",
@@ -84,6 +89,7 @@ __all__ = [
     "SupervisorSnapshot",
     "ThroughputPoint",
     "ThroughputSection",
+    "TokenInfo",
     "TypeLatency",
     "Worker",
     "WorkerBeat",
