@@ -1,0 +1,138 @@
+"""Bearer tokens and scopes for the HTTP API.
+
+Scopes nest: ``read`` (GETs and the live streams) ⊂ ``submit`` (+ submissions)
+⊂ ``operate`` (+ cancel, retry, pause, limits). A route declares the scope it
+needs with ``dependencies=[Depends(require(Scope.X))]``; no token, an unknown
+or a revoked one is 401 (with ``WWW-Authenticate: Bearer``), a token whose
+scope is too small is 403. Secrets are compared as SHA-256 digests with
+:func:`hmac.compare_digest` (in the engine's lookup), and never logged: the
+access log hides a ``?token=`` query value (``server.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+
+from engine.snapshots import TokenInfo
+from queueconsole.api.state import state_of
+
+REALM = "queueconsole"
+POLICY_VIOLATION = 1008  # the WebSocket close code for a refused connection (RFC 6455)
+
+
+class Scope(StrEnum):
+    """What a token may do; each scope includes the ones before it."""
+
+    READ = "read"
+    SUBMIT = "submit"
+    OPERATE = "operate"
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="`Authorization: Bearer <secret>` from `queueconsole token create`",
+)
+_query_token = APIKeyQuery(
+    name="token",
+    auto_error=False,
+    description="The secret as `?token=`, for browsers' EventSource, which cannot set headers",
+)
+
+
+class Refused(Exception):
+    """Why a request was not let in: the HTTP status, and what to tell the client."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+async def check(connection: HTTPConnection, secret: str | None, scope: Scope) -> TokenInfo | None:
+    """The token that may do ``scope`` (None when the server runs without auth), or
+    :class:`Refused`."""
+    state = state_of(connection)
+    if not state.auth_required:
+        return None
+    if not secret:
+        raise Refused(401, "this route needs a token: Authorization: Bearer <secret>")
+    token = await state.tokens.token(secret)
+    if token is None:
+        raise Refused(401, "the token is unknown or revoked")
+    if not token.allows(scope.value):
+        raise Refused(
+            403, f"token {token.name!r} has scope {token.scope!r}; this needs {scope.value!r}"
+        )
+    return token
+
+
+def _challenge(refused: Refused, scope: Scope) -> HTTPException:
+    error = "insufficient_scope" if refused.status == 403 else "invalid_token"
+    header = f'Bearer realm="{REALM}", error="{error}", scope="{scope.value}"'
+    return HTTPException(refused.status, refused.detail, headers={"WWW-Authenticate": header})
+
+
+def require(
+    scope: Scope, *, allow_query_token: bool = False
+) -> Callable[..., Awaitable[TokenInfo | None]]:
+    """A FastAPI dependency that lets in tokens whose scope includes ``scope``.
+
+    Use it as ``Depends(require(Scope.READ))``. The secret comes from the
+    ``Authorization: Bearer`` header; with ``allow_query_token`` also from a
+    ``?token=`` query parameter (what a browser's EventSource can send). The
+    dependency returns the token (None when the server runs with ``--no-auth``).
+    """
+
+    if allow_query_token:
+
+        async def with_query(
+            request: Request,
+            bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+            token: Annotated[str | None, Depends(_query_token)],
+        ) -> TokenInfo | None:
+            secret = bearer.credentials if bearer is not None else token
+            try:
+                return await check(request, secret, scope)
+            except Refused as refused:
+                raise _challenge(refused, scope) from None
+
+        return with_query
+
+    async def with_header(
+        request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> TokenInfo | None:
+        try:
+            return await check(request, bearer.credentials if bearer is not None else None, scope)
+        except Refused as refused:
+            raise _challenge(refused, scope) from None
+
+    return with_header
+
+
+def _websocket_secret(ws: WebSocket) -> str | None:
+    header = ws.headers.get("authorization", "")
+    kind, _, value = header.partition(" ")
+    if kind.lower() == "bearer" and value.strip():
+        return value.strip()
+    return ws.query_params.get("token") or None
+
+
+async def authenticate_websocket(ws: WebSocket, scope: Scope) -> bool:
+    """Whether ``ws`` may connect with ``scope`` (Bearer header or ``?token=``).
+
+    When it may not, the connection is closed with 1008 (policy violation) and the
+    reason, and False is returned; the caller then returns without accepting.
+    """
+    try:
+        await check(ws, _websocket_secret(ws), scope)
+    except Refused as refused:
+        await ws.close(code=POLICY_VIOLATION, reason=refused.detail[:120])
+        return False
+    return True
