@@ -112,6 +112,21 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def problem_media_types(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with each error response's schema under ``application/problem+json`` only.
+
+    FastAPI files a response model under ``application/json``; an error response
+    declared by :func:`documented` is sent as problem+json, so its schema moves there.
+    """
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_TYPE in content and "application/json" in content:
+                    content[PROBLEM_TYPE] = content.pop("application/json")
+    return spec
+
+
 # -- exception handlers ---------------------------------------------------------
 
 
