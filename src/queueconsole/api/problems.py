@@ -27,9 +27,9 @@ from engine.errors import (
     JobNotFound,
     ServiceUnavailable,
     UserError,
-    ValidationError,
     WorkflowNotFound,
 )
+from engine.queues.limits import QueueFull
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ _TITLES = {
     409: "Conflict",
     413: "Request body too large",
     422: "Unprocessable request",
+    429: "Queue full",
     500: "Internal error",
     503: "Service unavailable",
 }
@@ -160,12 +161,14 @@ async def _user_error(request: Request, exc: Exception) -> ProblemResponse:
         return problem(404, str(exc))
     if isinstance(exc, IllegalTransition):
         return problem(409, str(exc), kind="illegal-transition")
+    if isinstance(exc, QueueFull):
+        return problem(429, str(exc), kind="queue-full")
     if isinstance(exc, CycleError):
         return problem(422, str(exc), kind="dependency-cycle", cycle=list(exc.cycle))
-    errors = getattr(exc, "field_errors", None)
-    if isinstance(exc, ValidationError) or errors:
-        return problem(422, str(exc), kind="invalid-request", errors=errors)
-    return problem(400, str(exc))
+    # Anything else a user can cause is a request the engine cannot accept as it is.
+    return problem(
+        422, str(exc), kind="invalid-request", errors=getattr(exc, "field_errors", None)
+    )
 
 
 async def _unavailable(request: Request, exc: Exception) -> ProblemResponse:

@@ -106,5 +106,5 @@ async def resume_queue(name: str, state: Api) -> JSONResponse:
 @router.put("/queues/{name}/limit", response_model=QueueOut, summary="Set a queue's limit")
 async def set_limit(name: str, body: LimitIn, state: Api) -> JSONResponse:
     """At most ``limit`` jobs waiting (pending, queued, retrying, blocked); null lifts it.
-    A submission past the limit is refused with 422."""
+    A submission past the limit is refused with 429."""
     return JSONResponse((await state.client.set_queue_limit(name, body.limit)).to_json())

@@ -23,7 +23,7 @@ router = APIRouter(
     prefix="/v1",
     tags=["submit"],
     dependencies=[Depends(require(Scope.SUBMIT))],
-    responses=documented(401, 403, 413, 422, 503),
+    responses=documented(401, 403, 413, 422, 429, 503),
 )
 
 
