@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Annotated
 
-from fastapi import Depends, Request, WebSocket
-from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request, WebSocket
+from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
@@ -33,17 +32,6 @@ class Scope(StrEnum):
     READ = "read"
     SUBMIT = "submit"
     OPERATE = "operate"
-
-
-_bearer = HTTPBearer(
-    auto_error=False,
-    description="`Authorization: Bearer <secret>` from `queueconsole token create`",
-)
-_query_token = APIKeyQuery(
-    name="token",
-    auto_error=False,
-    description="The secret as `?token=`, for browsers' EventSource, which cannot set headers",
-)
 
 
 class Refused(Exception):
@@ -79,9 +67,33 @@ def _challenge(refused: Refused, scope: Scope) -> HTTPException:
     return HTTPException(refused.status, refused.detail, headers={"WWW-Authenticate": header})
 
 
+class _TokenCheck(HTTPBearer):
+    """The dependency :func:`require` returns: one FastAPI dependency (a security scheme,
+    so OpenAPI documents it) that reads the secret and checks the scope itself; a
+    sub-dependency per step would cost every request FastAPI's solving of each."""
+
+    def __init__(self, scope: Scope, *, allow_query_token: bool) -> None:
+        description = "`Authorization: Bearer <secret>` from `queueconsole token create`"
+        if allow_query_token:
+            description += "; or `?token=<secret>` (browsers' EventSource cannot set headers)"
+        super().__init__(auto_error=False, scheme_name="bearer", description=description)
+        self.scope = scope
+        self.allow_query_token = allow_query_token
+
+    async def __call__(self, request: Request) -> TokenInfo | None:  # type: ignore[override]
+        kind, _, value = request.headers.get("authorization", "").partition(" ")
+        secret = value.strip() if kind.lower() == "bearer" else None
+        if not secret and self.allow_query_token:
+            secret = request.query_params.get("token")
+        try:
+            return await check(request, secret, self.scope)
+        except Refused as refused:
+            raise _challenge(refused, self.scope) from None
+
+
 def require(
     scope: Scope, *, allow_query_token: bool = False
-) -> Callable[..., Awaitable[TokenInfo | None]]:
+) -> Callable[[Request], Awaitable[TokenInfo | None]]:
     """A FastAPI dependency that lets in tokens whose scope includes ``scope``.
 
     Use it as ``Depends(require(Scope.READ))``. The secret comes from the
@@ -89,31 +101,7 @@ def require(
     ``?token=`` query parameter (what a browser's EventSource can send). The
     dependency returns the token (None when the server runs with ``--no-auth``).
     """
-
-    if allow_query_token:
-
-        async def with_query(
-            request: Request,
-            bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-            token: Annotated[str | None, Depends(_query_token)],
-        ) -> TokenInfo | None:
-            secret = bearer.credentials if bearer is not None else token
-            try:
-                return await check(request, secret, scope)
-            except Refused as refused:
-                raise _challenge(refused, scope) from None
-
-        return with_query
-
-    async def with_header(
-        request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> TokenInfo | None:
-        try:
-            return await check(request, bearer.credentials if bearer is not None else None, scope)
-        except Refused as refused:
-            raise _challenge(refused, scope) from None
-
-    return with_header
+    return _TokenCheck(scope, allow_query_token=allow_query_token)
 
 
 def _websocket_secret(ws: WebSocket) -> str | None:

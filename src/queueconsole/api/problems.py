@@ -166,9 +166,7 @@ async def _user_error(request: Request, exc: Exception) -> ProblemResponse:
     if isinstance(exc, CycleError):
         return problem(422, str(exc), kind="dependency-cycle", cycle=list(exc.cycle))
     # Anything else a user can cause is a request the engine cannot accept as it is.
-    return problem(
-        422, str(exc), kind="invalid-request", errors=getattr(exc, "field_errors", None)
-    )
+    return problem(422, str(exc), kind="invalid-request", errors=getattr(exc, "field_errors", None))
 
 
 async def _unavailable(request: Request, exc: Exception) -> ProblemResponse:

@@ -64,8 +64,9 @@ def state_of(connection: HTTPConnection) -> ApiState:
     return state
 
 
-def api_state(request: Request) -> ApiState:
-    """FastAPI dependency: the app's state."""
+async def api_state(request: Request) -> ApiState:
+    """FastAPI dependency: the app's state. Async on purpose: FastAPI runs a plain
+    function dependency in a worker thread, a thread hop per request."""
     return state_of(request)
 
 

@@ -21,7 +21,7 @@ _PROBE_TYPE = "probe"  # a valid type for checking one field of a job on its own
 
 def given(job: JobIn) -> dict[str, Any]:
     """The fields the request gave a value, as keyword arguments."""
-    return {k: v for k, v in job if v is not None}
+    return job.model_dump(exclude_none=True)
 
 
 def spec(job: JobIn) -> JobSpec:
