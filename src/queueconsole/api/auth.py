@@ -115,12 +115,14 @@ def _websocket_secret(ws: WebSocket) -> str | None:
 async def authenticate_websocket(ws: WebSocket, scope: Scope) -> bool:
     """Whether ``ws`` may connect with ``scope`` (Bearer header or ``?token=``).
 
-    When it may not, the connection is closed with 1008 (policy violation) and the
-    reason, and False is returned; the caller then returns without accepting.
+    When it may not, the connection is accepted and at once closed with 1008
+    (policy violation) and the reason, so a browser, which never sees the status
+    of a refused handshake, learns why; False is returned and the caller returns.
     """
     try:
         await check(ws, _websocket_secret(ws), scope)
     except Refused as refused:
+        await ws.accept()
         await ws.close(code=POLICY_VIOLATION, reason=refused.detail[:120])
         return False
     return True

@@ -312,3 +312,18 @@ class StatusOut(BaseModel):
     ``doctor`` and the rest of the dashboard snapshot."""
 
     model_config = ConfigDict(extra="allow")
+
+
+class ServiceOut(BaseModel):
+    """One service as ``/healthz`` saw it."""
+
+    up: bool
+    latency_ms: float | None
+    error: str | None = None
+
+
+class HealthOut(BaseModel):
+    """``/healthz``: ``ok`` while PostgreSQL and RabbitMQ answer (Redis is reported only)."""
+
+    status: str = Field(description="ok or unavailable")
+    services: dict[str, ServiceOut]

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from engine.metrics.exporter import CONTENT_TYPE
+from queueconsole.api.models import HealthOut
 from queueconsole.api.state import Api
 
 router = APIRouter(tags=["health"])
@@ -26,7 +27,8 @@ async def metrics(state: Api) -> Response:
 
 @router.get(
     "/healthz",
-    responses={503: {"description": "PostgreSQL or RabbitMQ does not answer"}},
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "PostgreSQL or RabbitMQ does not answer"}},
     summary="Health of the services the engine needs",
 )
 async def healthz(state: Api) -> JSONResponse:
