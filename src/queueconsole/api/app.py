@@ -71,6 +71,9 @@ def create_app(
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        # FastAPI's own OpenTelemetry hooks ask on every request whether a provider is
+        # configured (measurable on the submit path); the engine has its own metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     problems.install(app)
 
