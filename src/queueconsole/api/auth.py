@@ -35,12 +35,14 @@ class Scope(StrEnum):
 
 
 class Refused(Exception):
-    """Why a request was not let in: the HTTP status, and what to tell the client."""
+    """Why a request was not let in: the HTTP status, what to tell the client, and the
+    RFC 6750 error code (None when no token was sent at all)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, error: str | None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.error = error
 
 
 async def check(connection: HTTPConnection, secret: str | None, scope: Scope) -> TokenInfo | None:
@@ -50,21 +52,30 @@ async def check(connection: HTTPConnection, secret: str | None, scope: Scope) ->
     if not state.auth_required:
         return None
     if not secret:
-        raise Refused(401, "this route needs a token: Authorization: Bearer <secret>")
+        raise Refused(401, "this route needs a token: Authorization: Bearer <secret>", None)
     token = await state.tokens.token(secret)
     if token is None:
-        raise Refused(401, "the token is unknown or revoked")
+        raise Refused(401, "the token is unknown or revoked", "invalid_token")
     if not token.allows(scope.value):
         raise Refused(
-            403, f"token {token.name!r} has scope {token.scope!r}; this needs {scope.value!r}"
+            403,
+            f"token {token.name!r} has scope {token.scope!r}; this needs {scope.value!r}",
+            "insufficient_scope",
         )
     return token
 
 
 def _challenge(refused: Refused, scope: Scope) -> HTTPException:
-    error = "insufficient_scope" if refused.status == 403 else "invalid_token"
-    header = f'Bearer realm="{REALM}", error="{error}", scope="{scope.value}"'
+    header = f'Bearer realm="{REALM}"'
+    if refused.error is not None:  # RFC 6750: no error code when no token was sent
+        header += f', error="{refused.error}", scope="{scope.value}"'
     return HTTPException(refused.status, refused.detail, headers={"WWW-Authenticate": header})
+
+
+_SCHEME = (
+    "`Authorization: Bearer <secret>`, the secret from `queueconsole token create`; the "
+    "live streams also take `?token=<secret>` (a browser's EventSource cannot set headers)"
+)
 
 
 class _TokenCheck(HTTPBearer):
@@ -73,10 +84,7 @@ class _TokenCheck(HTTPBearer):
     sub-dependency per step would cost every request FastAPI's solving of each."""
 
     def __init__(self, scope: Scope, *, allow_query_token: bool) -> None:
-        description = "`Authorization: Bearer <secret>` from `queueconsole token create`"
-        if allow_query_token:
-            description += "; or `?token=<secret>` (browsers' EventSource cannot set headers)"
-        super().__init__(auto_error=False, scheme_name="bearer", description=description)
+        super().__init__(auto_error=False, scheme_name="bearer", description=_SCHEME)
         self.scope = scope
         self.allow_query_token = allow_query_token
 
