@@ -60,7 +60,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--api-port", "--metrics-port"])
-def test_the_engine_serves_metrics_healthz_and_the_api(cli_env, flag):
+def test_the_engine_serves_metrics_healthz_and_the_api(cli_env, db, flag):
     port = free_port()
     proc = _start(
         ["engine", "--workers", "0", flag, str(port), "--log-level", "warning"],
@@ -78,7 +78,7 @@ def test_the_engine_serves_metrics_healthz_and_the_api(cli_env, flag):
 
 
 @pytest.mark.slow
-def test_api_command_with_a_token_made_by_the_token_command(cli_env):
+def test_api_command_with_a_token_made_by_the_token_command(cli_env, db):
     made = subprocess.run(
         [sys.executable, "-m", "queueconsole", "token", "create", "svc", "--scope", "submit"],
         env=cli_env,
