@@ -23,15 +23,28 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 SCOPES = ("read", "submit", "operate")
 
 
-def add_api_arguments(p: argparse.ArgumentParser, *, port_flags: tuple[str, ...]) -> None:
-    """The flags ``api`` and ``engine`` share: address, port, auth and body size."""
+def add_api_arguments(
+    p: argparse.ArgumentParser, *, port_flags: tuple[str, ...], default_port: int | None
+) -> None:
+    """The flags ``api`` and ``engine`` share: address, port, auth and body size. The
+    engine serves nothing unless given a port; ``api`` has a default one."""
     p.add_argument(
         "--host",
         default=DEFAULT_HOST,
         metavar="ADDR",
         help=f"address to listen on (default {DEFAULT_HOST}: this machine only)",
     )
-    p.add_argument(*port_flags, dest="api_port", type=whole_number, metavar="P", **_port_default(p))
+    p.add_argument(
+        *port_flags,
+        dest="api_port",
+        type=whole_number,
+        metavar="P",
+        default=default_port,
+        help=f"TCP port (default {default_port})"
+        if default_port is not None
+        else "serve the HTTP API, /metrics and /healthz on this port "
+        "(--metrics-port is the same flag)",
+    )
     p.add_argument(
         "--no-auth",
         action="store_true",
@@ -46,16 +59,6 @@ def add_api_arguments(p: argparse.ArgumentParser, *, port_flags: tuple[str, ...]
     )
 
 
-def _port_default(p: argparse.ArgumentParser) -> dict[str, Any]:
-    if p.prog.endswith(" api"):
-        return {"default": DEFAULT_PORT, "help": f"TCP port (default {DEFAULT_PORT})"}
-    return {
-        "default": None,
-        "help": "serve the HTTP API, /metrics and /healthz on this port "
-        "(--metrics-port is the same flag)",
-    }
-
-
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``api`` and ``token``."""
     p = sub.add_parser(
@@ -64,7 +67,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="serve the HTTP API (submit, read, operate; /metrics, /healthz, /docs)",
         description="Serve the HTTP API with uvicorn until SIGTERM or Ctrl-C.",
     )
-    add_api_arguments(p, port_flags=("--port",))
+    add_api_arguments(p, port_flags=("--port",), default_port=DEFAULT_PORT)
     add_logging_arguments(p)
     p.set_defaults(handler=run_api)
 

@@ -51,7 +51,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--reconcile-after-s", type=float, default=10.0, metavar="S")
     p.add_argument("--heartbeat-timeout-s", type=float, default=5.0, metavar="S")
     p.add_argument("--grace-s", type=float, default=30.0, metavar="S")
-    add_api_arguments(p, port_flags=("--api-port", "--metrics-port"))
+    add_api_arguments(p, port_flags=("--api-port", "--metrics-port"), default_port=None)
     add_logging_arguments(p)
     p.set_defaults(handler=run_engine_command)
 
