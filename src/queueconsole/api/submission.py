@@ -10,13 +10,28 @@ wrong field, as it does for the type errors the models catch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+import pydantic
+from fastapi.exceptions import RequestValidationError
 
 from engine.errors import CycleError, ValidationError
 from engine.specs import JobSpec, prepare
 from queueconsole.api.models import JobIn, WorkflowJobIn
 
 _PROBE_TYPE = "probe"  # a valid type for checking one field of a job on its own
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """``body`` (JSON bytes) as ``model``, or the 422 FastAPI itself would raise."""
+    try:
+        return model.model_validate_json(body)
+    except pydantic.ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
 
 
 def given(job: JobIn) -> dict[str, Any]:
