@@ -158,3 +158,16 @@ async def test_a_body_over_the_limit_is_413_and_writes_nothing(migrated, db, tok
             )
             assert r.status_code == 413
     assert await count_rows(db, "jobs") == 0
+
+
+async def test_a_body_that_is_not_json_is_422_naming_the_body(http, db):
+    async with http("submit") as c:
+        r = await c.post(
+            "/v1/jobs",
+            content=b'{"type": "demo.noop",',
+            headers={"Content-Type": "application/json"},
+        )
+        empty = await c.post("/v1/jobs", content=b"")
+    assert r.status_code == 422 and empty.status_code == 422
+    assert r.json()["errors"][0]["loc"][0] == "body"
+    assert await count_rows(db, "jobs") == 0
