@@ -23,26 +23,32 @@ from typing import TYPE_CHECKING, Any
 from engine.config import Settings
 from engine.db.database import Database
 from engine.db.driver import DriverDatabase
-from engine.errors import EmptyFailureGroup, JobNotFound
+from engine.errors import EmptyFailureGroup, JobNotFound, ValidationError
 from engine.hooks import FLUSH_WAIT_S, AfterCommit, BackgroundHooks, run_hooks
 from engine.maintenance import retention
 from engine.maintenance import scheduler as schedule_ops
 from engine.maintenance.retention import DEFAULT_BATCH, PruneResult
-from engine.maintenance.scheduler import DEFAULT_TZ, ScheduleInfo
+from engine.maintenance.scheduler import DEFAULT_TZ, Fired, ScheduleInfo
 from engine.priority import Priority
 from engine.queries.jobs import (
+    JOB_DESCENDANTS,
     JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
     JOB_FAILED_GROUP_SIZE,
     JOB_GET,
+    job_page_query,
 )
 from engine.queues import limits, pausing
 from engine.queues.info import QueueInfo, list_queues
 from engine.queues.pausing import PauseChange
 from engine.readapi.dashboard import failure_groups
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
-from engine.readapi.graph import workflow_graph, workflow_graph_by_id
+from engine.readapi.graph import default_workflow_job, workflow_graph, workflow_graph_by_id
 from engine.readapi.jobs import job_detail, job_logs, job_page, queue_counts
 from engine.snapshots import (
+    PREVIEW_ROOTS,
+    BulkAction,
+    BulkDone,
+    BulkPreview,
     CreatedToken,
     FailuresSection,
     GroupRetried,
@@ -51,17 +57,20 @@ from engine.snapshots import (
     JobFilter,
     JobPage,
     JobRef,
+    JobSort,
     LogPage,
     QueueCounts,
+    SortKey,
     TokenInfo,
     WorkflowGraph,
 )
 from engine.specs import JobSpec, PreparedJob, check_workflow_name, prepare, storable
-from engine.states import State
+from engine.states import TERMINAL, State
 from engine.store import tokens, transitions
 from engine.store.changes import ChangeSet
 from engine.store.group_commit import GroupCommitter, is_plain, plain_changes
 from engine.store.submission import Submission, Submitted, insert_jobs
+from engine.store.transitions import BulkBatch
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -151,8 +160,8 @@ class Client:
         type: str,
         payload: Mapping[str, Any] | None = None,
         *,
-        queue: str = "default",
-        priority: Priority | str = Priority.NORMAL,
+        queue: str | None = None,
+        priority: Priority | str | None = None,
         depends_on: Sequence[int] = (),
         idempotency_key: str | None = None,
         max_retries: int = 3,
@@ -162,7 +171,11 @@ class Client:
         backoff_s: float = 1.0,
         backoff_max_s: float = 300.0,
     ) -> Submitted:
-        """Submit one job. With a key held by a live job, returns that job as a duplicate."""
+        """Submit one job. With a key held by a live job, returns that job as a duplicate.
+
+        ``queue`` and ``priority`` left as None come from the routing rules
+        (``settings.routes``), else ``default`` and ``normal``.
+        """
         spec = JobSpec(
             type=type,
             payload={} if payload is None else payload,
@@ -178,7 +191,7 @@ class Client:
             backoff_s=backoff_s,
             backoff_max_s=backoff_max_s,
         )
-        (job,) = prepare([spec], workflow=False)
+        (job,) = prepare([spec], workflow=False, routes=self.settings.routes)
         if is_plain(job):
             job_id = await self._committer.submit(job)
             if job_id is not None:
@@ -207,7 +220,8 @@ class Client:
     async def _submit(
         self, specs: Sequence[JobSpec], *, workflow: bool, name: str | None = None
     ) -> Submission:
-        return await self._insert(prepare(specs, workflow=workflow), workflow=workflow, name=name)
+        prepared = prepare(specs, workflow=workflow, routes=self.settings.routes)
+        return await self._insert(prepared, workflow=workflow, name=name)
 
     async def _insert(
         self, prepared: list[PreparedJob], *, workflow: bool, name: str | None = None
@@ -321,6 +335,79 @@ class Client:
             raise EmptyFailureGroup(fingerprint)
         return GroupRetried(fingerprint, retried, skipped, released, batches)
 
+    async def preview_bulk(
+        self,
+        action: BulkAction,
+        *,
+        flt: JobFilter | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> BulkPreview:
+        """What :meth:`bulk` would do now: how many of the selected jobs (``ids``, else
+        every job ``flt`` matches) it would act on, and the dependents it would block
+        (cancel) or may release (retry). The count is exact at any size; dependents are
+        followed for the first :data:`~engine.snapshots.PREVIEW_ROOTS` jobs."""
+        terms = _bulk_terms(action, flt, ids)
+        if terms is None:
+            return BulkPreview(action, 0, 0, (), True)
+        wanted = State.PENDING if action == "cancel" else State.BLOCKED
+        async with self.db.connection() as conn:
+            sql, params = job_page_query(limit=0, count=True, **terms)
+            count = int(await conn.scalar(sql, params) or 0)
+            sql, params = job_page_query(limit=PREVIEW_ROOTS + 1, descending=False, **terms)
+            roots = [r.id for r in await conn.execute(sql, params)]
+            exact = len(roots) <= PREVIEW_ROOTS
+            roots = roots[:PREVIEW_ROOTS]
+            rows = (await conn.execute(JOB_DESCENDANTS, {"ids": roots})).all() if roots else []
+        selected = set(roots)
+        affected = [
+            JobRef(r.id, r.type, State(r.state))
+            for r in rows
+            if State(r.state) is wanted and r.id not in selected
+        ]
+        return BulkPreview(action, count, len(affected), tuple(affected[:12]), exact)
+
+    async def bulk(
+        self,
+        action: BulkAction,
+        *,
+        flt: JobFilter | None = None,
+        ids: Sequence[int] | None = None,
+        reason: str | None = None,
+    ) -> BulkDone:
+        """Retry or cancel the selected jobs (``ids``, else every job ``flt`` matches),
+        however many, in id order, :data:`GROUP_RETRY_BATCH` per transaction.
+
+        Each job goes through the same transition as :meth:`retry` or :meth:`cancel`;
+        each batch is committed and handed to the hooks (publish, stop, cache) before the
+        next is read, so neither a long transaction nor the whole selection is ever held.
+        A job whose state no longer allows the action when its turn comes is skipped.
+        """
+        terms = _bulk_terms(action, flt, ids)
+        why = reason or ("retried in bulk" if action == "retry" else "cancelled in bulk")
+        done = skipped = dependents = batches = 0
+        after = 0
+        while terms is not None:
+            sql, params = job_page_query(
+                limit=GROUP_RETRY_BATCH, descending=False, after=(after, after), **terms
+            )
+            async with self.db.connection() as conn:
+                page = [r.id for r in await conn.execute(sql, params)]
+            if not page:
+                break
+
+            async def one_batch(conn: AsyncConnection, page: list[int] = page) -> BulkBatch:
+                return await transitions.act_on_each(conn, action, page, why)
+
+            batch = await self.db.run(one_batch)
+            await run_hooks(self.hooks, batch.changes)
+            batches += 1
+            done += batch.done
+            skipped += batch.skipped
+            chosen = set(page)
+            dependents += sum(1 for t in batch.changes.transitions if t.job_id not in chosen)
+            after = page[-1]
+        return BulkDone(action, done, skipped, dependents, batches)
+
     # -- reads --------------------------------------------------------------
 
     async def job(self, job_id: int) -> JobDetail:
@@ -330,11 +417,20 @@ class Client:
             return await job_detail(conn, job_id)
 
     async def jobs(
-        self, flt: JobFilter | None = None, *, limit: int = 50, before: int | None = None
+        self,
+        flt: JobFilter | None = None,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+        sort: JobSort | None = None,
+        after: SortKey | None = None,
     ) -> JobPage:
-        """A page of jobs, newest first."""
+        """A page of jobs, newest first; or in ``sort``'s order, after the ``next_after``
+        of the previous page."""
         async with self.db.connection() as conn:
-            return await job_page(conn, flt or JobFilter(), limit=limit, before=before)
+            return await job_page(
+                conn, flt or JobFilter(), limit=limit, before=before, sort=sort, after=after
+            )
 
     async def queue_counts(self) -> list[QueueCounts]:
         """Jobs per state for every queue."""
@@ -347,6 +443,18 @@ class Client:
         _check_id(job_id)
         async with self.db.connection() as conn:
             return await workflow_graph(conn, job_id, limit=limit)
+
+    async def workflow_job(self, workflow_id: int | None = None) -> int | None:
+        """A job of workflow ``workflow_id`` (default: the newest with live jobs, else the
+        newest), to draw it with :meth:`workflow_graph`; None when there is none."""
+        if workflow_id is not None and (
+            isinstance(workflow_id, bool)
+            or not isinstance(workflow_id, int)
+            or not 0 < workflow_id < 2**63
+        ):
+            return None  # cannot be a workflow id (typed into the console): there is none
+        async with self.db.connection() as conn:
+            return await default_workflow_job(conn, workflow_id)
 
     async def workflow(self, workflow_id: int, *, limit: int = GRAPH_LIMIT) -> WorkflowGraph:
         """A workflow's jobs and dependencies by the workflow's id (at most ``limit`` jobs).
@@ -412,14 +520,19 @@ class Client:
         type: str,
         payload: Mapping[str, Any] | None = None,
         *,
-        queue: str = "default",
-        priority: Priority | str = Priority.NORMAL,
+        queue: str | None = None,
+        priority: Priority | str | None = None,
         tz: str = schedule_ops.DEFAULT_TZ,
         max_retries: int = 3,
         timeout_s: float | None = None,
         ttl_s: float | None = None,
     ) -> ScheduleInfo:
-        """Submit a ``type`` job at every tick of ``cron`` in time zone ``tz``."""
+        """Submit a ``type`` job at every tick of ``cron`` in time zone ``tz``.
+
+        A queue or priority left as None is taken from the routing rules now, when the
+        schedule is added, and stored with it (:func:`~engine.maintenance.scheduler.add_schedule`
+        says why).
+        """
         return await self.db.run(
             lambda conn: schedule_ops.add_schedule(
                 conn,
@@ -433,6 +546,7 @@ class Client:
                 max_retries=max_retries,
                 timeout_s=timeout_s,
                 ttl_s=ttl_s,
+                routes=self.settings.routes,
             )
         )
 
@@ -444,6 +558,25 @@ class Client:
     async def remove_schedule(self, name: str) -> None:
         """Delete a schedule; the jobs it submitted stay."""
         await self.db.run(lambda conn: schedule_ops.remove_schedule(conn, name))
+
+    async def schedule_missed_ticks(self) -> dict[str, int]:
+        """Ticks each schedule missed while no engine ran, over its kept fire history
+        (names of schedules that missed none are left out)."""
+        async with self.db.connection() as conn:
+            totals = await schedule_ops.missed_totals(conn)
+            if not totals:
+                return {}
+            return {
+                s.name: totals[s.id]
+                for s in await schedule_ops.list_schedules(conn)
+                if s.id in totals
+            }
+
+    async def fire_schedule(self, name: str) -> Fired:
+        """Submit a schedule's job now, out of turn; its cron ticks go on as before."""
+        fired_round = await self.db.run(lambda conn: schedule_ops.fire_now(conn, name))
+        await self._after_submission(fired_round.changes)
+        return fired_round.fired[0]
 
     async def pause_schedule(self, name: str) -> ScheduleInfo:
         """Stop firing a schedule until it is resumed."""
@@ -463,6 +596,40 @@ class Client:
         """Remove finished jobs older than ``older_than`` (e.g. ``"7d"``) with their events,
         logs and edges, in short batches; ``dry_run`` only counts."""
         return await retention.prune(self.db, older_than, dry_run=dry_run, batch_size=batch_size)
+
+
+BULK_STATES: dict[str, tuple[str, ...]] = {
+    "retry": (State.FAILED.value, State.CANCELLED.value, State.RETRYING.value),
+    "cancel": tuple(s.value for s in State if s not in TERMINAL),
+}
+"""The states each bulk action applies to (as its single-job twin allows)."""
+
+
+def _bulk_terms(
+    action: str, flt: JobFilter | None, ids: Sequence[int] | None
+) -> dict[str, Any] | None:
+    """The job-list terms of a bulk selection; None when nothing can match it."""
+    if action not in BULK_STATES:
+        raise ValidationError(f"unknown bulk action {action!r}; use retry or cancel")
+    flt = flt or JobFilter()
+    if ids is not None:
+        if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+            raise ValidationError("bulk ids must be job ids (whole numbers)")
+        ids = [i for i in ids if 0 < i < 2**63]
+        if not ids:
+            return None
+    texts = (flt.text, flt.queue, flt.type)
+    if any(t is not None and not storable(t) for t in texts):
+        return None
+    return {
+        "state": None if flt.state is None else flt.state.value,
+        "queue": flt.queue,
+        "job_type": flt.type,
+        "workflow_id": flt.workflow_id,
+        "search": flt.text,
+        "ids": None if ids is None else list(ids),
+        "states": list(BULK_STATES[action]),
+    }
 
 
 def _check_id(job_id: int) -> None:

@@ -11,6 +11,7 @@ exists. :func:`resolve_settings` also says where each value came from
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -23,6 +24,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 from engine.durations import DurationError, parse_duration
 from engine.errors import ConfigError
+from engine.routes import NO_ROUTES, Routes, parse_routes
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/queueconsole"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -68,8 +70,14 @@ class Settings:
     """Lowest level the long-running processes (``engine``, ``worker``, ``api``) log."""
     log_format: str = "text"
     """``text`` for people, ``json`` (one object per line) for log collectors."""
+    routes: Routes = NO_ROUTES
+    """Routing rules (:mod:`engine.routes`): the queue and priority of a job whose submitter
+    names none, by type pattern; ``[[routes]]`` tables in the config file, or a JSON list in
+    ``QUEUECONSOLE_ROUTES``. Given as a list of mappings, they are validated here."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.routes, Routes):
+            object.__setattr__(self, "routes", parse_routes(self.routes, "routes"))
         for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
             value = getattr(self, name)
             if not isinstance(value, str) or value.lower() not in allowed:
@@ -294,6 +302,8 @@ def shown_value(name: str, value: Any) -> Any:
     """A setting's value as it may be shown: passwords in URLs masked, secrets hidden."""
     if name.endswith("_url") and isinstance(value, str):
         return mask_url(value)
+    if isinstance(value, Routes):
+        return value.to_json()
     if any(part in name for part in SECRET_NAME_PARTS):
         return MASK if value else value
     return list(value) if isinstance(value, tuple) else value
@@ -302,6 +312,8 @@ def shown_value(name: str, value: Any) -> Any:
 def _coerce(name: str, value: Any, origin: str) -> Any:
     """Convert a raw setting to the type of the field's default, or say what is wrong."""
     default = next(f.default for f in fields(Settings) if f.name == name)
+    if isinstance(default, Routes):  # a TOML list of tables, or JSON text in the variable
+        return parse_routes(value, origin)
     if isinstance(default, tuple):
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -358,7 +370,9 @@ def to_environ(settings: Settings) -> dict[str, str]:
         value = getattr(settings, f.name)
         if value is None:
             continue
-        if isinstance(value, tuple):
+        if isinstance(value, Routes):
+            value = json.dumps(value.to_json(), separators=(",", ":"))
+        elif isinstance(value, tuple):
             value = ",".join(str(v) for v in value)
         elif isinstance(value, bool):
             value = "true" if value else "false"

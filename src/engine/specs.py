@@ -16,6 +16,7 @@ from typing import Any
 from engine.dag import find_cycle, topological_order
 from engine.errors import CycleError, ValidationError, shown
 from engine.priority import Priority
+from engine.routes import NO_ROUTES, Routes
 
 MAX_PAYLOAD_BYTES = 1024 * 1024  # 1 MiB of UTF-8 JSON
 MAX_PAYLOAD_DEPTH = 64  # nesting levels; PostgreSQL and every reader must cope
@@ -24,6 +25,8 @@ MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week
 MAX_TYPE_LENGTH = 200
 MAX_KEY_LENGTH = 512
 MAX_WORKFLOW_JOBS = 100_000
+DEFAULT_BACKOFF_S = 1.0  # seconds before the first retry; doubles with each later one
+DEFAULT_BACKOFF_MAX_S = 300.0  # seconds: the longest wait between two attempts
 
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline, which let
 # "demo.noop\n" through as a type (and a queue name into the broker's names).
@@ -39,21 +42,23 @@ class JobSpec:
     """One job to submit.
 
     ``depends_on`` holds ids of existing jobs (ints) and, inside a workflow,
-    ``ref`` names of other specs of the same submission (strings).
+    ``ref`` names of other specs of the same submission (strings). ``queue`` and
+    ``priority`` left as None mean "not given": the installation's routing rules
+    (:mod:`engine.routes`) decide, else ``default`` and ``normal``.
     """
 
     type: str
     payload: Mapping[str, Any] = field(default_factory=dict)
-    queue: str = "default"
-    priority: Priority | str | int = Priority.NORMAL
+    queue: str | None = None
+    priority: Priority | str | int | None = None
     depends_on: Sequence[int | str] = ()
     idempotency_key: str | None = None
     max_retries: int = 3
     timeout_s: float | None = None
     memory_mb: int | None = None
     ttl_s: float | None = None
-    backoff_s: float = 1.0
-    backoff_max_s: float = 300.0
+    backoff_s: float = DEFAULT_BACKOFF_S
+    backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
     ref: str | None = None
 
 
@@ -77,11 +82,19 @@ class PreparedJob:
     ttl_s: float | None
     backoff_s: float
     backoff_max_s: float
+    given_ref: str | None = None
+    """The ref as its submitter wrote it (``ref`` may be made up, ``#3``): stored, so the
+    DAG view can name the job as the workflow did."""
 
 
-def prepare(specs: Sequence[JobSpec], *, workflow: bool) -> list[PreparedJob]:
+def prepare(
+    specs: Sequence[JobSpec], *, workflow: bool, routes: Routes = NO_ROUTES
+) -> list[PreparedJob]:
     """Validate a submission and return it in dependency order.
 
+    Every submission passes through here (the client's submits, schedules, and so
+    the HTTP API): a spec's queue or priority left as None is filled in from
+    ``routes``, each field on its own, before it is validated like a given one.
     Raises :class:`ValidationError` (or :class:`CycleError`) naming the job and
     what is wrong with it.
     """
@@ -106,7 +119,7 @@ def prepare(specs: Sequence[JobSpec], *, workflow: bool) -> list[PreparedJob]:
         if ref in seen_refs:
             raise ValidationError(f"{where}: ref {ref!r} is used by more than one job")
         seen_refs.add(ref)
-        prepared.append(_prepare_one(spec, ref, where, workflow=workflow))
+        prepared.append(_prepare_one(spec, ref, where, workflow=workflow, routes=routes))
 
     refs = [p.ref for p in prepared]
     by_ref = {p.ref: p for p in prepared}
@@ -125,21 +138,18 @@ def prepare(specs: Sequence[JobSpec], *, workflow: bool) -> list[PreparedJob]:
     return [by_ref[r] for r in topological_order(refs, edges)]
 
 
-def _prepare_one(spec: JobSpec, ref: str, where: str, *, workflow: bool) -> PreparedJob:
-    if not isinstance(spec.type, str) or not spec.type.strip():
-        raise ValidationError(f"{where}: type is empty; name a registered job type")
-    if len(spec.type) > MAX_TYPE_LENGTH or not _TYPE_RE.match(spec.type):
+def _prepare_one(
+    spec: JobSpec, ref: str, where: str, *, workflow: bool, routes: Routes
+) -> PreparedJob:
+    check_type_name(spec.type, where)
+    queue, given_priority = routes.resolve(spec.type, spec.queue, spec.priority)
+    if not isinstance(queue, str) or not _QUEUE_RE.match(queue):
         raise ValidationError(
-            f"{where}: type {spec.type[:60]!r} is not a job type name (letters, digits and "
-            f"'_.:-', starting with a letter or '_', at most {MAX_TYPE_LENGTH} characters)"
-        )
-    if not isinstance(spec.queue, str) or not _QUEUE_RE.match(spec.queue):
-        raise ValidationError(
-            f"{where}: queue {shown(spec.queue)} is not a queue name (1 to 64 letters, "
+            f"{where}: queue {shown(queue)} is not a queue name (1 to 64 letters, "
             "digits and '_.-', not starting with '.' or '-')"
         )
     try:
-        priority = Priority.parse(spec.priority)
+        priority = Priority.parse(given_priority)
     except ValidationError as exc:
         raise ValidationError(f"{where}: {exc}") from None
     payload_json = serialize_payload(spec.payload, where)
@@ -156,7 +166,7 @@ def _prepare_one(spec: JobSpec, ref: str, where: str, *, workflow: bool) -> Prep
         label=where,
         type=spec.type,
         payload_json=payload_json,
-        queue=spec.queue,
+        queue=queue,
         priority=priority,
         depends_on_ids=ids,
         depends_on_refs=refs,
@@ -171,7 +181,20 @@ def _prepare_one(spec: JobSpec, ref: str, where: str, *, workflow: bool) -> Prep
         ttl_s=_opt_seconds(spec.ttl_s, "ttl", where),
         backoff_s=_seconds(spec.backoff_s, "backoff", where, allow_zero=True),
         backoff_max_s=_seconds(spec.backoff_max_s, "backoff_max", where, allow_zero=True),
+        given_ref=spec.ref,
     )
+
+
+def check_type_name(job_type: Any, where: str = "job") -> str:
+    """``job_type`` if it can name a job type, else a ValidationError saying what may."""
+    if not isinstance(job_type, str) or not job_type.strip():
+        raise ValidationError(f"{where}: type is empty; name a registered job type")
+    if len(job_type) > MAX_TYPE_LENGTH or not _TYPE_RE.match(job_type):
+        raise ValidationError(
+            f"{where}: type {job_type[:60]!r} is not a job type name (letters, digits and "
+            f"'_.:-', starting with a letter or '_', at most {MAX_TYPE_LENGTH} characters)"
+        )
+    return job_type
 
 
 def storable(text: str) -> bool:
@@ -350,16 +373,17 @@ def parse_workflow(document: Any) -> tuple[str | None, list[JobSpec]]:
                 ref=item.get("ref"),
                 type=item["type"],
                 payload=item.get("payload", {}),
-                queue=item.get("queue", "default"),
-                priority=item.get("priority", "normal"),
+                # Absent (or null): the routing rules decide, as for any submit.
+                queue=item.get("queue"),
+                priority=item.get("priority"),
                 depends_on=tuple(deps),
                 idempotency_key=item.get("idempotency_key", item.get("key")),
                 max_retries=item.get("max_retries", 3),
                 timeout_s=item.get("timeout_s", item.get("timeout")),
                 memory_mb=item.get("memory_mb"),
                 ttl_s=item.get("ttl_s"),
-                backoff_s=item.get("backoff_s", 1.0),
-                backoff_max_s=item.get("backoff_max_s", 300.0),
+                backoff_s=item.get("backoff_s", DEFAULT_BACKOFF_S),
+                backoff_max_s=item.get("backoff_max_s", DEFAULT_BACKOFF_MAX_S),
             )
         )
     return name, specs

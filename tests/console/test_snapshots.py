@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
+from rich.text import Text
+from textual.widgets import DataTable
 
 from queueconsole.console.app import ConsoleApp
 from queueconsole.console.link import AttachedLink
@@ -54,10 +56,29 @@ async def shown(app, pilot, *keys: str) -> None:
         await pilot.press(key)
         await settle(app, pilot)
     await app.refresh_now(record=False)
-    # DataTable sizes its columns on a later idle pass; let every pending pass run.
-    for _ in range(3):
-        await pilot.pause()
+    # DataTable sizes its columns on a later idle pass, which a busy machine can delay
+    # past any fixed number of pauses: wait until no table has sizing left to do.
+    await until(pilot, lambda: not any(sizing_pending(t) for t in app.query(DataTable)))
+    await pilot.pause()
     await pilot.wait_for_scheduled_animations()
+
+
+def sizing_pending(table: DataTable) -> bool:
+    """Rows or cells whose widths the table has not measured yet (Textual's idle pass),
+    or an auto-width column still narrower than a cell it holds."""
+    if table._require_update_dimensions or table._updated_cells or table._new_rows:
+        return True
+    for column in table.ordered_columns:
+        if not column.auto_width:
+            continue
+        widest = max((_cells(table.get_cell(row, column.key)) for row in table.rows), default=0)
+        if column.content_width < widest:
+            return True
+    return False
+
+
+def _cells(value: object) -> int:
+    return value.cell_len if isinstance(value, Text) else len(str(value))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

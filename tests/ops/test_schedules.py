@@ -388,3 +388,59 @@ async def test_cli_schedule_mistakes_exit_2_with_one_line(cli_env, db, args, mes
     assert await scalar(db, "SELECT count(*) FROM schedules") == 0
     missing = _cli(cli_env, "schedule", "remove", "ghost")
     assert missing.returncode == 2 and "schedule 'ghost' does not exist" in missing.stderr
+
+
+async def test_fire_now_submits_one_job_and_leaves_the_next_tick_alone(client, db):
+    hook = RecordingHook()
+    client.hooks.append(hook)
+    schedule = await client.add_schedule("nightly", YEARLY, "reports.nightly", {"n": 1})
+    await client.pause_schedule("nightly")  # a paused schedule can be fired by hand
+    fired = await client.fire_schedule("nightly")
+    job = await client.job(fired.job_id)
+    assert (job.type, job.state, job.payload) == ("reports.nightly", State.QUEUED, {"n": 1})
+    assert fired.job_id in [r[0] for r in hook.runnables]  # published after commit
+    [after] = await client.schedules()
+    assert after.next_fire_at == schedule.next_fire_at and after.paused
+    assert after.last_job_id == fired.job_id and after.last_tick == fired.tick
+    assert await scalar(db, "SELECT count(*) FROM schedule_fires WHERE job_id IS NOT NULL") == 1
+    trail = await events_of(db, fired.job_id)
+    assert trail[1][2].startswith("fired now by schedule 'nightly'")
+
+
+async def test_fire_now_of_a_full_queue_or_unknown_schedule_says_why_and_writes_nothing(client, db):
+    await client.add_schedule("full", YEARLY, "reports.full", queue="tight")
+    await client.set_queue_limit("tight", 1)
+    await client.submit("demo.noop", queue="tight")
+    with pytest.raises(UserError, match="schedule 'full' fired no job"):
+        await client.fire_schedule("full")
+    with pytest.raises(UserError, match="schedule 'ghost' does not exist"):
+        await client.fire_schedule("ghost")
+    assert await scalar(db, "SELECT count(*) FROM schedule_fires") == 0
+    assert await scalar(db, "SELECT count(*) FROM jobs") == 1  # only the one that filled it
+
+
+async def test_missed_ticks_are_totalled_per_schedule(client, db):
+    await client.add_schedule("often", "* * * * *", "demo.noop")
+    await client.add_schedule("steady", YEARLY, "demo.noop")
+    async with db.transaction() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO schedule_fires (schedule_id, tick, missed) "
+                "SELECT id, now() - make_interval(mins => g), 5 FROM schedules, "
+                "generate_series(1, 3) g WHERE name = 'often'"
+            )
+        )
+    assert await client.schedule_missed_ticks() == {"often": 15}
+
+
+async def test_cli_schedule_fire(cli_env, db):
+    assert _cli(cli_env, "schedule", "add", "now", "demo.noop", "--cron", YEARLY).returncode == 0
+    out = _cli(cli_env, "schedule", "fire", "now", "--json")
+    assert out.returncode == 0, out.stderr
+    fired = json.loads(out.stdout)
+    assert fired["name"] == "now" and fired["job_id"] > 0
+    assert await scalar(db, f"SELECT type FROM jobs WHERE id = {int(fired['job_id'])}") == (
+        "demo.noop"
+    )
+    missing = _cli(cli_env, "schedule", "fire", "ghost")
+    assert missing.returncode == 2 and "schedule 'ghost' does not exist" in missing.stderr

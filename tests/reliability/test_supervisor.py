@@ -84,7 +84,7 @@ async def test_the_scale_command_reaches_a_running_engine(
         )
         out, err = await proc.communicate()
         assert proc.returncode == 0, err.decode()
-        assert "3 workers for queue 'default'" in out.decode()
+        assert "accepted (queue 'default' at 3 workers)" in out.decode()
         for _ in range(300):
             if len(engine.supervisor.pids()) == 3:
                 break

@@ -199,3 +199,36 @@ async def test_a_stale_message_is_acked_and_noted(migrated: Settings, db: Databa
         )
         assert await completed_twice(db) == []
     assert note
+
+
+async def test_a_worker_whose_supervisor_died_while_it_started_drains_and_exits(
+    migrated: Settings, db: Database
+) -> None:
+    # A supervisor killed between spawning a worker and the worker's start-up left it
+    # with init as parent: read from getppid() then, its "supervisor" looked alive forever.
+    settings = isolated(migrated)
+    env = {**os.environ, **to_environ(settings)}
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()  # a pid that was a process and is no more, as a killed supervisor's
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "engine.worker",
+        "--supervisor-id",
+        "sup-gone",
+        "--supervisor-pid",
+        str(gone.pid),
+        "--grace-s",
+        "0.5",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            _, stderr = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr.decode()
+    assert f"supervisor (pid {gone.pid}) is gone" in stderr.decode()

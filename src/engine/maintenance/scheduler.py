@@ -55,9 +55,12 @@ from engine.queries.schedules import (
     SCHEDULE_INSERT,
     SCHEDULE_LIST,
     SCHEDULE_LOCK,
+    SCHEDULE_MISSED_TOTALS,
     SCHEDULE_NEXT_DUE_IN,
+    SCHEDULE_SET_LAST,
     SCHEDULE_SET_PAUSED,
 )
+from engine.routes import NO_ROUTES, Routes
 from engine.specs import JobSpec, PreparedJob, prepare
 from engine.store.changes import ChangeSet, Transition
 from engine.store.recorder import record
@@ -267,11 +270,12 @@ def _prepare_job(
     name: str,
     job_type: str,
     payload: Mapping[str, Any] | None,
-    queue: str,
-    priority: Priority | str | int,
+    queue: str | None,
+    priority: Priority | str | int | None,
     max_retries: int,
     timeout_s: float | None,
     ttl_s: float | None,
+    routes: Routes = NO_ROUTES,
 ) -> PreparedJob:
     """Validate the job a schedule submits, with the same rules (and errors) as a submit."""
     spec = JobSpec(
@@ -284,7 +288,7 @@ def _prepare_job(
         ttl_s=ttl_s,
     )
     try:
-        return prepare([spec], workflow=False)[0]
+        return prepare([spec], workflow=False, routes=routes)[0]
     except ValidationError as exc:
         message = str(exc).removeprefix("job: ")
         raise ValidationError(f"schedule {name!r}: {message}") from None
@@ -302,21 +306,28 @@ async def add_schedule(
     job_type: str,
     payload: Mapping[str, Any] | None = None,
     *,
-    queue: str = "default",
-    priority: Priority | str | int = Priority.NORMAL,
+    queue: str | None = None,
+    priority: Priority | str | int | None = None,
     tz: str = DEFAULT_TZ,
     max_retries: int = 3,
     timeout_s: float | None = None,
     ttl_s: float | None = None,
+    routes: Routes = NO_ROUTES,
 ) -> ScheduleInfo:
     """Create a schedule; its first fire is the first tick after now (database clock).
 
     Everything is validated before anything is written; a taken name is refused.
+    A queue or priority left as None is resolved by ``routes`` here, once, and
+    stored: every engine may fire the schedule, each with its own config file, so
+    resolving at fire time would let the tick's destination depend on which engine
+    won it. Stored, it is the same everywhere and ``schedule list`` shows it.
     """
     check_name(name)
     cron = check_cron(cron)
     check_tz(tz)
-    job = _prepare_job(name, job_type, payload, queue, priority, max_retries, timeout_s, ttl_s)
+    job = _prepare_job(
+        name, job_type, payload, queue, priority, max_retries, timeout_s, ttl_s, routes
+    )
     now = await conn.scalar(DB_NOW)
     row = (
         await conn.execute(
@@ -421,6 +432,8 @@ async def _submit_for(
     tick: datetime,
     missed: int,
     changes: ChangeSet,
+    *,
+    by: str = "fired",
 ) -> tuple[int | None, str | None]:
     """Submit the schedule's job in a savepoint; a refusal is returned as a note."""
     try:
@@ -441,7 +454,7 @@ async def _submit_for(
         return None, str(exc)
     submitted = submission.jobs[0]
     changes.extend(submission.changes)
-    reason = f"fired by schedule {schedule.name!r} for tick {tick.isoformat()}"
+    reason = f"{by} by schedule {schedule.name!r} for tick {tick.isoformat()}"
     if missed:
         reason += f" ({missed}{'+' if missed >= MISSED_COUNT_CAP else ''} missed ticks skipped)"
     note = Transition(
@@ -456,6 +469,41 @@ async def _submit_for(
     )
     await record(conn, [note])  # audit only: a note changes no state, cache or count
     return submitted.id, None
+
+
+async def fire_now(conn: Connection, name: str) -> FireRound:
+    """Fire a schedule once, now, out of turn ("fire now" in the console, ``schedule fire``).
+
+    The fire is recorded with the database's now as its tick, like any other, and the
+    schedule keeps waiting for its next cron tick: firing now neither skips nor moves it.
+    A paused schedule can be fired (an operator testing it before resuming). A refused
+    job (full queue, stale type) is a UserError here, not a note: someone is waiting
+    for the answer.
+    """
+    _require_usable(name)
+    row = (await conn.execute(SCHEDULE_LOCK, {"name": name})).one_or_none()
+    if row is None:
+        raise UnknownSchedule(name)
+    schedule = ScheduleInfo.from_row(row)
+    tick = await conn.scalar(DB_NOW)
+    await conn.execute(
+        SCHEDULE_FIRE_INSERT, {"schedule_id": schedule.id, "tick": tick, "missed": 0}
+    )
+    changes = ChangeSet()
+    job_id, note = await _submit_for(conn, schedule, tick, 0, changes, by="fired now")
+    if job_id is None:
+        raise UserError(f"schedule {name!r} fired no job: {note}")
+    await conn.execute(
+        SCHEDULE_FIRE_SET_OUTCOME,
+        {"schedule_id": schedule.id, "tick": tick, "job_id": job_id, "note": "fired now"},
+    )
+    await conn.execute(SCHEDULE_SET_LAST, {"id": schedule.id, "tick": tick, "job_id": job_id})
+    return FireRound((Fired(schedule.name, tick, 0, job_id, "fired now"),), changes)
+
+
+async def missed_totals(conn: AsyncConnection) -> dict[int, int]:
+    """Ticks missed per schedule id over the kept fire history (only those that missed)."""
+    return {r.schedule_id: int(r.missed) for r in await conn.execute(SCHEDULE_MISSED_TOTALS)}
 
 
 async def next_due_in(conn: Connection) -> float | None:

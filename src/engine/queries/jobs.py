@@ -37,20 +37,22 @@ JOB_INSERT_MANY = Sql(
                              CAST(:max_retries AS int[]), CAST(:backoffs_s AS real[]),
                              CAST(:backoffs_max_s AS real[]), CAST(:timeouts_s AS real[]),
                              CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]),
-                             CAST(:deps_remaining AS int[]), CAST(:wait_reasons AS text[]))
+                             CAST(:deps_remaining AS int[]), CAST(:wait_reasons AS text[]),
+                             CAST(:refs AS text[]))
              AS u(id, type, queue, priority, state, payload, key, workflow_id, max_retries,
                   backoff_s, backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
-                  wait_reason)
+                  wait_reason, ref)
     ), queues_known AS (
         INSERT INTO queues (name) SELECT DISTINCT queue FROM u ORDER BY queue
         ON CONFLICT (name) DO NOTHING
     ), inserted AS (
         INSERT INTO jobs (id, type, queue, priority, state, payload, idempotency_key,
                           workflow_id, max_retries, backoff_s, backoff_max_s, timeout_s,
-                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason)
+                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason, ref)
         SELECT u.id, u.type, u.queue, u.priority, u.state, u.payload, u.key, u.workflow_id,
                u.max_retries, u.backoff_s, u.backoff_max_s, u.timeout_s, u.memory_mb, u.ttl_s,
-               u.deps_remaining, CASE WHEN u.state = 'queued' THEN now() END, u.wait_reason
+               u.deps_remaining, CASE WHEN u.state = 'queued' THEN now() END, u.wait_reason,
+               u.ref
         FROM u
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
@@ -753,7 +755,8 @@ JOB_IDS_OF_WORKFLOW = Sql(
 # -- job_graph_nodes -- what the DAG view draws of each job.
 JOB_GRAPH_NODES = Sql(
     """
-    SELECT id, type, queue, state, attempts, started_at, finished_at, wait_reason, workflow_id
+    SELECT id, type, queue, state, attempts, started_at, finished_at, wait_reason, workflow_id,
+           ref
     FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id
     """
 )
@@ -772,6 +775,8 @@ _JOB_PAGE_TERMS = {
     "queue": "j.queue = :queue",
     "type": "j.type = :type",
     "workflow_id": "j.workflow_id = :workflow_id",
+    "ids": "j.id = ANY(CAST(:ids AS bigint[]))",
+    "states": "j.state = ANY(CAST(:states AS text[]))",
     "text": (
         "(j.type ILIKE :pattern OR j.error_message ILIKE :pattern "
         "OR j.idempotency_key ILIKE :pattern OR j.wait_reason ILIKE :pattern "
@@ -780,10 +785,39 @@ _JOB_PAGE_TERMS = {
 }
 
 
+# Sortable columns: the SQL each stands for and the type its keyset value is bound as.
+# Only these names ever reach the statement text; the value is always a parameter.
+_SORT_SQL = {
+    "id": ("j.id", "bigint"),
+    "state": ("j.state", "text"),
+    "type": ("j.type", "text"),
+    "queue": ("j.queue", "text"),
+    "priority": ("j.priority", "smallint"),
+    "attempts": ("j.attempts", "int"),
+}
+
+
 @functools.cache
-def _job_page_statement(terms: tuple[str, ...]) -> Sql:
+def _job_page_statement(
+    terms: tuple[str, ...], sort: str = "id", descending: bool = True, after: bool = False
+) -> Sql:
+    column, cast = _SORT_SQL[sort]
+    direction, op = ("DESC", "<") if descending else ("ASC", ">")
+    conditions = [_JOB_PAGE_TERMS[t] for t in terms]
+    if after:  # keyset: rows past the last one shown, in this order
+        if sort == "id":
+            conditions.append(f"j.id {op} :after_id")
+        else:
+            conditions.append(f"({column}, j.id) {op} (CAST(:after_value AS {cast}), :after_id)")
+    where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+    order = f"j.id {direction}" if sort == "id" else f"{column} {direction}, j.id {direction}"
+    return Sql(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY {order} LIMIT :limit")
+
+
+@functools.cache
+def _job_count_statement(terms: tuple[str, ...]) -> Sql:
     where = ("WHERE " + " AND ".join(_JOB_PAGE_TERMS[t] for t in terms)) if terms else ""
-    return Sql(f"SELECT {_SUMMARY_COLUMNS} FROM jobs j {where} ORDER BY j.id DESC LIMIT :limit")
+    return Sql(f"SELECT count(*) FROM jobs j {where}")
 
 
 def _escape_like(value: str) -> str:
@@ -802,9 +836,18 @@ def job_page_query(
     job_type: str | None = None,
     workflow_id: int | None = None,
     search: str | None = None,
+    sort: str = "id",
+    descending: bool = True,
+    after: tuple[str | int, int] | None = None,
+    ids: list[int] | None = None,
+    states: list[str] | None = None,
+    count: bool = False,
 ) -> tuple[Sql, dict[str, object]]:
     """The statement for one page of the jobs list and its parameters; an empty
-    ``search`` filters nothing."""
+    ``search`` filters nothing. ``sort`` is a column name of ``_SORT_SQL`` and ``after``
+    the ``(value, id)`` of the last row of the previous page in that order. ``ids`` and
+    ``states`` narrow further (a bulk action's marked jobs, the states it applies to);
+    ``count`` makes it count the matching jobs instead of reading a page."""
     params: dict[str, object] = {"limit": limit}
     terms: list[str] = []
     for name, value in (
@@ -813,6 +856,8 @@ def job_page_query(
         ("queue", queue),
         ("type", job_type),
         ("workflow_id", workflow_id),
+        ("ids", ids),
+        ("states", states),
     ):
         if value is not None:
             terms.append(name)
@@ -821,7 +866,14 @@ def job_page_query(
         terms.append("text")
         params["pattern"] = f"%{_escape_like(search)}%"
         params["text"] = search.strip()
-    return _job_page_statement(tuple(terms)), params
+    if count:
+        del params["limit"]
+        return _job_count_statement(tuple(terms)), params
+    if after is not None:
+        params["after_id"] = after[1]
+        if sort != "id":
+            params["after_value"] = after[0]
+    return _job_page_statement(tuple(terms), sort, descending, after is not None), params
 
 
 # -- job_failed_group_size -- how many FAILED jobs a failure group holds now, and the ids

@@ -109,3 +109,20 @@ SCHEDULE_FIRE_PRUNE = Sql(
 
 # -- schedule_fire_count_old -- fire history older than the cutoff (dry run).
 SCHEDULE_FIRE_COUNT_OLD = Sql("SELECT count(*) FROM schedule_fires WHERE fired_at < :cutoff")
+
+# -- schedule_missed_totals -- ticks each schedule missed (while no engine ran), over its
+# -- kept fire history: the Schedules pane shows a schedule that keeps missing.
+SCHEDULE_MISSED_TOTALS = Sql(
+    """
+    SELECT schedule_id, sum(missed) AS missed FROM schedule_fires
+    GROUP BY schedule_id HAVING sum(missed) > 0
+    """
+)
+
+# -- schedule_set_last -- a fire out of turn: what it did, the next tick left as it was.
+SCHEDULE_SET_LAST = Sql(
+    """
+    UPDATE schedules SET last_tick = :tick, last_job_id = :job_id, updated_at = now()
+    WHERE id = :id
+    """
+)

@@ -16,5 +16,18 @@ WORKFLOW_DELETE_EMPTY = Sql(
     """
 )
 
-# -- workflow_first_job -- any one job of a workflow (the lowest id), to draw its graph from.
-WORKFLOW_FIRST_JOB = Sql("SELECT min(id) AS id FROM jobs WHERE workflow_id = :id")
+# -- workflow_latest_live -- the newest workflow that still has a live job (the DAG view's
+# -- default): a backward scan of jobs_workflow_live_idx, whose predicate this repeats.
+WORKFLOW_LATEST_LIVE = Sql(
+    """
+    SELECT max(workflow_id) FROM jobs
+    WHERE workflow_id IS NOT NULL
+      AND state IN ('pending', 'queued', 'running', 'retrying', 'blocked')
+    """
+)
+
+# -- workflow_latest -- the newest workflow of all, when none has a live job.
+WORKFLOW_LATEST = Sql("SELECT max(id) FROM workflows")
+
+# -- workflow_first_job -- a job of a workflow, to draw the workflow from.
+WORKFLOW_FIRST_JOB = Sql("SELECT min(id) FROM jobs WHERE workflow_id = :workflow_id")

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING
 from engine.errors import JobNotFound, ValidationError, WorkflowNotFound
 from engine.queries.dependencies import DEPENDENCY_COMPONENT, DEPENDENCY_EDGES_TOUCHING
 from engine.queries.jobs import JOB_GRAPH_NODES, JOB_IDS_OF_WORKFLOW, JOB_WORKFLOW_OF
-from engine.queries.workflows import WORKFLOW_FIRST_JOB, WORKFLOW_NAME
+from engine.queries.workflows import (
+    WORKFLOW_FIRST_JOB,
+    WORKFLOW_LATEST,
+    WORKFLOW_LATEST_LIVE,
+    WORKFLOW_NAME,
+)
 from engine.snapshots import GraphNode, WorkflowGraph
 from engine.states import State
 
@@ -80,6 +85,7 @@ async def workflow_graph(
             finished_at=r.finished_at,
             wait_reason=r.wait_reason,
             workflow_id=r.workflow_id,
+            label=r.ref,
         )
         for r in await conn.execute(JOB_GRAPH_NODES, {"ids": sorted(ids)})
     )
@@ -97,10 +103,27 @@ async def workflow_graph_by_id(
     """
     first = None
     if 0 < workflow_id < 2**63:
-        first = await conn.scalar(WORKFLOW_FIRST_JOB, {"id": workflow_id})
+        first = await conn.scalar(WORKFLOW_FIRST_JOB, {"workflow_id": workflow_id})
     if first is None:
         raise WorkflowNotFound(workflow_id)
     return await workflow_graph(conn, int(first), limit=limit)
+
+
+async def default_workflow_job(conn: AsyncConnection, workflow_id: int | None = None) -> int | None:
+    """A job to open the DAG view on when none was picked, or None when there is none.
+
+    With ``workflow_id``, a job of that workflow. Without, of the newest workflow that
+    still has live jobs (what an operator opening the view most likely wants to watch),
+    else of the newest workflow of all: an empty pane shows nothing useful.
+    """
+    if workflow_id is None:
+        workflow_id = await conn.scalar(WORKFLOW_LATEST_LIVE)
+        if workflow_id is None:
+            workflow_id = await conn.scalar(WORKFLOW_LATEST)
+        if workflow_id is None:
+            return None
+    job_id: int | None = await conn.scalar(WORKFLOW_FIRST_JOB, {"workflow_id": workflow_id})
+    return job_id
 
 
 def _keep(ids: Iterable[int], job_id: int, limit: int) -> set[int]:

@@ -20,10 +20,12 @@ from engine.snapshots import (
     JobFilter,
     JobPage,
     JobRef,
+    JobSort,
     JobSummary,
     LogLine,
     LogPage,
     QueueCounts,
+    SortKey,
 )
 from engine.specs import storable
 from engine.states import State
@@ -101,6 +103,8 @@ async def job_detail(conn: AsyncConnection, job_id: int) -> JobDetail:
         downstream=downstream,
         events=events,
         logs=logs,
+        backoff_s=row.backoff_s,
+        backoff_max_s=row.backoff_max_s,
     )
 
 
@@ -123,12 +127,19 @@ async def job_logs(
 
 
 async def job_page(
-    conn: AsyncConnection, flt: JobFilter, *, limit: int = 50, before: int | None = None
+    conn: AsyncConnection,
+    flt: JobFilter,
+    *,
+    limit: int = 50,
+    before: int | None = None,
+    sort: JobSort | None = None,
+    after: SortKey | None = None,
 ) -> JobPage:
-    """Jobs matching ``flt``, newest first, at most ``limit``, with ids below ``before``.
+    """Jobs matching ``flt``, newest first, at most ``limit``, with ids below ``before``;
+    or, with ``sort``, in that order, after the row ``after`` (a page's ``next_after``).
 
-    Keyset pagination on the primary key: the cost of a page does not grow
-    with how deep it is. Every value is a bound parameter, never SQL text.
+    Keyset pagination: the cost of a page does not grow with how deep it is. Every
+    value is a bound parameter, never SQL text.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE} (got {limit})")
@@ -141,9 +152,26 @@ async def job_page(
         return JobPage((), None)
     if before is not None and before > BIGINT_MAX:
         before = None  # every id is below it
+    order = sort or JobSort()
+    if after is not None and (
+        not isinstance(after, tuple)
+        or len(after) != 2
+        or isinstance(after[1], bool)
+        or not isinstance(after[1], int)
+        or (order.column != "id" and not isinstance(after[0], (str, int)))
+    ):
+        raise ValidationError(f"a page cursor is (value, id), not {after!r}")
+    if after is not None and (
+        not -BIGINT_MAX <= after[1] <= BIGINT_MAX
+        or (isinstance(after[0], str) and not storable(after[0]))
+    ):
+        return JobPage((), None)
     sql, params = job_page_query(
         limit=limit + 1,
         before=before,
+        sort=order.column,
+        descending=order.descending,
+        after=after,
         state=None if flt.state is None else flt.state.value,
         queue=flt.queue,
         job_type=flt.type,
@@ -171,8 +199,23 @@ async def job_page(
         )
         for r in rows[:limit]
     )
-    next_before = items[-1].id if len(rows) > limit else None
-    return JobPage(items, next_before)
+    more = len(rows) > limit
+    next_before = items[-1].id if more else None
+    next_after = _sort_key(items[-1], order) if more else None
+    return JobPage(items, next_before, next_after)
+
+
+def _sort_key(job: JobSummary, order: JobSort) -> SortKey:
+    """Where a page in ``order`` ended: the value of its sort column in the last row."""
+    value: str | int = {
+        "id": job.id,
+        "state": job.state.value,
+        "type": job.type,
+        "queue": job.queue,
+        "priority": int(job.priority),
+        "attempts": job.attempts,
+    }[order.column]
+    return (value, job.id)
 
 
 async def queue_counts(conn: AsyncConnection) -> list[QueueCounts]:

@@ -36,6 +36,7 @@ from engine.maintenance.rescuer import (
 from engine.maintenance.retention import RetentionService
 from engine.maintenance.retries import RetryScheduler
 from engine.maintenance.scheduler import ScheduleService
+from engine.runtime.scaling import SCALE_COMMAND, ScaleAnswer, answer_message
 from engine.runtime.supervisor import Supervisor
 from engine.runtime.wiring import close_hooks, make_hooks
 from engine.status.cache import StatusCache
@@ -144,16 +145,31 @@ class Engine:
             await self._control.publish({"cmd": "recycle", "worker_id": worker_id})
 
     async def _on_control(self, command: dict[str, Any]) -> None:
-        if command.get("cmd") != "scale":
+        if command.get("cmd") != SCALE_COMMAND:
             return
         queue, workers = command.get("queue"), command.get("workers")
-        if not isinstance(queue, str) or not isinstance(workers, int):
+        request_id = command.get("request_id")
+        if not isinstance(queue, str) or isinstance(workers, bool) or not isinstance(workers, int):
             log.warning("ignored a malformed scale command: %r", command)
+            await self._answer(request_id, False, 0, "malformed scale command")
             return
         try:
-            await self.supervisor.scale(queue, workers)
+            target = await self.supervisor.scale(queue, workers)
         except EngineError as exc:
             log.warning("scale %s to %d refused: %s", queue, workers, exc)
+            await self._answer(request_id, False, self.supervisor.targets.get(queue, 0), str(exc))
+        else:
+            await self._answer(request_id, True, target, None)
+
+    async def _answer(self, request_id: Any, ok: bool, workers: int, reason: str | None) -> None:
+        """Tell whoever asked (a request with an id) what this engine did with it."""
+        if not isinstance(request_id, str) or not request_id:
+            return  # an older requester that does not listen for answers
+        answer = ScaleAnswer(self.supervisor.id, self.supervisor.host, ok, workers, reason)
+        try:
+            await self._control.publish(answer_message(request_id[:64], answer))
+        except EngineError as exc:
+            log.warning("could not answer scale request %s: %s", request_id[:64], exc)
 
 
 def maintenance_services(

@@ -252,6 +252,8 @@ class Supervisor:
             slot.current_id,
             "--supervisor-id",
             self.id,
+            "--supervisor-pid",
+            str(os.getpid()),
             "--grace-s",
             str(self.grace_s),
         ]

@@ -8,6 +8,7 @@ console all read the same types. Modules are by subject; every type is
 re-exported here (``from engine.snapshots import Worker``).
 """
 
+from engine.snapshots.bulk import PREVIEW_ROOTS, BulkAction, BulkDone, BulkPreview
 from engine.snapshots.common import (
     SOURCE_NONE,
     SOURCE_POSTGRESQL,
@@ -28,15 +29,18 @@ from engine.snapshots.graph import GraphNode, WorkflowGraph
 from engine.snapshots.health import ServiceHealth
 from engine.snapshots.jobs import (
     FAILURE_GROUP_UNKNOWN,
+    JOB_SORT_COLUMNS,
     ErrorInfo,
     JobDetail,
     JobEvent,
     JobFilter,
     JobPage,
     JobRef,
+    JobSort,
     JobSummary,
     LogLine,
     LogPage,
+    SortKey,
     failure_group_key,
 )
 from engine.snapshots.queues import BrokerDepth, QueueCounts, QueuesSection, QueueView
@@ -57,11 +61,16 @@ from engine.snapshots.workers import (
 
 __all__ = [
     "FAILURE_GROUP_UNKNOWN",
+    "JOB_SORT_COLUMNS",
+    "PREVIEW_ROOTS",
     "SOURCE_NONE",
     "SOURCE_POSTGRESQL",
     "SOURCE_REDIS",
     "TOKEN_SCOPES",
     "BrokerDepth",
+    "BulkAction",
+    "BulkDone",
+    "BulkPreview",
     "CreatedToken",
     "Dashboard",
     "ErrorInfo",
@@ -77,6 +86,7 @@ __all__ = [
     "JobFilter",
     "JobPage",
     "JobRef",
+    "JobSort",
     "JobSummary",
     "LatencySection",
     "LogLine",
@@ -86,6 +96,7 @@ __all__ = [
     "QueueView",
     "QueuesSection",
     "ServiceHealth",
+    "SortKey",
     "SupervisorSnapshot",
     "ThroughputPoint",
     "ThroughputSection",

@@ -23,7 +23,7 @@ class GraphNode:
     workflow_id: int | None
     """Differs from the graph's workflow for a job outside it that the workflow is wired to."""
     label: str | None = None
-    """A short human name if the engine knows one (it does not store workflow refs yet)."""
+    """The ref its workflow gave the job (``extract``), None when it was given none."""
 
 
 @dataclass(frozen=True, slots=True)

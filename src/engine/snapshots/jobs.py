@@ -125,6 +125,10 @@ class JobDetail:
     downstream: tuple[JobRef, ...]
     events: tuple[JobEvent, ...]
     logs: tuple[LogLine, ...]
+    backoff_s: float = 1.0
+    """Seconds before the first retry; each later wait doubles, up to ``backoff_max_s``."""
+    backoff_max_s: float = 300.0
+    """The longest wait between two attempts, in seconds."""
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -165,6 +169,8 @@ class JobDetail:
             "timeout_s": self.timeout_s,
             "memory_mb": self.memory_mb,
             "ttl_s": self.ttl_s,
+            "backoff_s": self.backoff_s,
+            "backoff_max_s": self.backoff_max_s,
             "wait_reason": self.wait_reason,
             "result": self.result,
             "peak_rss_bytes": self.peak_rss_bytes,
@@ -229,6 +235,32 @@ class JobFilter:
     workflow_id: int | None = None
 
 
+JOB_SORT_COLUMNS = ("id", "state", "type", "queue", "priority", "attempts")
+"""What a job list can be ordered by (``created`` is ``id``: ids are given in order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobSort:
+    """The order of a job list: a column of :data:`JOB_SORT_COLUMNS`, then id, the same way.
+
+    Pages stay keyset queries in any order (the next page starts after the last row's
+    ``(column, id)``); a column with an index (id; queue and type, also within a state)
+    reads only the page, the others sort the rows that match the filter on the server.
+    """
+
+    column: str = "id"
+    descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.column not in JOB_SORT_COLUMNS:
+            names = ", ".join(JOB_SORT_COLUMNS)
+            raise ValueError(f"cannot sort jobs by {self.column!r}; use one of {names}")
+
+
+SortKey = tuple[str | int, int]
+"""Where a sorted page ends: the last row's sort value and id (``JobPage.next_after``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LogPage:
     """A job's log lines after a line id, oldest first; ``next_after`` continues from the
@@ -241,10 +273,12 @@ class LogPage:
 
 @dataclass(frozen=True, slots=True)
 class JobPage:
-    """A page of jobs, newest first; pass ``next_before`` to get the next page."""
+    """A page of jobs, newest first unless sorted otherwise; pass ``next_before`` (newest
+    first) or ``next_after`` (any :class:`JobSort`) to get the next page."""
 
     items: tuple[JobSummary, ...]
     next_before: int | None
+    next_after: SortKey | None = None
 
 
 FAILURE_GROUP_UNKNOWN = "unknown"

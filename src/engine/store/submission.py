@@ -232,4 +232,5 @@ def _insert_params(
         "ttls_s": [r[0].ttl_s for r in rows],
         "deps_remaining": [r[3] for r in rows],
         "wait_reasons": [r[4] for r in rows],
+        "refs": [r[0].given_ref for r in rows],
     }

@@ -589,6 +589,36 @@ async def retry_failed_group(
     return GroupBatch(changes, retried, skipped, ids[-1] if ids else None)
 
 
+@dataclass(frozen=True, slots=True)
+class BulkBatch:
+    """One committed batch of a bulk retry or cancel."""
+
+    changes: ChangeSet
+    done: int
+    skipped: int
+
+
+async def act_on_each(
+    conn: AsyncConnection, action: str, ids: Sequence[int], reason: str
+) -> BulkBatch:
+    """Retry or cancel each job of ``ids`` through the operator's single-job transition,
+    in id order (so concurrent writers lock in one order), each under a savepoint: a job
+    whose state no longer allows it is skipped, without undoing the rest of the batch."""
+    step = retry if action == "retry" else cancel
+    changes = ChangeSet()
+    done = skipped = 0
+    for job_id in sorted(ids):
+        try:
+            async with conn.begin_nested():
+                one = await step(conn, job_id, reason)
+        except UserError:  # IllegalTransition, JobNotFound, a held idempotency key
+            skipped += 1
+            continue
+        changes.extend(one)
+        done += 1
+    return BulkBatch(changes, done, skipped)
+
+
 async def descendants(conn: Connection, job_id: int) -> list[tuple[int, State, str]]:
     """Every job downstream of ``job_id`` with its state and type (for previews)."""
     rows = await conn.execute(JOB_DESCENDANTS, {"ids": [job_id]})

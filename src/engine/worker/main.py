@@ -50,6 +50,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory-mb", type=positive_int, default=None, metavar="M")
     parser.add_argument("--worker-id", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--supervisor-id", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--grace-s", type=float, default=30.0, metavar="S")
     parser.add_argument("--heartbeat-s", type=float, default=1.0, metavar="S")
 
@@ -63,6 +64,7 @@ def options_from(args: argparse.Namespace) -> WorkerOptions:
         max_memory_mb=args.max_memory_mb,
         worker_id=args.worker_id,
         supervisor_id=args.supervisor_id,
+        supervisor_pid=args.supervisor_pid,
         grace_s=args.grace_s,
         heartbeat_s=args.heartbeat_s,
     )

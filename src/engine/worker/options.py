@@ -24,6 +24,9 @@ class WorkerOptions:
     max_memory_mb: int | None = None
     worker_id: str | None = None
     supervisor_id: str | None = None
+    supervisor_pid: int | None = None
+    """The supervisor's pid, passed on the command line: read with ``getppid()`` at start-up
+    it would already be 1 for a worker whose supervisor died while it was still starting."""
     heartbeat_s: float = 1.0
     grace_s: float = 30.0
     interrupt_grace_s: float = 2.0

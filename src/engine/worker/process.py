@@ -141,7 +141,9 @@ class Worker:
         self._rss = 0
         self._avg_run_s = CLAIM_AHEAD_S
         """Moving average of recent run times, for :meth:`_capacity`."""
-        self._supervisor_pid = os.getppid() if options.supervisor_id is not None else None
+        self._supervisor_pid = options.supervisor_pid
+        if self._supervisor_pid is None and options.supervisor_id is not None:
+            self._supervisor_pid = os.getppid()
         """The supervisor that started this worker. If it dies (``kill -9``, a crash) the
         worker drains and exits: left running, nobody would drain, scale, recycle or
         restart it, and a restarted supervisor would start a full pool beside it."""

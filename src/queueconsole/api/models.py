@@ -25,9 +25,12 @@ class JobIn(_Strict):
 
     type: str = Field(description="A registered job type, e.g. resize_image")
     payload: dict[str, Any] | None = Field(default=None, description="A JSON object (≤ 1 MiB)")
-    queue: str | None = Field(default=None, description="Queue name (default: default)")
+    queue: str | None = Field(
+        default=None, description="Queue name (default: the routing rules, else default)"
+    )
     priority: str | int | None = Field(
-        default=None, description="critical, high, normal (default) or low, or 0-3"
+        default=None,
+        description="critical, high, normal or low, or 0-3 (default: routing rules, else normal)",
     )
     depends_on: list[int] | None = Field(
         default=None, description="Ids of existing jobs that must complete first"

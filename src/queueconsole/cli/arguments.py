@@ -56,6 +56,14 @@ def seconds(value: str) -> float:
     return number
 
 
+def non_negative_seconds(value: str) -> float:
+    """A finite number of seconds, 0 or more (a backoff of 0 retries at once)."""
+    number = _number(value, float, "a number of seconds")
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or a positive number of seconds")
+    return number
+
+
 def state(value: str) -> State:
     """A job state by name, in any case."""
     try:

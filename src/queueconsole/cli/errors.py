@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran but did not succeed (e.g. a job failed)
 EXIT_USAGE = 2  # the user asked for something that cannot be done
 EXIT_UNAVAILABLE = 3  # a service (PostgreSQL, RabbitMQ, Redis) could not be reached
+EXIT_NO_ANSWER = 4  # `scale`: the broker took the request but no engine answered in time
 
 
 def report(message: str, *, prog: str = "queueconsole") -> None:

@@ -19,6 +19,7 @@ from queueconsole.cli.commands import (
     doctor,
     jobs,
     operations,
+    routes,
     runtime,
     status,
 )
@@ -29,7 +30,7 @@ from queueconsole.version import VersionAction
 
 # One module per group of commands, each with ``register(sub, parents)``; the
 # order is the order of ``--help``.
-COMMAND_MODULES = (admin, jobs, status, doctor, config, runtime, operations, api, console)
+COMMAND_MODULES = (admin, jobs, status, doctor, config, routes, runtime, operations, api, console)
 
 Handler = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What a command's ``register`` sets as ``handler``: a function, sync or async, of the

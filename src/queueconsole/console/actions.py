@@ -170,3 +170,32 @@ class ActionService:
             lambda: self.link.resume(queue),
             f"queue {queue} resumed",
         )
+
+    # -- schedules --------------------------------------------------------------------
+
+    async def pause_schedule(self, name: str) -> Outcome:
+        """Stop a schedule firing until it is resumed."""
+        return await self._run(
+            f"pausing schedule {name}",
+            lambda: self.link.client.pause_schedule(name),
+            f"schedule {name} paused",
+        )
+
+    async def resume_schedule(self, name: str) -> Outcome:
+        """Fire a paused schedule again, from its next tick after now."""
+        return await self._run(
+            f"resuming schedule {name}",
+            lambda: self.link.client.resume_schedule(name),
+            f"schedule {name} resumed",
+        )
+
+    async def fire_schedule(self, name: str) -> Outcome:
+        """Submit a schedule's job now; its ticks go on as before."""
+        refused = self.refuse(f"firing schedule {name}")
+        if refused is not None:
+            return refused
+        try:
+            fired = await self.link.client.fire_schedule(name)
+        except EngineError as exc:
+            return self._failed(self.link.settings.redact(str(exc)))
+        return self._done(f"schedule {name} fired now: job {fired.job_id}")

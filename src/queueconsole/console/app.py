@@ -26,8 +26,10 @@ from textual.widgets import ContentSwitcher, Footer
 
 from engine.errors import EngineError
 from queueconsole.console.actions import ActionService
+from queueconsole.console.command_line import VERBS
 from queueconsole.console.commands import ConsoleCommands, PaletteEntry
 from queueconsole.console.dag.widget import DagView
+from queueconsole.console.filters import parse_filter
 from queueconsole.console.flows import Flows
 from queueconsole.console.health import POSTGRESQL, SERVICES
 from queueconsole.console.history import History
@@ -39,12 +41,14 @@ from queueconsole.console.panes.dag import DagPane
 from queueconsole.console.panes.failures import FailuresPane
 from queueconsole.console.panes.jobs import JobsPane
 from queueconsole.console.panes.overview import OverviewPane
+from queueconsole.console.panes.schedules import SchedulesPane
 from queueconsole.console.panes.workers import WorkersPane
 from queueconsole.console.screens.confirm import ConfirmScreen
 from queueconsole.console.screens.help import HelpScreen, binding_rows
 from queueconsole.console.screens.job_detail import JobDetailScreen
 from queueconsole.console.source import Clock, DataSource, utc_now
 from queueconsole.console.widgets.banner import DownBanner
+from queueconsole.console.widgets.command_line import CommandLine
 from queueconsole.console.widgets.pane_bar import PANES, PaneBar
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,13 @@ TABLE_KEYS = [
     ("up, down", "move the cursor"),
     ("enter", "open the job under the cursor (or the group's jobs, on Failures)"),
     ("tab", "next table of the pane"),
+    ("s, S", "sort by the next column; reverse the sort (the header shows ▲/▼)"),
+]
+
+COMMAND_KEYS = [
+    *((f":{verb}", what) for verb, what in VERBS.items()),
+    (":jobs, :dag …", "show a pane by name"),
+    ("tab, up, down", "complete; older/newer commands"),
 ]
 
 
@@ -91,6 +102,7 @@ class ConsoleApp(App[None]):
         Binding("3", "show_pane('dag')", "DAG", show=False),
         Binding("4", "show_pane('workers')", "Workers", show=False),
         Binding("5", "show_pane('failures')", "Failures", show=False),
+        Binding("6", "show_pane('schedules')", "Schedules", show=False),
         Binding("r", "act('retry')", "Retry"),
         Binding("c", "act('cancel')", "Cancel"),
         Binding("g", "act('dag')", "Graph"),
@@ -98,8 +110,13 @@ class ConsoleApp(App[None]):
         Binding("plus", "act('scale_up')", "Scale queue up", show=False),
         Binding("minus", "act('scale_down')", "Scale queue down", show=False),
         Binding("k", "act('recycle')", "Recycle worker", show=False),
-        Binding("p", "act('pause')", "Pause/resume queue", show=False),
+        Binding("p", "act('pause')", "Pause/resume queue or schedule", show=False),
+        Binding("f", "act('fire')", "Fire schedule now", show=False),
         Binding("ctrl+r", "refresh_data", "Refresh now", show=False),
+        Binding("colon", "command_line", "Command line (:job 123, :queue mail …)", show=False),
+        Binding("F", "toggle_freeze", "Freeze/unfreeze live refresh", show=False),
+        Binding("y", "copy('id')", "Copy job id", show=False),
+        Binding("Y", "copy('payload')", "Copy job payload", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_console", "Quit"),
         Binding("ctrl+q", "quit_console", "Quit", show=False, priority=True),
@@ -125,6 +142,9 @@ class ConsoleApp(App[None]):
         self._background = tuple(background)
         self._quitting = False
         self._timer: Timer | None = None
+        self.frozen = False
+        """``F``: the timer stops redrawing, so a moving table can be read; an explicit
+        refresh (ctrl+r, an action, a filter) still draws once."""
         self.stopped_engine = False
         """True once quitting has stopped (drained) the engine."""
 
@@ -139,6 +159,8 @@ class ConsoleApp(App[None]):
             yield DagPane(id="dag")
             yield WorkersPane(id="workers")
             yield FailuresPane(id="failures")
+            yield SchedulesPane(id="schedules")
+        yield CommandLine(lambda: [q.name for q in self.overview.queues], id="command-line")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -189,7 +211,8 @@ class ConsoleApp(App[None]):
 
     async def _timed_cycle(self) -> None:
         try:
-            await self.refresh_now(force=False)
+            if not self.frozen:
+                await self.refresh_now(force=False)
         finally:
             if self.refresh_s is not None and not self._quitting:
                 self._arm(self.refresh_s)
@@ -271,6 +294,45 @@ class ConsoleApp(App[None]):
             self._load_into(screen), group="detail", exclusive=True, exit_on_error=False
         )
 
+    # -- the command line ------------------------------------------------------------------
+
+    def action_command_line(self) -> None:
+        """``:`` opens the command line (k9s's convention) over whatever is on screen."""
+        while len(self.screen_stack) > 1 and isinstance(self.screen, JobDetailScreen):
+            self.pop_screen()
+        self.query_one(CommandLine).open()
+
+    @on(CommandLine.Run)
+    def _run_command(self, event: CommandLine.Run) -> None:
+        command = event.command
+        if command.kind == "job":
+            self.post_message(OpenJob(command.number))
+        elif command.kind == "workflow":
+            self.run_worker(self._show_workflow(command.number), group="command")
+            return
+        elif command.kind in ("queue", "state", "type"):
+            jobs = self.pane("jobs")
+            assert isinstance(jobs, JobsPane)
+            jobs.set_filter(parse_filter(f"{command.kind}:{command.arg}"))
+            self.action_show_pane("jobs")
+        elif command.kind == "pane":
+            self.action_show_pane(command.arg)
+        elif command.kind == "quit":
+            self.action_quit_console()
+        self._focus_pane(self.active_pane)
+
+    async def _show_workflow(self, workflow_id: int) -> None:
+        try:
+            job_id = await self.link.client.workflow_job(workflow_id)
+        except (EngineError, TimeoutError, OSError) as exc:
+            reason = self.link.settings.redact(str(exc) or type(exc).__name__)
+            self._notify_plain(f"cannot read workflow {workflow_id}: {reason}", "error")
+            return
+        if job_id is None:
+            self._notify_plain(f"there is no workflow {workflow_id}", "warning")
+            return
+        self.show_dag(job_id, workflow_id)
+
     @on(ReloadRequested)
     def _reload(self, event: ReloadRequested) -> None:
         self.request_refresh()
@@ -295,12 +357,51 @@ class ConsoleApp(App[None]):
     def action_refresh_data(self) -> None:
         self.request_refresh()
 
+    def action_toggle_freeze(self) -> None:
+        """Stop or restart the live refresh; the pane bar says FROZEN while it is stopped."""
+        self.frozen = not self.frozen
+        self.query_one(PaneBar).frozen = self.frozen
+        if self.frozen:
+            self._notify_plain("live refresh frozen: F resumes it, ctrl+r refreshes once")
+        else:
+            self._notify_plain("live refresh resumed")
+            self.request_refresh()
+
+    def action_copy(self, what: str) -> None:
+        """Copy the selected job's id (``y``) or payload (``Y``) to the clipboard.
+
+        Textual writes it as an OSC 52 sequence, which the terminal (and tmux, with
+        ``set-clipboard on``) puts on the clipboard of the operator's own machine, so it
+        works over SSH where no local clipboard tool could.
+        """
+        job_id = self.selection().job_id
+        if job_id is None:
+            self._notify_plain("no job selected: move the cursor to a job to copy it", "warning")
+            return
+        if what == "id":
+            self.copy_to_clipboard(str(job_id))
+            self._notify_plain(f"copied job id {job_id}")
+            return
+        self.run_worker(self._copy_payload(job_id), group="copy", exit_on_error=False)
+
+    async def _copy_payload(self, job_id: int) -> None:
+        try:
+            detail = await self.source.job(job_id)
+        except (EngineError, TimeoutError, OSError) as exc:
+            reason = self.link.settings.redact(str(exc) or type(exc).__name__)
+            self._notify_plain(f"cannot copy the payload of job {job_id}: {reason}", "error")
+            return
+        self.copy_to_clipboard(detail.payload_json)
+        size = len(detail.payload_json.encode())
+        self._notify_plain(f"copied the payload of job {job_id} ({size:,} bytes of JSON)")
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
         sections = [
             ("Everywhere", [*binding_rows(self.BINDINGS), ("ctrl+p", "command palette")]),
             ("Tables", TABLE_KEYS),
+            ("Command line (:)", COMMAND_KEYS),
             ("Jobs pane", binding_rows(JobsPane.BINDINGS)),
             ("DAG pane", binding_rows(DagView.BINDINGS)),
             ("Job detail", binding_rows(JobDetailScreen.BINDINGS)),
@@ -347,6 +448,17 @@ class ConsoleApp(App[None]):
                 PaletteEntry(f"Retry job {job}", "key r", self._flow("retry", sel), True),
                 PaletteEntry(f"Cancel job {job}", "key c", self._flow("cancel", sel), True),
                 PaletteEntry(f"Show the workflow of job {job}", "key g", self._flow("dag", sel)),
+                PaletteEntry(f"Copy the id of job {job}", "key y", _bind(self.action_copy, "id")),
+                PaletteEntry(
+                    f"Copy the payload of job {job}", "key Y", _bind(self.action_copy, "payload")
+                ),
+            ]
+        if sel.schedule is not None:
+            name = sel.schedule.name
+            verb = "Resume" if sel.schedule.paused else "Pause"
+            entries += [
+                PaletteEntry(f"{verb} schedule {name}", "key p", self._flow("pause", sel), True),
+                PaletteEntry(f"Fire schedule {name} now", "key f", self._flow("fire", sel), True),
             ]
         if sel.group is not None:
             entries.append(
@@ -380,6 +492,11 @@ class ConsoleApp(App[None]):
             )
         entries += [
             PaletteEntry("Refresh now", "key ctrl+r", self.action_refresh_data),
+            PaletteEntry(
+                "Resume live refresh" if self.frozen else "Freeze live refresh",
+                "key F",
+                self.action_toggle_freeze,
+            ),
             PaletteEntry("Help: all key bindings", "key ?", self.action_help),
             PaletteEntry("Quit (drains the embedded engine)", "key q", self.action_quit_console),
         ]

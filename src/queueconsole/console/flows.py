@@ -31,7 +31,17 @@ if TYPE_CHECKING:
 AFFECTED_SHOWN = 12  # affected jobs listed by name in a confirmation; the rest are counted
 GROUP_IDS_SHOWN = 20  # job ids of a failure group listed in its confirmation
 
-FLOWS = ("retry", "cancel", "retry_group", "scale_up", "scale_down", "recycle", "pause", "dag")
+FLOWS = (
+    "retry",
+    "cancel",
+    "retry_group",
+    "scale_up",
+    "scale_down",
+    "recycle",
+    "pause",
+    "dag",
+    "fire",
+)
 """Names accepted by :meth:`Flows.run` (and the app's ``act`` action)."""
 
 
@@ -184,6 +194,13 @@ class Flows:
         self.app.request_refresh()
 
     async def _pause(self, sel: Selection) -> None:
+        if sel.schedule is not None:
+            if sel.schedule.paused:
+                await self.service.resume_schedule(sel.schedule.name)
+            else:
+                await self.service.pause_schedule(sel.schedule.name)
+            self.app.request_refresh()
+            return
         if sel.queue is None:
             self._say("select a queue to pause or resume")
             return
@@ -193,3 +210,29 @@ class Flows:
         else:
             await self.service.pause(sel.queue)
         self.app.request_refresh()
+
+    # -- schedules ---------------------------------------------------------------------
+
+    async def _fire(self, sel: Selection) -> None:
+        schedule = sel.schedule
+        if schedule is None:
+            self._say("select a schedule to fire (6 Schedules)")
+            return
+        if self.service.refuse(f"firing schedule {schedule.name}"):
+            return
+        body: list[RenderableType] = [
+            Text.assemble(
+                "submits one ",
+                literal(schedule.type, one_line=True),
+                " job to queue ",
+                literal(schedule.queue, one_line=True),
+                " now",
+            ),
+            Text(
+                "its cron ticks go on as before"
+                + ("" if not schedule.paused else "; it stays paused")
+            ),
+        ]
+        if await self._confirm(f"Fire schedule {schedule.name} now?", body):
+            await self.service.fire_schedule(schedule.name)
+            self.app.request_refresh()

@@ -29,6 +29,8 @@ from engine.config import Settings
 from engine.errors import UserError
 from engine.readapi.reader import StatusReader
 from engine.runtime.engine import Engine, EngineOptions
+from engine.runtime.scaling import SCALE_WAIT_S, ScaleRequester
+from engine.runtime.supervisor import ScaleRefused
 from engine.runtime.wiring import open_client
 from engine.snapshots import Dashboard, ServiceHealth, SupervisorSnapshot
 from queueconsole.console import failure_groups
@@ -42,6 +44,10 @@ DEFAULT_WORKERS = 2  # local workers on the default queue when --workers is not 
 
 class UnavailableFeature(UserError):
     """An action this link cannot carry out (e.g. scaling with no supervisor to ask)."""
+
+
+class NoEngineAnswered(UserError):
+    """A scale request went out over the broker and no engine answered it in time."""
 
 
 class Supervisor(Protocol):
@@ -273,6 +279,9 @@ class AttachedLink(_Reads):
         self.supervisor = supervisor
         self.mode: Mode = "attached" if control is not None else "client"
         self.started = True
+        self._requests = ScaleRequester(control) if control is not None else None
+        self.scale_wait_s = SCALE_WAIT_S
+        """How long a scale over the broker waits for the engines' answers."""
         self._owns_client = owns_client
         self._stack = contextlib.AsyncExitStack()
 
@@ -311,11 +320,20 @@ class AttachedLink(_Reads):
         return self.supervisor.snapshot() if self.supervisor is not None else None
 
     async def scale(self, queue: str, workers: int) -> None:
-        """Ask for ``workers`` processes on ``queue`` (supervisor, else every engine)."""
+        """Ask for ``workers`` processes on ``queue`` (supervisor, else every engine).
+
+        Over the broker it waits for the engines' answers: a refusal by any of them
+        raises :class:`ScaleRefused` naming the engine and its reason, and silence
+        :class:`NoEngineAnswered`, so the console says what happened.
+        """
         if self.supervisor is not None:
             await self.supervisor.scale(queue, workers)
-        elif self.control is not None:
-            await self.control.publish({"cmd": "scale", "queue": queue, "workers": workers})
+        elif self._requests is not None:
+            outcome = await self._requests.request(queue, workers, wait_s=self.scale_wait_s)
+            if not outcome.answered:
+                raise NoEngineAnswered(outcome.summary())
+            if outcome.refusals:
+                raise ScaleRefused(outcome.summary())
         else:
             raise UnavailableFeature("scaling needs the embedded engine or --attach to one")
 

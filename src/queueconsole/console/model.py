@@ -14,7 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engine.snapshots import FailureGroup, JobPage, QueueCounts, ServiceHealth, Worker
+from engine.client import ScheduleInfo
+from engine.snapshots import (
+    FailureGroup,
+    JobPage,
+    JobSort,
+    QueueCounts,
+    ServiceHealth,
+    SortKey,
+    Worker,
+)
 from engine.states import State
 
 
@@ -92,6 +101,18 @@ class FailuresView:
 
 
 @dataclass(frozen=True, slots=True)
+class SchedulesView:
+    """Every cron schedule, by name, and the ticks each missed while no engine ran."""
+
+    schedules: tuple[ScheduleInfo, ...] = ()
+    missed: tuple[tuple[str, int], ...] = ()
+
+    def missed_for(self, name: str) -> int:
+        """Ticks schedule ``name`` missed over its kept fire history."""
+        return dict(self.missed).get(name, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Series:
     """One chart's samples, oldest first."""
 
@@ -135,9 +156,11 @@ class JobsView:
     """One page of the Jobs pane and how it was asked for."""
 
     page: JobPage
-    before: int | None
-    """The keyset cursor the page was read with (None: the newest jobs)."""
+    after: SortKey | None
+    """The keyset cursor the page was read with (None: the first page)."""
     page_number: int
+    sort: JobSort = field(default_factory=JobSort)
+    """The order the page was read in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,3 +173,4 @@ class Selection:
     queue: str | None = None
     worker_id: str | None = None
     group: FailureGroup | None = None
+    schedule: ScheduleInfo | None = None

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from engine.errors import EngineError
-from engine.snapshots import JobDetail, JobFilter, WorkflowGraph
+from engine.snapshots import JobDetail, JobFilter, JobSort, SortKey, WorkflowGraph
 from queueconsole.console.compose import merge_workers, parts_from_dashboard, supervised_workers
 from queueconsole.console.health import POSTGRESQL
 from queueconsole.console.history import History
@@ -27,6 +27,7 @@ from queueconsole.console.model import (
     JobsView,
     Overview,
     QueueRow,
+    SchedulesView,
     WorkersView,
 )
 
@@ -121,11 +122,13 @@ class DataSource:
             failures = parts.failures_rate
         return Overview(at, services, queues, workers, (depth, throughput, failures))
 
-    async def jobs(self, flt: JobFilter, before: int | None, page_number: int) -> JobsView:
-        """One keyset page of jobs, newest first."""
+    async def jobs(
+        self, flt: JobFilter, sort: JobSort, after: SortKey | None, page_number: int
+    ) -> JobsView:
+        """One keyset page of jobs in ``sort``'s order (newest first by default)."""
         async with asyncio.timeout(FETCH_TIMEOUT_S):
-            page = await self.link.client.jobs(flt, limit=JOBS_PAGE, before=before)
-        return JobsView(page, before, page_number)
+            page = await self.link.client.jobs(flt, limit=JOBS_PAGE, sort=sort, after=after)
+        return JobsView(page, after, page_number, sort)
 
     async def job(self, job_id: int) -> JobDetail:
         """One job with its neighbours, events and logs."""
@@ -136,6 +139,20 @@ class DataSource:
         """Failure groups, biggest first (the dashboard's, when the last overview had them)."""
         async with asyncio.timeout(FETCH_TIMEOUT_S):
             return await self.link.failures(self.dashboard_failures)
+
+    async def default_graph(self) -> WorkflowGraph | None:
+        """The graph the DAG view opens on with nothing picked: the newest workflow with
+        live jobs, else the newest one; None when no workflow exists."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            job_id = await self.link.client.workflow_job()
+            return None if job_id is None else await self.link.client.workflow_graph(job_id)
+
+    async def schedules(self) -> SchedulesView:
+        """Every schedule with its missed ticks (``Client.schedules``)."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            schedules = await self.link.client.schedules()
+            missed = await self.link.client.schedule_missed_ticks() if schedules else {}
+        return SchedulesView(tuple(schedules), tuple(sorted(missed.items())))
 
     async def graph(self, job_id: int) -> WorkflowGraph:
         """The dependency graph ``job_id`` belongs to (``Client.workflow_graph``)."""

@@ -12,6 +12,7 @@ from dataclasses import fields
 from typing import Any
 
 from engine.config import ResolvedSettings, Settings, shown_value
+from engine.routes import Routes
 from queueconsole.cli.logging_options import add_logging_arguments
 from queueconsole.cli.output import print_json, table
 from queueconsole.cli.settings import resolve
@@ -67,9 +68,26 @@ def run_config(args: argparse.Namespace, settings: Settings) -> int:
         print("config file: none (no home directory to look in)")
     rows = []
     for f in fields(Settings):
-        value = shown_value(f.name, getattr(resolved.settings, f.name))
-        if isinstance(value, list):
+        setting = getattr(resolved.settings, f.name)
+        value = shown_value(f.name, setting)
+        if isinstance(setting, Routes):
+            value = routes_summary(setting)
+        elif isinstance(value, list):
             value = ",".join(value)
         rows.append([f.name, "" if value is None else value, str(resolved.sources[f.name])])
     table(["setting", "value", "source"], rows)
     return 0
+
+
+def routes_summary(routes: Routes) -> str:
+    """The routing table on one line (``queueconsole routes`` prints it in full)."""
+    if not routes:
+        return ""
+    parts = []
+    for rule in routes:
+        fields_ = [
+            f"queue {rule.queue}" if rule.queue is not None else "",
+            f"priority {rule.priority.label}" if rule.priority is not None else "",
+        ]
+        parts.append(f"{rule.pattern} -> {', '.join(x for x in fields_ if x)}")
+    return "; ".join(parts)

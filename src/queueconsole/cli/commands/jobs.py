@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
 from engine.errors import UserError
-from engine.priority import Priority
-from engine.specs import parse_workflow
+from engine.specs import DEFAULT_BACKOFF_MAX_S, DEFAULT_BACKOFF_S, parse_workflow
 from queueconsole.cli.arguments import (
     job_id,
     non_negative_int,
+    non_negative_seconds,
     parse_payload,
     priority,
     seconds,
@@ -43,13 +43,16 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("type", nargs="?", metavar="TYPE", help="registered job type, e.g. demo.noop")
     p.add_argument("--file", metavar="PATH", help='workflow file: {"jobs": [{"ref": …}, …]}')
     p.add_argument("--payload", metavar="JSON", help="job payload, a JSON object")
-    p.add_argument("--queue", metavar="Q", default="default")
+    p.add_argument(
+        "--queue",
+        metavar="Q",
+        help="queue (default: the first routing rule matching TYPE, else 'default')",
+    )
     p.add_argument(
         "--priority",
         metavar="P",
         type=priority,
-        default=Priority.NORMAL,
-        help="critical, high, normal (default) or low",
+        help="critical, high, normal or low (default: the matching routing rule's, else normal)",
     )
     p.add_argument(
         "--depends-on",
@@ -68,6 +71,18 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         metavar="S",
         type=seconds,
         help="cancel the job if it has not started within S seconds",
+    )
+    p.add_argument(
+        "--backoff",
+        metavar="S",
+        type=non_negative_seconds,
+        help=f"first wait before a retry, doubling on each later one ({DEFAULT_BACKOFF_S:g})",
+    )
+    p.add_argument(
+        "--backoff-max",
+        metavar="S",
+        type=non_negative_seconds,
+        help=f"longest wait between retries ({DEFAULT_BACKOFF_MAX_S:g})",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run_submit)
@@ -114,6 +129,20 @@ def _read_workflow(path: str) -> Any:
         raise UserError(f"workflow file {path} is nested too deeply") from None
 
 
+def _backoff(backoff: float | None, backoff_max: float | None) -> tuple[float, float]:
+    """``--backoff`` and ``--backoff-max`` with their defaults, or a UserError when the
+    first wait would be longer than the longest (the cap would quietly win)."""
+    first = DEFAULT_BACKOFF_S if backoff is None else backoff
+    longest = DEFAULT_BACKOFF_MAX_S if backoff_max is None else backoff_max
+    if first > longest:
+        which = "--backoff-max" if backoff_max is not None else f"the default {longest:g}"
+        raise UserError(
+            f"--backoff {first:g} is longer than {which} s, the longest wait between retries; "
+            "give a larger --backoff-max"
+        )
+    return first, longest
+
+
 async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
     """Submit one job or a workflow file."""
     if args.file and args.type is not None:
@@ -121,6 +150,10 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file and args.type is None:
         raise UserError("say what to submit: a job TYPE, or --file workflow.json")
     if args.file:
+        given = [f for f in ("queue", "priority", "backoff", "backoff_max") if getattr(args, f)]
+        if given:  # silently ignored they would surprise: the file says it per job
+            flags = ", ".join("--" + f.replace("_", "-") for f in given)
+            raise UserError(f"{flags} apply to one job; a workflow file sets them per job")
         name, specs = parse_workflow(_read_workflow(args.file))
         async with writing_client(settings) as client:
             result = await client.submit_workflow(specs, name=name)
@@ -137,6 +170,7 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     payload = parse_payload(args.payload)
+    backoff, backoff_max = _backoff(args.backoff, args.backoff_max)
     async with writing_client(settings) as client:
         submitted = await client.submit(
             args.type,
@@ -149,6 +183,8 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
             timeout_s=args.timeout,
             memory_mb=args.memory_mb,
             ttl_s=args.ttl,
+            backoff_s=backoff,
+            backoff_max_s=backoff_max,
         )
     if args.json:
         print_json(
@@ -183,6 +219,7 @@ def _print_detail(d: JobDetail) -> None:
         ("state", d.state.value + (f" ({d.wait_reason})" if d.wait_reason else "")),
         ("queue", f"{d.queue}  priority {d.priority.label}"),
         ("attempts", f"{d.attempts} (max retries {d.max_retries}, {d.attempts_left} left)"),
+        ("backoff", f"{d.backoff_s:g} s doubling, at most {d.backoff_max_s:g} s"),
         ("workflow", d.workflow_id if d.workflow_id is not None else "-"),
         ("key", d.idempotency_key or "-"),
         ("created", when(d.created_at)),

@@ -9,7 +9,6 @@ from typing import Any
 from engine.client import DEFAULT_BATCH, DEFAULT_TZ, PruneResult, ScheduleInfo
 from engine.config import Settings
 from engine.durations import format_duration, parse_duration
-from engine.priority import Priority
 from engine.queues.info import QueueInfo
 from engine.queues.limits import parse_limit
 from engine.queues.pausing import PauseChange
@@ -48,13 +47,16 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     a.add_argument("--tz", default=DEFAULT_TZ, metavar="ZONE", help="IANA time zone (UTC)")
     a.add_argument("--payload", metavar="JSON", help="job payload, a JSON object")
-    a.add_argument("--queue", metavar="Q", default="default")
+    a.add_argument(
+        "--queue",
+        metavar="Q",
+        help="queue of its jobs (default: the routing rules', resolved now, else 'default')",
+    )
     a.add_argument(
         "--priority",
         metavar="P",
         type=priority,
-        default=Priority.NORMAL,
-        help="critical, high, normal (default) or low",
+        help="critical, high, normal or low (default: the routing rules', else normal)",
     )
     a.add_argument("--json", action="store_true", help="print JSON")
     a.set_defaults(handler=run_schedule_add)
@@ -67,6 +69,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         ("remove", "delete a schedule (the jobs it submitted stay)"),
         ("pause", "stop firing a schedule"),
         ("resume", "fire a paused schedule again, from its next tick after now"),
+        ("fire", "submit a schedule's job now, out of turn (its cron ticks go on as before)"),
     ):
         a = verbs.add_parser(verb, parents=parents, help=help_text)
         a.add_argument("name", metavar="NAME")
@@ -189,8 +192,18 @@ async def run_schedule_list(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def run_schedule_change(args: argparse.Namespace, settings: Settings) -> int:
-    """Remove, pause or resume a schedule."""
+    """Remove, pause, resume or fire a schedule."""
     verb = args.schedule_verb
+    if verb == "fire":
+        async with open_client(settings) as client:
+            fired = await client.fire_schedule(args.name)
+        if args.json:
+            print_json(
+                {"name": fired.schedule, "job_id": fired.job_id, "tick": fired.tick.isoformat()}
+            )
+        else:
+            print(f"schedule {fired.schedule} fired now: job {fired.job_id}")
+        return 0
     async with open_client(settings) as client:
         if verb == "remove":
             await client.remove_schedule(args.name)

@@ -11,8 +11,16 @@ from engine.config import Settings
 from engine.errors import ValidationError
 from engine.worker.main import add_worker_arguments, options_from, positive_int, run_worker
 from engine.worker.options import DEFAULT_PREFETCH
+from queueconsole.cli.arguments import seconds
 from queueconsole.cli.commands.api import add_api_arguments, check_api_arguments
+from queueconsole.cli.errors import EXIT_FAILURE, EXIT_NO_ANSWER, report
 from queueconsole.cli.logging_options import add_logging_arguments, configure_logging
+from queueconsole.cli.output import print_json, printable
+
+# Seconds `scale` waits for the engines' answers by default: engine.runtime.scaling's
+# SCALE_WAIT_S, not imported here because that would load pika for every command.
+SCALE_WAIT_S = 5.0
+MAX_SCALE_WAIT_S = 600.0
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -62,6 +70,15 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("workers", type=int, metavar="N")
     p.add_argument("--queue", default="default", metavar="Q")
+    p.add_argument(
+        "--wait",
+        type=seconds,
+        default=SCALE_WAIT_S,
+        metavar="S",
+        help=f"how long to wait for the engines' answers ({SCALE_WAIT_S:g}); exit 1 if one "
+        f"refuses, {EXIT_NO_ANSWER} if none answers",
+    )
+    p.add_argument("--json", action="store_true", help="print every engine's answer as JSON")
     p.set_defaults(handler=run_scale_command)
 
 
@@ -138,9 +155,11 @@ async def run_engine_command(args: argparse.Namespace, settings: Settings) -> in
 
 
 async def run_scale_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Send a scale command to every supervisor over the control exchange."""
+    """Ask every engine over the control exchange, then report their answers: exit 1 if
+    any refused (the reason on stderr), :data:`EXIT_NO_ANSWER` if none answered in time."""
     from engine.broker.control import ControlBus
     from engine.queues.info import check_queue_name
+    from engine.runtime.scaling import request_scale
     from engine.runtime.supervisor import MAX_WORKERS_PER_QUEUE
 
     if not 0 <= args.workers <= MAX_WORKERS_PER_QUEUE:
@@ -148,10 +167,31 @@ async def run_scale_command(args: argparse.Namespace, settings: Settings) -> int
             f"cannot scale to {args.workers} workers: give 0 to {MAX_WORKERS_PER_QUEUE}"
         )
     check_queue_name(args.queue)
+    if args.wait > MAX_SCALE_WAIT_S:
+        raise ValidationError(f"--wait {args.wait:g}: give at most {MAX_SCALE_WAIT_S:g} seconds")
     bus = ControlBus(settings)
     try:
-        await bus.publish({"cmd": "scale", "queue": args.queue, "workers": args.workers})
+        outcome = await request_scale(bus, args.queue, args.workers, wait_s=args.wait)
     finally:
         await bus.close()
-    print(f"asked every running engine to run {args.workers} workers for queue {args.queue!r}")
+    if args.json:
+        print_json(outcome.to_json())
+    else:
+        for answer in outcome.answers:
+            verdict = "accepted" if answer.ok else f"refused: {answer.reason}"
+            print(
+                printable(
+                    f"engine {answer.engine}: {verdict} (queue {args.queue!r} at "
+                    f"{answer.workers} workers)",
+                    keep_newlines=False,
+                )
+            )
+    if not outcome.answered:
+        report(outcome.summary())
+        return EXIT_NO_ANSWER
+    if outcome.refusals:
+        report(outcome.summary())
+        return EXIT_FAILURE
+    if not args.json:
+        print(outcome.summary())
     return 0

@@ -306,9 +306,17 @@ class DagCanvas:
         elif rel == box.height - 1:
             tries = f" ×{node.attempts}" if node.attempts > 1 else ""
             tries = tries if cell_len(tries) < inner else ""
+            # A job named by its workflow shows the name inside and its type down here,
+            # so twenty "etl.step" boxes are told apart and still say what they run.
+            room = inner - len(tries) - 1
+            kind = ""
+            if node.label and room >= 2:
+                kind = clean(node.type)
+                kind = kind if cell_len(kind) <= room else fit(kind, room)
             pieces = [
                 (bl, border),
-                (h * (inner - len(tries)), border),
+                (kind, border),
+                (h * (inner - cell_len(kind) - len(tries)), border),
                 (tries, border),
                 (br, border),
             ]

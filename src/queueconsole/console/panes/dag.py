@@ -17,6 +17,7 @@ from queueconsole.console.messages import OpenJob
 from queueconsole.console.model import Selection
 from queueconsole.console.panes.base import Pane
 from queueconsole.console.source import DataSource
+from queueconsole.console.text import literal
 
 
 class DagPane(Pane):
@@ -58,22 +59,33 @@ class DagPane(Pane):
             # The view's own legend names the workflow and counts its jobs.
             if graph.workflow_id is not None:
                 text.append(f"workflow {graph.workflow_id}", style="bold")
+                if graph.name:
+                    text.append(" ")
+                    text.append_text(literal(graph.name, one_line=True))
+                if self.job_id is None:
+                    text.append(" (newest with live jobs, else newest; g on a job picks one)")
             else:
                 text.append(f"jobs connected to job {self.job_id}", style="bold")
             if graph.truncated:
                 text.append(" (cut: too many jobs to draw)")
             text.append(" · arrows follow edges · enter opens · r / c act on the selected job")
         elif self.job_id is None:
-            text.append("no workflow selected: pick a job (2 Jobs) and press g", style="italic")
+            text.append("no workflow yet: submit one, or press g on a job", style="italic")
         else:
             text.append(f"job {self.job_id}: reading its graph…", style="italic")
         self.query_one("#dag-status", Static).update(text)
 
     async def load(self, source: DataSource) -> WorkflowGraph | None:
-        return None if self.job_id is None else await source.graph(self.job_id)
+        if self.job_id is None:
+            return await source.default_graph()
+        return await source.graph(self.job_id)
 
     def show(self, data: WorkflowGraph | None) -> None:
         if data is None:
+            if self.job_id is None and self._graph is not None:
+                self._graph = None  # the default workflow was pruned: say there is none
+                self.view.show(None)
+                self._status()
             return
         self._graph = data
         wanted, self._select_next = self._select_next, None

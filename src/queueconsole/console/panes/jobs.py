@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from engine.snapshots import JobFilter, JobSummary
+from engine.snapshots import JOB_SORT_COLUMNS, JobFilter, JobSort, JobSummary, SortKey
 from queueconsole.console.filters import describe_filter
 from queueconsole.console.messages import OpenJob, ReloadRequested
 from queueconsole.console.model import JobsView, Selection
@@ -68,7 +68,8 @@ class JobsPane(Pane):
         super().__init__(id=id)
         self.filter = JobFilter()
         self.filter_text = ""
-        self._cursors: list[int | None] = [None]
+        self.sort = JobSort()
+        self._cursors: list[SortKey | None] = [None]
         self._view: JobsView | None = None
         self._jobs: dict[int, JobSummary] = {}
         self._cells: dict[int, tuple[JobSummary, tuple[object, ...]]] = {}
@@ -77,16 +78,22 @@ class JobsPane(Pane):
     def compose(self) -> ComposeResult:
         yield FilterBar(id="filter")
         yield Static(classes="pane-status", id="jobs-status")
-        yield KeyedTable(JOB_COLUMNS, id="jobs-table")
+        yield KeyedTable(
+            JOB_COLUMNS,
+            id="jobs-table",
+            sortable=JOB_SORT_COLUMNS,
+            server_sorted=True,
+            sort=("id", True),
+        )
 
     # -- data -----------------------------------------------------------------
 
     async def load(self, source: DataSource) -> JobsView:
-        return await source.jobs(self.filter, self._cursors[-1], len(self._cursors))
+        return await source.jobs(self.filter, self.sort, self._cursors[-1], len(self._cursors))
 
     def show(self, data: JobsView) -> None:
-        if data.before != self._cursors[-1]:
-            return  # an answer for a page the user has already left
+        if data.after != self._cursors[-1] or data.sort != self.sort:
+            return  # an answer for a page (or an order) the user has already left
         if data == self._view:
             return  # nothing changed since the last refresh: draw nothing
         self._view = data
@@ -107,10 +114,14 @@ class JobsPane(Pane):
         shown = len(view.page.items) if view else 0
         text.append(f"page {len(self._cursors)}", style="bold")
         text.append(f" · {shown} job{'s' if shown != 1 else ''}")
-        if view is not None and view.page.next_before is not None:
-            text.append(" · ] older")
+        newest_first = self.sort == JobSort()
+        if view is not None and view.page.next_after is not None:
+            text.append(" · ] older" if newest_first else " · ] next")
         if len(self._cursors) > 1:
-            text.append(" · [ newer")
+            text.append(" · [ newer" if newest_first else " · [ previous")
+        if not newest_first:
+            arrow = "▼" if self.sort.descending else "▲"
+            text.append(f" · sort: {self.sort.column} {arrow} (s/S)")
         text.append(" · filter: ")
         text.append_text(literal(self.filter_text or "none (/ to filter)", one_line=True))
         self.query_one("#jobs-status", Static).update(text)
@@ -133,10 +144,10 @@ class JobsPane(Pane):
 
     def action_older(self) -> None:
         view = self._view
-        if view is None or view.page.next_before is None:
+        if view is None or view.page.next_after is None:
             self.notify("no older jobs", severity="information", markup=False)
             return
-        self._cursors.append(view.page.next_before)
+        self._cursors.append(view.page.next_after)
         self._reload()
 
     def action_newer(self) -> None:
@@ -167,6 +178,15 @@ class JobsPane(Pane):
     def _filter_closed(self, event: FilterBar.Closed) -> None:
         event.stop()
         self.query_one(KeyedTable).focus()
+
+    @on(KeyedTable.SortChanged)
+    def _sort_changed(self, event: KeyedTable.SortChanged) -> None:
+        """Read the jobs again in the new order, from its first page (on the server)."""
+        event.stop()
+        column = event.column or "id"
+        self.sort = JobSort(column, event.descending if event.column else True)
+        self._cursors = [None]
+        self._reload()
 
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:

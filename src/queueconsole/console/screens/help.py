@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 KEY_NAMES = {
     "slash": "/",
+    "colon": ":",
     "question_mark": "?",
     "plus": "+",
     "minus": "-",

@@ -10,10 +10,15 @@ literal :class:`~rich.text.Text` so no cell is ever parsed as markup.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Sequence
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from queueconsole.console.text import literal
 
@@ -28,6 +33,26 @@ def _cell(value: object) -> object:
     return value
 
 
+_NUMBER_RE = re.compile(r"^(-?[\d,]*\.?\d+)\s*(ms|s|m|h|d|K|M|G|%)?$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "K": 1 / 1024, "M": 1, "G": 1024}
+ARROWS = {False: " ▲", True: " ▼"}
+"""The header mark of the sorted column: ascending, descending."""
+
+
+def sort_value(cell: object) -> tuple[int, float, str]:
+    """How a shown cell sorts: numbers by value (``1,204``, ``3m``, ``57M``, ``12%``, with
+    their units), then text; ``-`` (unknown) after everything, whichever the direction."""
+    plain = cell.plain if isinstance(cell, Text) else str(cell)
+    plain = plain.strip()
+    if plain in ("", "-"):
+        return (2, 0.0, "")
+    match = _NUMBER_RE.match(plain)
+    if match:
+        number = float(match.group(1).replace(",", ""))
+        return (0, number * _UNITS.get(match.group(2) or "", 1), "")
+    return (1, 0.0, plain.casefold())
+
+
 def _same(a: object, b: object) -> bool:
     """Cell equality that, unlike ``Text.__eq__``, also sees a change of style."""
     if a is b:
@@ -38,7 +63,13 @@ def _same(a: object, b: object) -> bool:
 
 
 class KeyedTable(DataTable[object]):
-    """A row-cursor DataTable whose rows are replaced with :meth:`set_rows`."""
+    """A row-cursor DataTable whose rows are replaced with :meth:`set_rows`.
+
+    ``s`` sorts by the next column and ``S`` reverses the order; the sorted column's
+    header carries an arrow. The table sorts the rows it is given itself, unless the
+    pane sorts on the server (``server_sorted``): then it only keeps the choice, marks
+    the header and posts :class:`SortChanged` for the pane to read the rows again.
+    """
 
     DEFAULT_CSS = """
     KeyedTable {
@@ -46,26 +77,105 @@ class KeyedTable(DataTable[object]):
     }
     """
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "sort_next", "Sort by the next column", show=False),
+        Binding("S", "sort_reverse", "Reverse the sort", show=False),
+    ]
+
+    class SortChanged(Message):
+        """The operator chose another order (``column`` None: the rows' own order)."""
+
+        def __init__(self, table: KeyedTable, column: str | None, descending: bool) -> None:
+            super().__init__()
+            self.table = table
+            self.column = column
+            self.descending = descending
+
     def __init__(
         self,
         columns: Sequence[tuple[str, str]],
         *,
         id: str | None = None,
         classes: str | None = None,
+        sortable: Sequence[str] | None = None,
+        server_sorted: bool = False,
+        sort: tuple[str, bool] | None = None,
     ) -> None:
         """Args:
         columns: ``(key, label)`` of each column, in order.
         id: the widget id.
         classes: CSS classes.
+        sortable: the column keys ``s`` cycles through (default: every column).
+        server_sorted: the rows arrive sorted; ``s``/``S`` only ask for another order.
+        sort: the order shown at first, ``(column, descending)``; None is the rows' own.
         """
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._column_spec = tuple(columns)
+        self._labels = dict(columns)
+        self._sortable = tuple(sortable) if sortable is not None else tuple(self._labels)
+        self._server_sorted = server_sorted
+        self._default_sort = sort
+        self.sort_column: str | None = sort[0] if sort else None
+        self.sort_descending: bool = sort[1] if sort else False
         self._keys: list[Hashable] = []
         self._values: dict[Hashable, tuple[object, ...]] = {}
+        self._given: list[tuple[Hashable, Sequence[object]]] = []
 
     def on_mount(self) -> None:
         for key, label in self._column_spec:
             self.add_column(label, key=key)
+        self._mark_header()
+
+    # -- sorting ------------------------------------------------------------------
+
+    def action_sort_next(self) -> None:
+        """The next sortable column (after the last one: back to the rows' own order)."""
+        if self.sort_column is None:
+            column: str | None = self._sortable[0] if self._sortable else None
+        else:
+            at = (
+                self._sortable.index(self.sort_column) if self.sort_column in self._sortable else -1
+            )
+            column = self._sortable[at + 1] if at + 1 < len(self._sortable) else None
+        if column is None and self._default_sort is not None:
+            column = self._default_sort[0]
+        self._set_sort(column, self.sort_descending if column is not None else False)
+
+    def action_sort_reverse(self) -> None:
+        """The same column the other way round (sorting by the first one if none was)."""
+        if self.sort_column is None:
+            self.action_sort_next()
+            return
+        self._set_sort(self.sort_column, not self.sort_descending)
+
+    def _set_sort(self, column: str | None, descending: bool) -> None:
+        self.sort_column, self.sort_descending = column, descending
+        self._mark_header()
+        if not self._server_sorted and self._given:
+            self.set_rows(self._given)
+        self.post_message(self.SortChanged(self, column, descending))
+
+    def _mark_header(self) -> None:
+        for key, label in self._labels.items():
+            column = self.columns.get(ColumnKey(key))
+            if column is None:
+                continue
+            text = Text(label)
+            if key == self.sort_column:
+                text.append(ARROWS[self.sort_descending], style="bold")
+            column.label = text
+            column.content_width = max(column.content_width, text.cell_len)
+        self._require_update_dimensions = True
+        self.refresh()
+
+    def _sorted(self, rows: Sequence[Row]) -> list[Row]:
+        if self._server_sorted or self.sort_column is None:
+            return list(rows)
+        at = [k for k, _ in self._column_spec].index(self.sort_column)
+        ordered = sorted(rows, key=lambda r: sort_value(r[1][at]), reverse=self.sort_descending)
+        if self.sort_descending:  # unknowns stay last either way
+            ordered.sort(key=lambda r: sort_value(r[1][at])[0] == 2)
+        return ordered
 
     @property
     def row_keys(self) -> tuple[Hashable, ...]:
@@ -98,7 +208,9 @@ class KeyedTable(DataTable[object]):
         return new
 
     def set_rows(self, rows: Sequence[Row]) -> None:
-        """Show exactly ``rows`` (key, cells), touching only what changed."""
+        """Show exactly ``rows`` (key, cells), in the chosen order, touching only what changed."""
+        self._given = list(rows)
+        rows = self._sorted(rows)
         keys = [k for k, _ in rows]
         values = {k: self._cells(k, cells) for k, cells in rows}
         if keys == self._keys:

@@ -12,8 +12,11 @@ PANES: tuple[tuple[str, str, str], ...] = (
     ("3", "dag", "DAG"),
     ("4", "workers", "Workers"),
     ("5", "failures", "Failures"),
+    ("6", "schedules", "Schedules"),
 )
 """(key, pane id, title) of every pane, in key order."""
+
+FROZEN = "FROZEN (F)"
 
 
 class PaneBar(Widget):
@@ -35,20 +38,38 @@ class PaneBar(Widget):
     """Id of the pane on screen."""
     mode: reactive[str] = reactive("")
     """Right-hand label: embedded / attached / client, read-only."""
+    frozen: reactive[bool] = reactive(False)
+    """Live refresh stopped (``F``): what is on screen is not moving, and may be old."""
 
     def render(self) -> Text:
+        right = Text(no_wrap=True)
+        if self.frozen:
+            right.append(FROZEN, style="bold reverse")
+            right.append(" ")
+        if self.mode:
+            right.append(self.mode, style="italic")
+        width = self.size.width
+        text = self._tabs(compact=False)
+        if width and text.cell_len + right.cell_len + 2 > width:
+            text = self._tabs(compact=True)  # 80 columns: the other panes by key only
+        if right and width:
+            gap = width - text.cell_len - right.cell_len - 1
+            if gap >= 1:
+                text.append(" " * gap)
+                text.append_text(right)
+            elif self.frozen:  # too narrow for both: the marker matters more than the mode
+                text = text[: max(width - len(FROZEN) - 1, 0)]
+                text.append(" ")
+                text.append(FROZEN, style="bold reverse")
+        return text
+
+    def _tabs(self, *, compact: bool) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" queueconsole ", style="bold")
         for key, pane_id, title in PANES:
             if pane_id == self.active:
                 text.append(f"[{key} {title}]", style="bold reverse")
             else:
-                text.append(f" {key} {title} ")
+                text.append(f" {key} " if compact else f" {key} {title} ")
             text.append(" ")
-        width = self.size.width
-        if self.mode and width:
-            gap = width - text.cell_len - len(self.mode) - 1
-            if gap >= 1:
-                text.append(" " * gap)
-                text.append(self.mode, style="italic")
         return text

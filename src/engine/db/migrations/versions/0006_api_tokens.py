@@ -1,7 +1,7 @@
 """API tokens: bearer tokens for the HTTP API, stored as SHA-256 hashes only.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 
 ``queueconsole token create`` prints a secret once and stores its hash; the API
 looks a presented secret up by that hash (``api_tokens_hash_key``), so the
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

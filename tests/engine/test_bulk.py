@@ -1,0 +1,82 @@
+"""Bulk retry and cancel: any size, in committed batches, exactly the selection, previews
+that match what happens."""
+
+from __future__ import annotations
+
+import pytest
+
+import engine.client
+from engine.errors import ValidationError
+from engine.snapshots import JobFilter
+from engine.specs import JobSpec
+from engine.states import State
+from tests.support.flow import fail_for_good, state_of
+
+
+async def failed_jobs(client, db, n: int, queue: str = "default") -> list[int]:
+    jobs = await client.submit_many([JobSpec("api.call", {"i": i}, queue=queue) for i in range(n)])
+    ids = [j.id for j in jobs]
+    await fail_for_good(db, [(i, "Boom", "boom") for i in ids])
+    return ids
+
+
+async def test_bulk_retry_by_filter_takes_every_match_in_batches_and_nothing_else(
+    client, db, monkeypatch
+):
+    monkeypatch.setattr(engine.client, "GROUP_RETRY_BATCH", 7)
+    mail = await failed_jobs(client, db, 23, queue="mail")
+    other = await failed_jobs(client, db, 4, queue="default")
+    live = await client.submit("api.call", queue="mail")
+    flt = JobFilter(queue="mail")
+    preview = await client.preview_bulk("retry", flt=flt)
+    assert (preview.count, preview.affected_exact) == (23, True)
+    done = await client.bulk("retry", flt=flt)
+    assert (done.done, done.skipped, done.batches) == (23, 0, 4)
+    assert {await state_of(db, i) for i in mail} == {State.QUEUED}
+    assert {await state_of(db, i) for i in other} == {State.FAILED}
+    assert await state_of(db, live.id) is State.QUEUED
+    assert (await client.preview_bulk("retry", flt=flt)).count == 0
+
+
+async def test_bulk_cancel_of_marked_jobs_blocks_their_dependents_as_previewed(client, db):
+    flow = await client.submit_workflow(
+        [
+            JobSpec("etl.step", ref="a"),
+            JobSpec("etl.step", ref="b", depends_on=["a"]),
+            JobSpec("etl.step", ref="c", depends_on=["b"]),
+            JobSpec("etl.step", ref="x"),
+        ]
+    )
+    a, b, c, x = (flow.ids[r] for r in "abcx")
+    preview = await client.preview_bulk("cancel", ids=[a, x])
+    assert preview.count == 2
+    assert {r.id for r in preview.affected} == {b, c} and preview.affected_count == 2
+    done = await client.bulk("cancel", ids=[a, x])
+    assert (done.done, done.dependents) == (2, 2)
+    assert [await state_of(db, i) for i in (a, b, c, x)] == [
+        State.CANCELLED,
+        State.BLOCKED,
+        State.BLOCKED,
+        State.CANCELLED,
+    ]
+    # A retry of the same marks releases them again, as the preview says.
+    again = await client.preview_bulk("retry", ids=[a, x])
+    assert again.count == 2 and {r.id for r in again.affected} == {b, c}
+    await client.bulk("retry", ids=[a, x])
+    assert await state_of(db, b) is State.PENDING
+
+
+async def test_a_selection_the_action_does_not_apply_to_does_nothing(client, db):
+    queued = await client.submit("api.call")
+    assert (await client.preview_bulk("retry", ids=[queued.id])).count == 0
+    done = await client.bulk("retry", ids=[queued.id])
+    assert (done.done, done.batches) == (0, 0)
+    assert (await client.preview_bulk("cancel", flt=JobFilter(state=State.FAILED))).count == 0
+    assert (await client.bulk("cancel", ids=[2**70])).done == 0  # beyond any id
+
+
+async def test_bad_bulk_requests_name_what_was_wrong(client):
+    with pytest.raises(ValidationError, match="unknown bulk action 'delete'"):
+        await client.preview_bulk("delete")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="bulk ids must be job ids"):
+        await client.bulk("cancel", ids=["7"])  # type: ignore[list-item]
