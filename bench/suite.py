@@ -1,7 +1,7 @@
 """Our engine against Celery and Dramatiq, and against this machine's limits, in one run.
 
     python -m bench [--quick] [--n 20000] [--reps 3]
-                    [--only e2e,limits,submit,latency,memory,single]
+                    [--only e2e,limits,submit,latency,memory,single,http]
 
 Every section alternates the systems within each repetition (ours, peer A,
 peer B, ours, …) so that a burst of load from someone else on a shared
@@ -52,7 +52,7 @@ from bench.peers import DEFAULT_PEERS, PEERS, Peer
 from bench.peers.runner import PeerRun
 from bench.submit import layered_workflow
 
-SECTIONS = ("e2e", "limits", "submit", "latency", "memory", "single")
+SECTIONS = ("e2e", "limits", "submit", "latency", "memory", "single", "http")
 OURS = "ours (queueconsole)"
 LIMIT_MQ = "limit: RabbitMQ"
 LIMIT_PG = "limit: PostgreSQL"
@@ -86,6 +86,8 @@ class Options:
     json_path: str | None = None
     single: SingleOptions = field(default_factory=SingleOptions)
     """The one-at-a-time section's sizes."""
+    http_n: int = 5_000
+    """Jobs per run of the http section (:mod:`bench.http`)."""
 
     def e2e_n(self, peer: Peer | None) -> int:
         """Jobs per end-to-end run of a system (None: ours)."""
@@ -429,6 +431,34 @@ class Suite:
         if "single" in o.only:
             self._single(settings, vhost, ours, ours_missing)
 
+        if "http" in o.only:
+            self._http(settings)
+
+    def _http(self, settings: Any) -> None:
+        """Submits/s over the HTTP API (1 and 32 keep-alive clients) against the in-process
+        Client (one caller and 50), all on the same database, alternating."""
+        from bench import http
+
+        bench: http.HttpBench | None = http.HttpBench(settings, self.procs, self.loop)
+        try:
+            assert bench is not None
+            bench.start()
+        except Exception as exc:  # reported as n/a rows; the suite goes on
+            print(f"[http] the API did not start: {exc}", file=sys.stderr)
+            bench = None
+        try:
+            measure(
+                self.results,
+                "http",
+                http.systems(bench, self.options.http_n, OURS),
+                lambda _s: (("rate", "submits/s", ",.0f"),),
+                self.options.reps,
+                compare=lambda system, metric: None if system == OURS else ("http", metric),
+            )
+        finally:
+            if bench is not None:
+                bench.close()
+
     def _single(
         self, settings: Any, vhost: Vhost, ours: Ours | None, ours_missing: str | None
     ) -> None:
@@ -575,6 +605,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
     parser.add_argument("--bulk-n", type=int, help="jobs in the bulk submit (100,000)")
     parser.add_argument("--workflow-n", type=int, help="jobs in the workflow (10,000)")
+    parser.add_argument("--http-n", type=int, help="jobs per HTTP submit run (5,000; quick 1,000)")
     parser.add_argument("--latency-rate", type=float, default=50.0, help="jobs/s (50)")
     parser.add_argument("--latency-seconds", type=float, help="latency run length (10)")
     parser.add_argument(
@@ -613,8 +644,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         batch=args.batch,
         json_path=args.json_path,
         single=single_options.from_arguments(parser, args, quick=quick),
+        http_n=_given(args.http_n, 1_000 if quick else 5_000),
     )
-    for name in ("n", "slow_n", "reps", "bulk_n", "workflow_n", "prefetch", "batch"):
+    for name in ("n", "slow_n", "reps", "bulk_n", "workflow_n", "prefetch", "batch", "http_n"):
         if getattr(options, name) is not None and getattr(options, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if options.latency_rate <= 0 or options.latency_seconds <= 0:

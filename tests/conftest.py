@@ -38,6 +38,7 @@ TABLES = (
     "queue_state_deltas",
     "schedules",
     "schedule_fires",
+    "api_tokens",
 )
 
 

@@ -40,14 +40,17 @@ from engine.queries.jobs import (
 from engine.queues import limits, pausing
 from engine.queues.info import QueueInfo, list_queues
 from engine.queues.pausing import PauseChange
+from engine.readapi.dashboard import failure_groups
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
-from engine.readapi.graph import default_workflow_job, workflow_graph
-from engine.readapi.jobs import job_detail, job_page, queue_counts
+from engine.readapi.graph import default_workflow_job, workflow_graph, workflow_graph_by_id
+from engine.readapi.jobs import job_detail, job_logs, job_page, queue_counts
 from engine.snapshots import (
     PREVIEW_ROOTS,
     BulkAction,
     BulkDone,
     BulkPreview,
+    CreatedToken,
+    FailuresSection,
     GroupRetried,
     GroupRetryPreview,
     JobDetail,
@@ -55,13 +58,15 @@ from engine.snapshots import (
     JobPage,
     JobRef,
     JobSort,
+    LogPage,
     QueueCounts,
     SortKey,
+    TokenInfo,
     WorkflowGraph,
 )
 from engine.specs import JobSpec, PreparedJob, check_workflow_name, prepare, storable
 from engine.states import TERMINAL, State
-from engine.store import transitions
+from engine.store import tokens, transitions
 from engine.store.changes import ChangeSet
 from engine.store.group_commit import GroupCommitter, is_plain, plain_changes
 from engine.store.submission import Submission, Submitted, insert_jobs
@@ -450,6 +455,43 @@ class Client:
             return None  # cannot be a workflow id (typed into the console): there is none
         async with self.db.connection() as conn:
             return await default_workflow_job(conn, workflow_id)
+
+    async def workflow(self, workflow_id: int, *, limit: int = GRAPH_LIMIT) -> WorkflowGraph:
+        """A workflow's jobs and dependencies by the workflow's id (at most ``limit`` jobs).
+
+        Raises :class:`~engine.errors.WorkflowNotFound` when no job belongs to it.
+        """
+        async with self.db.connection() as conn:
+            return await workflow_graph_by_id(conn, workflow_id, limit=limit)
+
+    async def job_logs(self, job_id: int, *, after: int = 0, limit: int = 500) -> LogPage:
+        """A job's log lines after line id ``after``, oldest first (to follow a job's logs)."""
+        _check_id(job_id)
+        async with self.db.connection() as conn:
+            return await job_logs(conn, job_id, after=after, limit=limit)
+
+    async def failure_groups(self) -> FailuresSection:
+        """FAILED jobs grouped by error, largest group first (the Failures pane's groups)."""
+        return await failure_groups(self.db)
+
+    # -- HTTP API tokens (engine.store.tokens) --------------------------------
+
+    async def create_token(self, name: str, scope: str) -> CreatedToken:
+        """A new API token; the secret in the answer is stored nowhere (only its hash)."""
+        return await self.db.run(lambda conn: tokens.create_token(conn, name, scope))
+
+    async def tokens(self) -> list[TokenInfo]:
+        """Every API token, revoked ones included, oldest first."""
+        async with self.db.connection() as conn:
+            return await tokens.list_tokens(conn)
+
+    async def revoke_token(self, name_or_id: str) -> tuple[TokenInfo, bool]:
+        """Revoke a token by name (or id); returns it and whether this call revoked it."""
+        return await self.db.run(lambda conn: tokens.revoke_token(conn, name_or_id))
+
+    async def use_token(self, secret: str) -> TokenInfo | None:
+        """The live token behind ``secret`` (marked as used now), or None."""
+        return await self.db.run(lambda conn: tokens.use_token(conn, secret))
 
     # -- queues (engine.queues), schedules and retention (engine.maintenance) --
 

@@ -58,6 +58,14 @@ class JobNotFound(UserError):
         super().__init__(f"job {shown(job_id)} does not exist")
 
 
+class WorkflowNotFound(UserError):
+    """A workflow id that names no workflow with jobs."""
+
+    def __init__(self, workflow_id: int) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"workflow {shown(workflow_id)} does not exist")
+
+
 class IllegalTransition(UserError):
     """A state change the state machine does not allow (``engine.states``)."""
 

@@ -46,6 +46,8 @@ TINY = [
     "1",
     "--cli-runs",
     "1",
+    "--http-n",
+    "50",
 ]
 RUN_TIMEOUT_S = 600  # seconds; the tiny run takes well under a minute when nothing hangs
 STOP_TIMEOUT_S = 120  # seconds the suite gets to clean up after SIGTERM
@@ -106,6 +108,15 @@ def test_suite_runs_on_a_tiny_n_and_prints_every_row():
     ):
         shown = median(OURS, metric)
         assert (shown == "n/a (runtime not available)") != ours_ok, shown
+    for system, configuration in (
+        (OURS, "HTTP, 32 keep-alive clients"),
+        ("ours over HTTP", "1 keep-alive client"),
+        ("ours over HTTP", "32 keep-alive clients (httpx)"),
+        ("ours in-process", "Client.submit, one at a time"),
+        ("ours in-process", "Client.submit, 50 concurrent callers"),
+    ):
+        found = [c for c in table if c[0] == system and c[1].startswith(configuration)]
+        assert found and float(found[0][3].replace(",", "")) > 0, (system, configuration, out)
     for system, installed in (
         ("Celery / RabbitMQ", importlib.util.find_spec("celery") is not None),
         ("Dramatiq / RabbitMQ", importlib.util.find_spec("dramatiq") is not None),

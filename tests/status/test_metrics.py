@@ -1,16 +1,15 @@
-"""The metrics endpoint on a free port, read with urllib as Prometheus and a load balancer would."""
+"""What /metrics and /healthz answer (the exporter the HTTP API serves them from; tests/api
+checks they are served, without a token, and engine --api-port serves them too)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from engine.metrics.server import MetricsServer
+from engine.metrics.exporter import CONTENT_TYPE, MetricsExporter
 from engine.status.cache import StatusCache
 from tests.status import drive
 from tests.support.services import free_port
@@ -27,19 +26,15 @@ async def fake_depths(settings, names):
     return {name: Depth(7, 2, 1) for name in names}
 
 
-def get(url: str) -> tuple[int, str, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.headers["Content-Type"], response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+async def fetch(exporter: MetricsExporter, path: str) -> tuple[int, str, str]:
+    """(status, content type, body) of ``/metrics`` or ``/healthz``, as the API serves them."""
+    if path == "/metrics":
+        return 200, CONTENT_TYPE, (await exporter.metrics_text()).decode()
+    status, body = await exporter.health()
+    return status, "application/json", json.dumps(body)
 
 
-async def fetch(server: MetricsServer, path: str) -> tuple[int, str, str]:
-    return await asyncio.to_thread(get, f"http://127.0.0.1:{server.port}{path}")
-
-
-class Observing(MetricsServer):
+class Observing(MetricsExporter):
     """Signals when it has counted as many events as a test waits for."""
 
     def __init__(self, *args, expect: int, **kwargs) -> None:
@@ -55,7 +50,7 @@ class Observing(MetricsServer):
             self.done.set()
 
 
-async def test_metrics_and_healthz_on_a_free_port(cached_client, db, cache, cache_settings):
+async def test_metrics_and_healthz(cached_client, db, cache, cache_settings):
     async with db.transaction() as conn:
         await conn.execute(
             text(
@@ -66,8 +61,6 @@ async def test_metrics_and_healthz_on_a_free_port(cached_client, db, cache, cach
     # 3 submitted + 3 claimed + 2 completed + 1 failed
     server = Observing(
         cache_settings,
-        free_port(),
-        host="127.0.0.1",
         db=db,
         cache=cache,
         broker_depths=fake_depths,
@@ -106,14 +99,13 @@ async def test_metrics_and_healthz_on_a_free_port(cached_client, db, cache, cach
             "rabbitmq": True,
             "redis": True,
         }
-        assert (await fetch(server, "/nope"))[0] == 404
     finally:
         await server.stop()
 
 
 async def test_healthz_is_503_when_the_broker_is_down(db, cache_settings):
     settings = cache_settings.evolve(amqp_url=f"amqp://guest:s3cret@127.0.0.1:{free_port()}/")
-    server = MetricsServer(settings, 0, host="127.0.0.1", db=db)
+    server = MetricsExporter(settings, db=db)
     await server.start()
     try:
         status, _, body = await fetch(server, "/healthz")
@@ -130,9 +122,7 @@ async def test_redis_down_is_reported_but_fails_healthz_only_when_required(db, c
     settings = cache_settings.evolve(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     for required, expected in ((False, 200), (True, 503)):
         cache = StatusCache(settings, retry_after_s=0)
-        server = MetricsServer(
-            settings, 0, host="127.0.0.1", db=db, cache=cache, require_redis=required
-        )
+        server = MetricsExporter(settings, db=db, cache=cache, require_redis=required)
         await server.start()
         try:
             status, _, body = await fetch(server, "/healthz")

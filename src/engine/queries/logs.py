@@ -21,3 +21,11 @@ LOG_LIST_FOR_JOB = Sql(
     ) recent ORDER BY id
     """
 )
+
+# -- log_list_after -- a job's log lines after a line id, oldest first (paging a follower).
+LOG_LIST_AFTER = Sql(
+    """
+    SELECT id, attempt, at, level, message FROM job_logs
+    WHERE job_id = :id AND id > :after ORDER BY id LIMIT :limit
+    """
+)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from engine.errors import JobNotFound, ValidationError
+from engine.errors import JobNotFound, ValidationError, WorkflowNotFound
 from engine.queries.dependencies import DEPENDENCY_COMPONENT, DEPENDENCY_EDGES_TOUCHING
 from engine.queries.jobs import JOB_GRAPH_NODES, JOB_IDS_OF_WORKFLOW, JOB_WORKFLOW_OF
 from engine.queries.workflows import (
@@ -92,6 +92,21 @@ async def workflow_graph(
     present = {n.id for n in nodes}
     kept = tuple(sorted({(a, b) for a, b in edges if a in present and b in present}))
     return WorkflowGraph(workflow_id, name, nodes, kept, truncated)
+
+
+async def workflow_graph_by_id(
+    conn: AsyncConnection, workflow_id: int, *, limit: int = DEFAULT_LIMIT
+) -> WorkflowGraph:
+    """A workflow's graph by the workflow's id (:func:`workflow_graph` of one of its jobs).
+
+    Raises :class:`~engine.errors.WorkflowNotFound` when no job belongs to it.
+    """
+    first = None
+    if 0 < workflow_id < 2**63:
+        first = await conn.scalar(WORKFLOW_FIRST_JOB, {"workflow_id": workflow_id})
+    if first is None:
+        raise WorkflowNotFound(workflow_id)
+    return await workflow_graph(conn, int(first), limit=limit)
 
 
 async def default_workflow_job(conn: AsyncConnection, workflow_id: int | None = None) -> int | None:

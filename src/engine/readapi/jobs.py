@@ -11,7 +11,7 @@ from engine.queries.counts import COUNT_TOTALS
 from engine.queries.dependencies import DEPENDENCY_DOWNSTREAM, DEPENDENCY_UPSTREAM
 from engine.queries.events import EVENT_LIST_FOR_JOB
 from engine.queries.jobs import JOB_GET, job_page_query
-from engine.queries.logs import LOG_LIST_FOR_JOB
+from engine.queries.logs import LOG_LIST_AFTER, LOG_LIST_FOR_JOB
 from engine.queries.queues import QUEUE_LIST
 from engine.snapshots import (
     ErrorInfo,
@@ -23,6 +23,7 @@ from engine.snapshots import (
     JobSort,
     JobSummary,
     LogLine,
+    LogPage,
     QueueCounts,
     SortKey,
 )
@@ -105,6 +106,24 @@ async def job_detail(conn: AsyncConnection, job_id: int) -> JobDetail:
         backoff_s=row.backoff_s,
         backoff_max_s=row.backoff_max_s,
     )
+
+
+async def job_logs(
+    conn: AsyncConnection, job_id: int, *, after: int = 0, limit: int = LOGS_SHOWN
+) -> LogPage:
+    """A job's log lines with ids above ``after``, oldest first, at most ``limit``:
+    what a follower polls for (``GET /v1/jobs/{id}/logs?after=``)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be between 1 and {MAX_PAGE} (got {limit})")
+    if not 0 <= after <= BIGINT_MAX:
+        raise ValidationError(f"after must be a log line id, 0 or more (got {after})")
+    if (await conn.execute(JOB_GET, {"id": job_id})).first() is None:
+        raise JobNotFound(job_id)
+    lines = tuple(
+        LogLine(r.at, r.attempt, r.level, r.message, int(r.id))
+        for r in await conn.execute(LOG_LIST_AFTER, {"id": job_id, "after": after, "limit": limit})
+    )
+    return LogPage(job_id, lines, lines[-1].id if lines and lines[-1].id else after)
 
 
 async def job_page(

@@ -39,6 +39,7 @@ from engine.snapshots.jobs import (
     JobSort,
     JobSummary,
     LogLine,
+    LogPage,
     SortKey,
     failure_group_key,
 )
@@ -49,6 +50,7 @@ from engine.snapshots.throughput import (
     ThroughputSection,
     TypeLatency,
 )
+from engine.snapshots.tokens import TOKEN_SCOPES, CreatedToken, TokenInfo
 from engine.snapshots.workers import (
     MemorySample,
     SupervisorSnapshot,
@@ -64,10 +66,12 @@ __all__ = [
     "SOURCE_NONE",
     "SOURCE_POSTGRESQL",
     "SOURCE_REDIS",
+    "TOKEN_SCOPES",
     "BrokerDepth",
     "BulkAction",
     "BulkDone",
     "BulkPreview",
+    "CreatedToken",
     "Dashboard",
     "ErrorInfo",
     "EventView",
@@ -86,6 +90,7 @@ __all__ = [
     "JobSummary",
     "LatencySection",
     "LogLine",
+    "LogPage",
     "MemorySample",
     "QueueCounts",
     "QueueView",
@@ -95,6 +100,7 @@ __all__ = [
     "SupervisorSnapshot",
     "ThroughputPoint",
     "ThroughputSection",
+    "TokenInfo",
     "TypeLatency",
     "Worker",
     "WorkerBeat",

@@ -47,6 +47,8 @@ class LogLine:
     attempt: int
     level: str
     message: str
+    id: int | None = None
+    """The line's id, when it was read to be paged through (``after=``)."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``logs[]`` entry of ``queueconsole job --json``."""
@@ -257,6 +259,16 @@ class JobSort:
 
 SortKey = tuple[str | int, int]
 """Where a sorted page ends: the last row's sort value and id (``JobPage.next_after``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """A job's log lines after a line id, oldest first; ``next_after`` continues from the
+    last line (or repeats ``after`` when there was none yet)."""
+
+    job_id: int
+    lines: tuple[LogLine, ...]
+    next_after: int
 
 
 @dataclass(frozen=True, slots=True)

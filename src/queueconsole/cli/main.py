@@ -13,6 +13,7 @@ from engine.config import Settings
 from engine.errors import ServiceUnavailable, UserError
 from queueconsole.cli.commands import (
     admin,
+    api,
     config,
     console,
     doctor,
@@ -29,7 +30,7 @@ from queueconsole.version import VersionAction
 
 # One module per group of commands, each with ``register(sub, parents)``; the
 # order is the order of ``--help``.
-COMMAND_MODULES = (admin, jobs, status, doctor, config, routes, runtime, operations, console)
+COMMAND_MODULES = (admin, jobs, status, doctor, config, routes, runtime, operations, api, console)
 
 Handler = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What a command's ``register`` sets as ``handler``: a function, sync or async, of the

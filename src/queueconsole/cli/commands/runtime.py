@@ -12,6 +12,7 @@ from engine.errors import ValidationError
 from engine.worker.main import add_worker_arguments, options_from, positive_int, run_worker
 from engine.worker.options import DEFAULT_PREFETCH
 from queueconsole.cli.arguments import seconds
+from queueconsole.cli.commands.api import add_api_arguments, check_api_arguments
 from queueconsole.cli.errors import EXIT_FAILURE, EXIT_NO_ANSWER, report
 from queueconsole.cli.logging_options import add_logging_arguments, configure_logging
 from queueconsole.cli.output import print_json, printable
@@ -58,7 +59,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--reconcile-after-s", type=float, default=10.0, metavar="S")
     p.add_argument("--heartbeat-timeout-s", type=float, default=5.0, metavar="S")
     p.add_argument("--grace-s", type=float, default=30.0, metavar="S")
-    p.add_argument("--metrics-port", type=int, default=None, metavar="P")
+    add_api_arguments(p, port_flags=("--api-port", "--metrics-port"), default_port=None)
     add_logging_arguments(p)
     p.set_defaults(handler=run_engine_command)
 
@@ -120,28 +121,35 @@ async def run_engine_command(args: argparse.Namespace, settings: Settings) -> in
 
     configure_logging(settings)
     options = _engine_options(args)
+    if args.api_port is not None:
+        check_api_arguments(args)
     engine = Engine(settings, options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    metrics = None
+    api = None
     await engine.start()
     try:
-        if args.metrics_port is not None:
-            from engine.metrics.server import MetricsServer
+        served = ""
+        if args.api_port is not None:
+            # The HTTP API, /metrics and /healthz, served by uvicorn in this loop.
+            from queueconsole.api.app import create_app
+            from queueconsole.api.server import ApiServer
 
-            metrics = MetricsServer(settings, args.metrics_port)
-            await metrics.start()
+            app = create_app(settings, auth=not args.no_auth, max_body_bytes=args.max_body_bytes)
+            api = ApiServer(app, host=args.host, port=args.api_port)
+            await api.start()
+            served = f"; HTTP API, /metrics and /healthz on {api.url}"
         print(
             f"engine running: {sum(options.workers.values())} workers on "
-            f"{', '.join(options.workers) or 'no queues'}; Ctrl-C drains and stops",
+            f"{', '.join(options.workers) or 'no queues'}{served}; Ctrl-C drains and stops",
             flush=True,
         )
         await stop.wait()
     finally:
-        if metrics is not None:
-            await metrics.stop()
+        if api is not None:
+            await api.stop()
         await engine.stop()
     return 0
 

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from engine.config import Settings
 from engine.states import State
 from queueconsole.cli.output import print_json, printable, table
+from queueconsole.documents import status_document, status_problems
 
 if TYPE_CHECKING:
-    from engine.doctor import CheckResult, DoctorReport
+    from engine.doctor import DoctorReport
     from engine.snapshots import Dashboard
 
 MIB = 1024 * 1024
@@ -49,9 +50,7 @@ async def run_status(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await reader.close()
     if args.json:
-        document = snap.to_json()
-        document["doctor"] = doctor_json(report)
-        print_json(document)
+        print_json(status_document(snap, report))
     else:
         print_table(snap)
         line = doctor_line(report)
@@ -60,23 +59,9 @@ async def run_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _status_problems(report: DoctorReport) -> list[CheckResult]:
-    """What the doctor found wrong, less "does it answer" (the services lines say that)."""
-    from engine.doctor import SERVICE_CHECKS
-
-    return [c for c in report.problems() if c.name not in SERVICE_CHECKS]
-
-
-def doctor_json(report: DoctorReport) -> dict[str, Any]:
-    """``doctor`` in ``status --json``: the worst status and the checks that did not pass."""
-    problems = _status_problems(report)
-    worst = "fail" if any(c.status == "fail" for c in problems) else "warn" if problems else "ok"
-    return {"status": worst, "problems": [c.to_json() for c in problems]}
-
-
 def doctor_line(report: DoctorReport) -> str | None:
     """The doctor's findings in one line, or None when there are none."""
-    problems = _status_problems(report)
+    problems = status_problems(report)
     if not problems:
         return None
     failures = [c.name for c in problems if c.status == "fail"]

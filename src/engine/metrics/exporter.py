@@ -1,7 +1,8 @@
-"""``/metrics`` (Prometheus text) and ``/healthz`` for the headless engine.
+"""What ``/metrics`` (Prometheus text) and ``/healthz`` answer, without the HTTP.
 
-One small asyncio HTTP server on one port, so the engine needs no web
-framework and no thread. ``/metrics`` is built on each scrape from the read
+The engine keeps no web framework: the HTTP API (``queueconsole api``, or
+``queueconsole engine --api-port``) serves these two routes from a
+:class:`MetricsExporter` it holds. ``/metrics`` is built on each scrape from the read
 API (counts per queue and state, broker depth, workers) plus counters and
 histograms fed by the status event channel (``{ns}:events``), which every
 engine and worker process publishes to, so one endpoint sees the whole
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -38,10 +38,10 @@ from engine.status.health import probe_postgres, probe_rabbitmq, probe_redis
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "0.0.0.0"  # scraped from other machines and containers, like any exporter
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+"""The ``/metrics`` response's content type (Prometheus text format)."""
+
 HEALTH_TIMEOUT_S = 1.0  # seconds each /healthz probe may take; load balancers want an answer
-REQUEST_TIMEOUT_S = 10.0  # seconds a client may take to send its request
-MAX_REQUEST_BYTES = 8192  # request line and headers; anything bigger is refused
 SUBSCRIBE_RETRY_S = 2.0  # seconds between attempts to (re)subscribe to the event channel
 WAIT_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)  # seconds
 RUN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)  # seconds
@@ -112,13 +112,11 @@ class _Snapshot(Collector):
         yield from (rss, age, count)
 
 
-class MetricsServer:
-    """Serves ``/metrics`` and ``/healthz`` on ``host:port``.
+class MetricsExporter:
+    """The registry, collectors and probes behind ``/metrics`` and ``/healthz``.
 
     Args:
         settings: the installation to report on.
-        port: TCP port; 0 picks a free one (see :attr:`port` after :meth:`start`).
-        host: address to listen on.
         db: share the engine's database pool; by default the server opens its own.
         cache: share the engine's status cache; by default the server opens its own.
         broker_depths: how to ask the broker for queue depths (see
@@ -131,17 +129,13 @@ class MetricsServer:
     def __init__(
         self,
         settings: Settings,
-        port: int,
         *,
-        host: str = DEFAULT_HOST,
         db: Database | None = None,
         cache: StatusCache | None = None,
         broker_depths: BrokerDepths | None = None,
         require_redis: bool = False,
     ) -> None:
         self.settings = settings
-        self.host = host
-        self.port = port
         self.require_redis = require_redis
         self.broker_depths = broker_depths
         self._owns_db = db is None
@@ -183,25 +177,15 @@ class MetricsServer:
         )
         self.subscribed = asyncio.Event()
         """Set while the event channel is subscribed (tests wait for it)."""
-        self._server: asyncio.Server | None = None
         self._listener: asyncio.Task[None] | None = None
         self._scrape_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Listen on the port and subscribe to the event channel."""
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        sockets = self._server.sockets or ()
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        """Subscribe to the event channel (the counters and histograms count from now)."""
         self._listener = asyncio.create_task(self._listen(), name="metrics:events")
-        log.info("metrics on http://%s:%d/metrics and /healthz", self.host, self.port)
 
     async def stop(self) -> None:
-        """Stop listening, unsubscribe, and close what this server opened."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        """Unsubscribe, and close what this exporter opened."""
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -251,7 +235,7 @@ class MetricsServer:
                     await pubsub.aclose()
             await asyncio.sleep(SUBSCRIBE_RETRY_S)
 
-    # -- HTTP ---------------------------------------------------------------------
+    # -- what the HTTP routes serve -------------------------------------------------
 
     async def metrics_text(self) -> bytes:
         """The ``/metrics`` body, built from a fresh snapshot."""
@@ -284,71 +268,3 @@ class MetricsServer:
             },
         }
         return (200 if healthy else 503), body
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            try:
-                async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                    head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-                return
-            if len(head) > MAX_REQUEST_BYTES:
-                await _respond(writer, 431, b"request too large\n", "text/plain")
-                return
-            parts = head.split(b"\r\n", 1)[0].decode("latin-1").split()
-            if len(parts) != 3:
-                await _respond(writer, 400, b"bad request\n", "text/plain")
-                return
-            method, target, _ = parts
-            path = target.split("?", 1)[0]
-            if method not in ("GET", "HEAD"):
-                await _respond(writer, 405, b"only GET\n", "text/plain", head_only=False)
-                return
-            head_only = method == "HEAD"
-            if path == "/metrics":
-                await _respond(
-                    writer, 200, await self.metrics_text(), CONTENT_TYPE_LATEST, head_only
-                )
-            elif path == "/healthz":
-                status, body = await self.health()
-                data = json.dumps(body, separators=(",", ":")).encode() + b"\n"
-                await _respond(writer, status, data, "application/json", head_only)
-            else:
-                await _respond(writer, 404, b"try /metrics or /healthz\n", "text/plain", head_only)
-        except Exception:  # one bad request must not take the endpoint down
-            log.exception("metrics request failed")
-            with contextlib.suppress(Exception):
-                await _respond(writer, 500, b"internal error\n", "text/plain")
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
-async def _respond(
-    writer: asyncio.StreamWriter,
-    status: int,
-    body: bytes,
-    content_type: str,
-    head_only: bool = False,
-) -> None:
-    header = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        "Connection: close\r\n\r\n"
-    ).encode("latin-1")
-    writer.write(header if head_only else header + body)
-    await writer.drain()

@@ -1,0 +1,100 @@
+"""The API as its commands run it: ``queueconsole api`` and ``engine --api-port`` in
+processes of their own, stopped with SIGTERM like a service manager would."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.support.services import free_port
+
+START_TIMEOUT_S = 90  # generous: two shared cores, and the engine starts its services first
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _start(args: list[str], env: dict[str, str], ready: str) -> subprocess.Popen[str]:
+    """Run ``queueconsole ARGS`` until its stdout says ``ready``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "queueconsole", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            _, err = proc.communicate(timeout=30)
+            pytest.fail(f"queueconsole {' '.join(args)} exited {proc.returncode}: {err}")
+        if ready in line:
+            return proc
+    proc.kill()
+    pytest.fail(f"queueconsole {' '.join(args)} did not start")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    return err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", ["--api-port", "--metrics-port"])
+def test_the_engine_serves_metrics_healthz_and_the_api(cli_env, db, flag):
+    port = free_port()
+    proc = _start(
+        ["engine", "--workers", "0", flag, str(port), "--log-level", "warning"],
+        cli_env,
+        "engine running",
+    )
+    try:
+        status, body = _get(f"http://127.0.0.1:{port}/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        status, body = _get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200 and "queueconsole_jobs" in body
+        assert _get(f"http://127.0.0.1:{port}/v1/jobs")[0] == 401
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.slow
+def test_api_command_with_a_token_made_by_the_token_command(cli_env, db):
+    made = subprocess.run(
+        [sys.executable, "-m", "queueconsole", "token", "create", "svc", "--scope", "submit"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    secret = made.stdout.strip().splitlines()[-1]
+    port = free_port()
+    proc = _start(["api", "--port", str(port)], cli_env, "HTTP API on")
+    try:
+        url = f"http://127.0.0.1:{port}/v1/jobs?token={secret}"
+        assert _get(url)[0] == 401  # a query token opens no ordinary route
+        status, body = _get(f"http://127.0.0.1:{port}/v1/jobs", secret)
+        assert status == 200 and json.loads(body) == {"jobs": [], "next_before": None}
+    finally:
+        err = _stop(proc)
+    assert secret not in err  # the access log hid the query's token
+    assert "token=***" in err
