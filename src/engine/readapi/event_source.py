@@ -74,6 +74,12 @@ class EventSource:
         """True while an id that may still commit holds later events back."""
         return self._order is not None and bool(self._order.gaps)
 
+    @property
+    def skipped(self) -> int:
+        """Ids given up on without proof that they will never commit (see
+        :data:`~engine.readapi.event_order.GAP_GIVE_UP_S`)."""
+        return self._order.skipped if self._order is not None else 0
+
     async def start(self) -> None:
         """Begin at the newest event (checking the last few ids for late commits) and
         subscribe to the Redis channel."""
