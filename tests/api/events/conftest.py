@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -15,7 +16,6 @@ from fastapi import FastAPI
 
 from engine.config import Settings
 from queueconsole.api.events import EventHub, event_feed_lifespan, events_router
-from tests.support.services import free_port
 
 
 @dataclass
@@ -34,8 +34,15 @@ class EventServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_events(settings: Settings, **hub_options: Any) -> AsyncIterator[EventServer]:
-    """The event routes with no auth, on 127.0.0.1 and a free port, until the block exits."""
+async def serve_events(
+    settings: Settings, *, send_buffer: int | None = None, **hub_options: Any
+) -> AsyncIterator[EventServer]:
+    """The event routes with no auth, on 127.0.0.1 and a free port, until the block exits.
+
+    ``send_buffer`` caps the kernel's send buffer of every connection (accepted
+    sockets inherit it from the listening one), so a client that stops reading
+    holds the server's writes back after kilobytes rather than megabytes.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,12 +51,14 @@ async def serve_events(settings: Settings, **hub_options: Any) -> AsyncIterator[
 
     app = FastAPI(lifespan=lifespan)
     app.include_router(events_router())
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
-    )
+    listener = socket.socket()
+    if send_buffer is not None:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    listener.bind(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio")
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if task.done():
             task.result()
@@ -61,6 +70,7 @@ async def serve_events(settings: Settings, **hub_options: Any) -> AsyncIterator[
         await app.state.event_hub.close()  # streams never end by themselves
         server.should_exit = True
         await task
+        listener.close()
 
 
 @pytest.fixture
