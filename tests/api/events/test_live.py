@@ -147,4 +147,11 @@ async def test_the_reader_idles_once_the_last_client_has_left(
         assert not server.hub.active and not server.hub.clients
         async with sse(server.url) as again:  # and it starts again for the next one
             job = await client.submit("t")
-            assert (await collect_sse(again, lambda ev: len(ev) >= 1))[0]["job_id"] == job.id
+            try:
+                assert (await collect_sse(again, lambda ev: len(ev) >= 1))[0]["job_id"] == job.id
+            except AssertionError:
+                h = server.hub
+                o = h.source._order
+                print("DEBUG", h.active, h.readers, len(h.clients), h._exiting, h._loop, job.id)
+                print("DEBUG order", o and (o.settled, o.read_upto, o.gaps, list(o.held)[:5]))
+                raise

@@ -182,6 +182,18 @@ class EventHub:
         """Every event up to this id has gone to the live clients."""
         return self.source.settled
 
+    async def position(self) -> int:
+        """Where "from now" is: the id every later event will be above.
+
+        A route calls this before it answers, so a client that sees the response start
+        has its place fixed already; what happens before its subscription begins is
+        then read from history, not lost.
+        """
+        if self._closed:
+            raise StreamClosed("the server is shutting down")
+        await self._ensure_running()
+        return self.settled
+
     @contextlib.asynccontextmanager
     async def subscribe(
         self, after: int | None, wanted: EventFilter

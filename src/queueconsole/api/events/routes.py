@@ -116,6 +116,8 @@ def events_router(
         resume = last_event_id(last_event_id_header)
         start = resume if resume is not None else after
         wanted = EventFilter.of(queue, job, workflow)
+        if start is None:
+            start = await _position(hub)
         return StreamingResponse(
             _sse(hub, start, wanted),
             media_type="text/event-stream",
@@ -135,8 +137,13 @@ def events_router(
         if authenticate_websocket is not None and not await authenticate_websocket(websocket):
             return
         hub = hub_of(websocket.app)
+        try:
+            start = after if after is not None else await hub.position()
+        except StreamClosed as why:
+            await websocket.close(WS_GOING_AWAY, why.reason)
+            return
         await websocket.accept()
-        await _ws(websocket, hub, after, EventFilter.of(queue, job, workflow))
+        await _ws(websocket, hub, start, EventFilter.of(queue, job, workflow))
 
     return router
 
@@ -150,6 +157,13 @@ async def _sse(hub: EventHub, after: int | None, wanted: EventFilter) -> AsyncIt
                 yield "".join(_frame(i) for i in items) if items else ": keep-alive\n\n"
     except StreamClosed as why:
         yield f"event: error\ndata: {_reason(why)}\n\n"
+
+
+async def _position(hub: EventHub) -> int:
+    try:
+        return await hub.position()
+    except StreamClosed as why:
+        raise HTTPException(503, why.reason) from None
 
 
 def _frame(item: Item) -> str:
