@@ -59,23 +59,26 @@ EVENT_LIST_RECENT = Sql(
 
 # -- event_list_after -- the stream's read: events past :after in id order (at most :limit),
 # -- plus those in the id ranges :los[i]..:his[i] (ids the reader saw missing before), with
-# -- their job's queue, type and workflow. The snapshot's xmin and xmax come with every row
-# -- (and alone, on a row of NULLs, when no event matched): they tell the reader whether a
-# -- transaction that may still hold a missing id can have finished since.
+# -- their job's queue, type and workflow. The ids of this database's transactions still
+# -- running come with every row (and alone, on a row of NULLs, when no event matched): one
+# -- of them may hold a missing id; once all have ended, a still-missing id never commits.
 EVENT_LIST_AFTER = Sql(
     """
-    WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+    WITH running AS MATERIALIZED (
+        SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') AS xids
+        FROM pg_stat_activity
+        WHERE datname = current_database() AND backend_xid IS NOT NULL
+    ),
     picked AS (
         (SELECT * FROM job_events WHERE id > :after ORDER BY id LIMIT :limit)
         UNION ALL
         (SELECT e.* FROM unnest(CAST(:los AS bigint[]), CAST(:his AS bigint[])) AS g(lo, hi)
          JOIN job_events e ON e.id BETWEEN g.lo AND g.hi)
     )
-    SELECT pg_snapshot_xmin(snap.s)::text AS snap_xmin,
-           pg_snapshot_xmax(snap.s)::text AS snap_xmax,
+    SELECT running.xids AS running,
            p.id, p.at, p.job_id, p.from_state, p.to_state, p.attempt, p.worker_id, p.reason,
            j.queue, j.type, j.workflow_id
-    FROM snap
+    FROM running
     LEFT JOIN (picked p LEFT JOIN jobs j ON j.id = p.job_id) ON true
     ORDER BY p.id
     """

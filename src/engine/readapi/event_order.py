@@ -7,16 +7,16 @@ its cursor past it would never see 100. So ids missing below the newest one
 read are *gaps*, and nothing above the lowest gap is handed out until the gap
 is filled (its transaction committed) or proven empty (it rolled back).
 
-Proof that a gap is empty: PostgreSQL's snapshots say which transactions were
-running. A gap first seen by a read whose snapshot had ``xmax = X`` was held by
-a transaction with an id below ``X`` (it took the id before that read, and a
-transaction has its id by the time it writes a row). Once a later snapshot's
-``xmin`` reaches ``X``, every such transaction has finished; if the gap is still
-empty then, it never gets filled. The check is made twice, the second time
-against the snapshot of the first proof, so a transaction that took its event
-id an instant before it was assigned a transaction id is covered too. Because
-``xmin`` is the oldest transaction of the whole server, an unrelated long
-transaction can hold the proof back; :data:`GAP_GIVE_UP_S` bounds that wait.
+Proof that a gap is empty: the transaction holding a missing id was running when
+the read that found the gap ran, in this database. The read also lists the ids of
+this database's running transactions (``pg_stat_activity.backend_xid``); once a
+later read finds none of them still running and the id still missing, it never
+commits. The check is made twice, the second time against the transactions of
+the first proof, so a transaction that took its event id an instant before it was
+assigned a transaction id is covered too. Only this database's transactions
+count: a long one elsewhere on the server does not hold the stream back (the
+snapshot's ``xmin``, server-wide, would). A transaction of this database left
+open for a long time can; :data:`GAP_GIVE_UP_S` bounds that wait.
 
 Rolled-back inserts are what leave real gaps, and they are rare on the job path.
 This module is pure bookkeeping: :mod:`engine.readapi.event_source` does the reads.
@@ -31,8 +31,8 @@ from engine.snapshots.transitions import TransitionEvent
 
 log = logging.getLogger(__name__)
 
-GAP_GIVE_UP_S = 30.0  # seconds after which a gap no snapshot has proven empty is skipped
-PROOFS_NEEDED = 2  # snapshots in a row that must show the gap's writers have finished
+GAP_GIVE_UP_S = 30.0  # seconds after which a gap no read has proven empty is skipped
+PROOFS_NEEDED = 2  # reads in a row that must show the gap's writers have finished
 
 
 @dataclass(slots=True)
@@ -43,8 +43,9 @@ class Gap:
     hi: int
     seen_at: float
     """Monotonic time the gap was first seen."""
-    wait_for_xmin: int
-    """The gap's writers have finished once a snapshot's xmin reaches this."""
+    waiting_on: frozenset[int]
+    """Transactions that were running: the gap's writer is one of them (or was not
+    yet assigned an id: see the second proof)."""
     proofs: int = 0
 
 
@@ -79,11 +80,11 @@ class EventOrder:
         return [g.lo for g in self.gaps], [g.hi for g in self.gaps]
 
     def absorb(
-        self, events: list[TransitionEvent], xmin: int, xmax: int, now: float
+        self, events: list[TransitionEvent], running: frozenset[int], now: float
     ) -> list[TransitionEvent]:
         """Take one read (new events past :attr:`read_upto` and any that filled gaps,
-        with the read's snapshot bounds) and return what may now be handed out, in id
-        order."""
+        with the ids of the transactions running at the read) and return what may now
+        be handed out, in id order."""
         old_gaps = self.gaps
         fresh: list[Gap] = []
         expected = self.read_upto + 1
@@ -95,15 +96,15 @@ class EventOrder:
                 old_gaps = _remove(old_gaps, e.id)
             else:
                 if e.id > expected:
-                    fresh.append(Gap(expected, e.id - 1, now, xmax))
+                    fresh.append(Gap(expected, e.id - 1, now, running))
                 expected = e.id + 1
         self.read_upto = max(self.read_upto, expected - 1)
 
         kept: list[Gap] = []
         for g in old_gaps:
-            if xmin >= g.wait_for_xmin:
+            if not g.waiting_on & running:
                 g.proofs += 1
-                g.wait_for_xmin = xmax
+                g.waiting_on = running
             if g.proofs >= PROOFS_NEEDED:
                 continue  # rolled back: those ids will never be seen
             if now - g.seen_at > self.give_up_s:
@@ -134,7 +135,7 @@ def _remove(gaps: list[Gap], event_id: int) -> list[Gap]:
             out.append(g)
             continue
         if g.lo < event_id:
-            out.append(Gap(g.lo, event_id - 1, g.seen_at, g.wait_for_xmin, g.proofs))
+            out.append(Gap(g.lo, event_id - 1, g.seen_at, g.waiting_on, g.proofs))
         if event_id < g.hi:
-            out.append(Gap(event_id + 1, g.hi, g.seen_at, g.wait_for_xmin, g.proofs))
+            out.append(Gap(event_id + 1, g.hi, g.seen_at, g.waiting_on, g.proofs))
     return out

@@ -132,7 +132,8 @@ class EventSource:
         events = [_event(r) for r in rows if r.id is not None]
         tail = sum(1 for e in events if e.id > order.read_upto)
         first = rows[0]
-        ready = order.absorb(events, int(first.snap_xmin), int(first.snap_xmax), time.monotonic())
+        running = frozenset(int(x) for x in first.running)
+        ready = order.absorb(events, running, time.monotonic())
         return ready, tail >= READ_BATCH
 
     async def history(self, after: int, upto: int, limit: int) -> list[TransitionEvent]:
