@@ -165,6 +165,7 @@ class EventHub:
         """Clients following the live flow (not those still reading history)."""
         self.readers = 0
         """Streams open now (live or reading history)."""
+        self._open: set[Subscription] = set()
         self.delivered = 0
         """Events the reader has handed out since the process started."""
         self._loop: asyncio.Task[None] | None = None
@@ -205,9 +206,11 @@ class EventHub:
         try:
             await self._ensure_running()
             sub = Subscription(self, self.settled if after is None else after, wanted)
+            self._open.add(sub)
             try:
                 yield sub
             finally:
+                self._open.discard(sub)
                 sub.end(StreamClosed("client left"))
         finally:
             self.readers -= 1
@@ -225,7 +228,7 @@ class EventHub:
     async def close(self) -> None:
         """End every stream and stop the reader (server shutdown)."""
         self._closed = True
-        for sub in list(self.clients):
+        for sub in list(self._open):  # live ones and those still reading history
             sub.end(StreamClosed("the server is shutting down"))
         await self._stop_loop()
         await self.source.close()
