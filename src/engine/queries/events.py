@@ -56,3 +56,45 @@ EVENT_LIST_RECENT = Sql(
     ORDER BY e.id DESC
     """
 )
+
+# -- event_list_after -- the stream's read: events past :after in id order (at most :limit),
+# -- plus those in the id ranges :los[i]..:his[i] (ids the reader saw missing before), with
+# -- their job's queue, type and workflow. The ids of this database's transactions still
+# -- running come with every row (and alone, on a row of NULLs, when no event matched): one
+# -- of them may hold a missing id; once all have ended, a still-missing id never commits.
+EVENT_LIST_AFTER = Sql(
+    """
+    WITH running AS MATERIALIZED (
+        SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') AS xids
+        FROM pg_stat_activity
+        WHERE datname = current_database() AND backend_xid IS NOT NULL
+    ),
+    picked AS (
+        (SELECT * FROM job_events WHERE id > :after ORDER BY id LIMIT :limit)
+        UNION ALL
+        (SELECT e.* FROM unnest(CAST(:los AS bigint[]), CAST(:his AS bigint[])) AS g(lo, hi)
+         JOIN job_events e ON e.id BETWEEN g.lo AND g.hi)
+    )
+    SELECT running.xids AS running,
+           p.id, p.at, p.job_id, p.from_state, p.to_state, p.attempt, p.worker_id, p.reason,
+           j.queue, j.type, j.workflow_id
+    FROM running
+    LEFT JOIN (picked p LEFT JOIN jobs j ON j.id = p.job_id) ON true
+    ORDER BY p.id
+    """
+)
+
+# -- event_list_range -- settled history for a client that resumes: events with
+# -- :after < id <= :upto in id order, at most :limit, with their job's queue, type, workflow.
+EVENT_LIST_RANGE = Sql(
+    """
+    SELECT e.id, e.at, e.job_id, e.from_state, e.to_state, e.attempt, e.worker_id, e.reason,
+           j.queue, j.type, j.workflow_id
+    FROM (SELECT * FROM job_events WHERE id > :after AND id <= :upto ORDER BY id LIMIT :limit) e
+    LEFT JOIN jobs j ON j.id = e.job_id
+    ORDER BY e.id
+    """
+)
+
+# -- event_last_id -- the newest visible event id (0 when there is none).
+EVENT_LAST_ID = Sql("SELECT coalesce(max(id), 0) FROM job_events")
