@@ -17,14 +17,16 @@ from fastapi import FastAPI
 
 from engine.config import Settings
 from queueconsole.api import problems
+from queueconsole.api.auth import Scope, authenticate_websocket, require
 from queueconsole.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from queueconsole.api.events import event_feed_lifespan, events_router
 from queueconsole.api.routes import health, jobs, operations, status, submit
 from queueconsole.api.state import open_state
 from queueconsole.version import installed_version
 
 FeatureLifespan = Callable[[FastAPI, Settings], AbstractAsyncContextManager[object]]
 
-FEATURE_LIFESPANS: tuple[FeatureLifespan, ...] = ()
+FEATURE_LIFESPANS: tuple[FeatureLifespan, ...] = (event_feed_lifespan,)
 """Run inside the app's lifespan, in order (e.g. the event stream's feed)."""
 
 DESCRIPTION = """\
@@ -85,5 +87,14 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     for module in (submit, jobs, operations, status, health):
         app.include_router(module.router)
+    if auth:
+        app.include_router(
+            events_router(
+                require(Scope.READ, allow_query_token=True),
+                lambda ws: authenticate_websocket(ws, Scope.READ),
+            )
+        )
+    else:
+        app.include_router(events_router())
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

@@ -134,6 +134,7 @@ class ApiServer:
         self, app: FastAPI, *, host: str = DEFAULT_HOST, port: int, access_log: bool = True
     ) -> None:
         install_redaction()
+        self.app = app
         self.host = host
         self.port = port
         config = uvicorn.Config(
@@ -171,6 +172,11 @@ class ApiServer:
         """Stop accepting, let open requests finish, run the lifespan's shutdown."""
         if self._task is None:
             return
+        # Event streams never end by themselves; uvicorn waits for open responses
+        # before the lifespan's exit, so end them first.
+        hub = getattr(self.app.state, "event_hub", None)
+        if hub is not None:
+            await hub.close()
         self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
