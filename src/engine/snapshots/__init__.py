@@ -17,6 +17,7 @@ from engine.snapshots.common import (
     rounded,
 )
 from engine.snapshots.dashboard import Dashboard
+from engine.snapshots.dead_letters import DeadLetter, DeadPurged, DeadReplayed, DeadSweep
 from engine.snapshots.events import EventsSection, EventView
 from engine.snapshots.failures import (
     FailureGroup,
@@ -60,6 +61,10 @@ __all__ = [
     "SOURCE_REDIS",
     "BrokerDepth",
     "Dashboard",
+    "DeadLetter",
+    "DeadPurged",
+    "DeadReplayed",
+    "DeadSweep",
     "ErrorInfo",
     "EventView",
     "EventsSection",
