@@ -38,6 +38,8 @@ TABLES = (
     "queue_state_deltas",
     "schedules",
     "schedule_fires",
+    "dead_letters",
+    "dead_letter_sweeps",
 )
 
 

@@ -15,6 +15,7 @@ from queueconsole.cli.commands import (
     admin,
     config,
     console,
+    dead,
     doctor,
     jobs,
     operations,
@@ -28,7 +29,7 @@ from queueconsole.version import VersionAction
 
 # One module per group of commands, each with ``register(sub, parents)``; the
 # order is the order of ``--help``.
-COMMAND_MODULES = (admin, jobs, status, doctor, config, runtime, operations, console)
+COMMAND_MODULES = (admin, jobs, status, doctor, config, runtime, operations, dead, console)
 
 Handler = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What a command's ``register`` sets as ``handler``: a function, sync or async, of the
