@@ -19,7 +19,8 @@ also declares the queue with the configured bounds; when they changed, it
 moves the copies through a holding queue (:func:`engine.broker.dead_queue.rebound`).
 
 :class:`DeadLetterService` runs in every engine: every :data:`CHECK_INTERVAL_S`
-it asks PostgreSQL whether a sweep has work (a copy to remove; failures since
+it asks PostgreSQL whether a sweep has work (a failure ended: the retry and
+the prune that end one say so in ``dead_letter_sweeps``; a copy to remove; failures since
 the last sweep, at most every :data:`NEW_FAILURES_INTERVAL_S`; or none for
 :data:`REFRESH_INTERVAL_S`, since the bounds drop copies without telling
 anyone). Operators' commands (``dead list``, ``replay``, ``purge``) sweep
@@ -234,7 +235,7 @@ class DeadLetterService(PeriodicService):
             return (await conn.execute(DEAD_LETTER_DUE)).one()
 
         row = await self.db.run_single(read)
-        if row.stale:
+        if row.dirty or row.stale:
             return True
         since = row.since_s
         if since is None or since >= REFRESH_INTERVAL_S:

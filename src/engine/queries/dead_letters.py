@@ -81,13 +81,26 @@ DEAD_LETTER_FORGET = Sql(
     """
 )
 
-# -- dead_letter_due -- whether a sweep has work: copies believed in the broker whose
-# -- failure is over or purged (to remove), failures since the last complete sweep (to
-# -- look for), and how long ago that sweep started (database clock).
+# -- dead_letter_mark_dirty -- a failure ended (retried, pruned): its copy is stale, and
+# -- the engines' dead-letter services sweep at their next check.
+DEAD_LETTER_MARK_DIRTY = Sql(
+    f"""
+    INSERT INTO dead_letter_sweeps AS s (name, dirty_at) VALUES ('{SWEEP_NAME}', now())
+    ON CONFLICT (name) DO UPDATE SET dirty_at = now()
+    """
+)
+
+# -- dead_letter_due -- whether a sweep has work: a failure ended since the last sweep,
+# -- copies believed in the broker whose failure is over or purged (to remove), failures
+# -- since the last complete sweep (to look for), and how long ago that sweep started.
 DEAD_LETTER_DUE = Sql(
     f"""
-    WITH last AS (SELECT swept_at FROM dead_letter_sweeps WHERE name = '{SWEEP_NAME}')
+    WITH last AS (
+        SELECT swept_at, dirty_at FROM dead_letter_sweeps WHERE name = '{SWEEP_NAME}'
+    )
     SELECT
+        coalesce((SELECT dirty_at >= coalesce(swept_at, '-infinity') FROM last), false)
+            AS dirty,
         EXISTS (SELECT 1 FROM dead_letters d
                 WHERE d.in_broker AND (d.purged_at IS NOT NULL OR NOT EXISTS (
                     SELECT 1 FROM jobs j WHERE j.id = d.job_id AND j.state = 'failed'

@@ -15,7 +15,9 @@ down here what it found:
   and failed again says nothing about the new copy. There is no foreign key on
   purpose: a pruned job's row is how the sweeper knows a copy must go.
 - ``dead_letter_sweeps``: one row, a lease, so only one engine (or command) reads
-  the queue at a time and each read sees all of it; and when the last one ran.
+  the queue at a time and each read sees all of it; when the last one ran; and
+  when a failure last ended otherwise than by failing again (a retry, a prune),
+  so the engines sweep its copy away within seconds.
 
 Neither table is touched on the job path.
 """
@@ -51,6 +53,7 @@ def upgrade() -> None:
             lease_until timestamptz NOT NULL DEFAULT now(),
             started_at timestamptz,
             swept_at timestamptz,
+            dirty_at timestamptz,
             kept integer NOT NULL DEFAULT 0,
             removed integer NOT NULL DEFAULT 0
         )
