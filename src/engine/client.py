@@ -32,6 +32,7 @@ from engine.maintenance.retention import DEFAULT_BATCH, PruneResult
 from engine.maintenance.scheduler import DEFAULT_TZ, ScheduleInfo
 from engine.priority import Priority
 from engine.queries.dead_letters import (
+    DEAD_LETTER_COUNT,
     DEAD_LETTER_CUTOFF,
     DEAD_LETTER_IN_BROKER,
     DEAD_LETTER_LIST,
@@ -373,6 +374,11 @@ class Client:
         async with self.db.connection() as conn:
             rows = (await conn.execute(DEAD_LETTER_IN_BROKER, {"ids": ids})).all()
         return frozenset(int(r.id) for r in rows)
+
+    async def dead_count(self) -> int:
+        """Failures whose copy the latest sweep found in the broker (a purge's preview)."""
+        async with self.db.connection() as conn:
+            return int(await conn.scalar(DEAD_LETTER_COUNT) or 0)
 
     async def replay_dead(
         self, job_ids: Sequence[int] = (), *, group: str | None = None

@@ -156,6 +156,14 @@ DEAD_LETTER_IN_BROKER = Sql(
     """
 )
 
+# -- dead_letter_count -- failures whose copy the last sweep found in the broker.
+DEAD_LETTER_COUNT = Sql(
+    f"""
+    SELECT count(*) FROM jobs j JOIN dead_letters d ON d.job_id = j.id
+    WHERE j.state = 'failed' AND {_IN_BROKER}
+    """
+)
+
 # -- dead_letter_states -- the state of each of these ids (absent: no such job), to refuse
 # -- a replay of unknown or unfailed jobs before changing anything.
 DEAD_LETTER_STATES = Sql(
