@@ -58,9 +58,14 @@ async def fail_jobs(
 
 
 async def fail_ids(
-    db: Database, publisher: Publisher, ids: Sequence[int], *, error: str = "boom"
+    db: Database,
+    publisher: Publisher | None,
+    ids: Sequence[int],
+    *,
+    error: str = "boom",
 ) -> None:
-    """Claim these QUEUED jobs and fail them for good, then publish the copies."""
+    """Claim these QUEUED jobs and fail them for good, then publish the copies (not
+    without a publisher: as when RabbitMQ was down at that moment)."""
     async with db.connection() as conn:
         rows = await conn.execute(
             text("SELECT id, attempts FROM jobs WHERE id = ANY(CAST(:ids AS bigint[]))"),
@@ -81,7 +86,8 @@ async def fail_ids(
         for c in claimed
     ]
     changes = await db.run(lambda conn: transitions.fail(conn, failures))
-    await publisher.after_commit(changes)
+    if publisher is not None:
+        await publisher.after_commit(changes)
 
 
 async def copies_in_broker(settings: Settings) -> list[tuple[int | None, int | None]]:

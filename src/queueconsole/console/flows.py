@@ -169,7 +169,7 @@ class Flows:
             return
         affected = await self.service.preview_retry(sel.job_id)
         body = [
-            Text("It runs again with a fresh attempt budget; its dead-letter copy is removed."),
+            Text("Runs again with a fresh attempt budget; its dead-letter copy goes."),
             *affected_lines(affected, "released (re-checked when it runs)"),
         ]
         if await self._confirm(f"Replay job {sel.job_id}?", body):
