@@ -84,6 +84,15 @@ async def test_new_bounds_apply_to_a_queue_that_exists_keeping_the_newest_copies
     assert done.rebound and done.kept == 3
     assert [j for j, _ in await copies_in_broker(space)] == ids[-3:]
 
+    # a process still configured with other bounds publishes into the queue as it is
+    publisher = Publisher(space)
+    try:
+        async with Client(space, database=db, hooks=[publisher]) as client:
+            later = await fail_jobs(client, publisher, 2)
+    finally:
+        await publisher.close()
+    assert [j for j, _ in await copies_in_broker(space)] == [ids[-1], *later]
+
     larger = space.evolve(dead_letter_max_length=5)
     publisher = Publisher(larger)
     try:
@@ -92,7 +101,7 @@ async def test_new_bounds_apply_to_a_queue_that_exists_keeping_the_newest_copies
             more = await fail_jobs(client, publisher, 4)
     finally:
         await publisher.close()
-    assert [j for j, _ in await copies_in_broker(space)] == [ids[-1], *more]
+    assert [j for j, _ in await copies_in_broker(space)] == [later[-1], *more]
     assert not (await sweep(larger, db)).rebound  # the same bounds again: nothing to move
 
 

@@ -125,22 +125,15 @@ async def declare_exchange(connection: BrokerConnection, names: Names) -> None:
 async def ensure_exists(
     connection: BrokerConnection, names: Names, arguments: dict[str, Any]
 ) -> None:
-    """The exchange, ``NS.dead`` and their binding, for a publisher: a queue that exists
-    is used as it is (whatever its bounds: applying them is :func:`apply_bounds`'s job),
-    a missing one is declared with ``arguments``."""
+    """The exchange, ``NS.dead`` and their binding, for a publisher: a missing queue is
+    declared with ``arguments``; one that exists with other bounds is used as it is
+    (applying new bounds is :func:`apply_bounds`'s job, under the sweep lease)."""
     await declare_exchange(connection, names)
     try:
-        await _on_fresh_channel(
-            connection, lambda ch: ch.queue_declare(names.dead_letter_queue, passive=True)
-        )
+        await _declare_queue(connection, names.dead_letter_queue, arguments)
     except ChannelLost as exc:
-        if exc.reply_code != NOT_FOUND:
+        if exc.reply_code != PRECONDITION_FAILED:
             raise connection.unavailable(exc.reason) from None
-        try:
-            await _declare_queue(connection, names.dead_letter_queue, arguments)
-        except ChannelLost as again:  # declared meanwhile by someone with other bounds
-            if again.reply_code != PRECONDITION_FAILED:
-                raise connection.unavailable(again.reason) from None
     await _bind(connection, names.dead_letter_queue, names)
 
 

@@ -138,7 +138,7 @@ class ActionService:
 
     # -- the dead-letter queue ------------------------------------------------------------
 
-    async def dead_count(self) -> int:
+    async def preview_purge_dead(self) -> int:
         """Failures with a copy in the dead-letter queue, as last swept (a purge's preview)."""
         return await self.link.client.dead_count()
 

@@ -205,7 +205,7 @@ class Flows:
     async def _purge_dead(self, sel: Selection) -> None:
         if self.service.refuse("purge of the dead-letter queue"):
             return
-        n = await self.service.dead_count()
+        n = await self.service.preview_purge_dead()
         body: list[RenderableType] = [
             Text(
                 f"{n} cop{'ies' if n != 1 else 'y'} in the dead-letter queue (as last swept) "
