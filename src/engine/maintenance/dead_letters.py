@@ -69,7 +69,7 @@ LEASE_S = 600.0  # seconds a sweep may hold the lease before another may take it
 LEASE_POLL_S = 0.2  # seconds between attempts of a command waiting for the lease
 COMMAND_LEASE_WAIT_S = 60.0  # seconds an operator's command waits for a running sweep
 CHECK_INTERVAL_S = 5.0  # seconds between the service's checks whether a sweep has work
-NEW_FAILURES_INTERVAL_S = 60.0  # seconds at least between sweeps made for new failures
+NEW_FAILURES_INTERVAL_S = 120.0  # seconds at least between sweeps made for new failures
 REFRESH_INTERVAL_S = 600.0  # seconds at most between sweeps (the bounds drop copies)
 
 
