@@ -15,6 +15,7 @@ from engine.broker.publisher import Publisher
 from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
+from engine.maintenance.dead_letters import sweep_lease
 from engine.specs import JobSpec
 from engine.store import transitions
 from engine.store.transitions import Failure
@@ -92,13 +93,20 @@ async def fail_ids(
 
 async def copies_in_broker(settings: Settings) -> list[tuple[int | None, int | None]]:
     """(job id, attempt) of every copy in the dead-letter queue, oldest first; the copies
-    stay where they were."""
-    connection = await connect(settings, "dead-test-browse")
+    stay where they were. Under the sweep lease, like every reader of the whole queue, so
+    an engine's sweep running meanwhile is not shown a queue without them."""
+    db = Database(settings)
     try:
-        found = await browse(connection, Names(settings.namespace).dead_letter_queue)
-        if found is None:
-            return []
-        await found.settle([])
-        return [(c.job_id, c.attempt) for c in found.copies]
+        async with sweep_lease(db, wait_s=60) as taken:
+            assert taken, "the dead-letter sweep lease stayed taken for a minute"
+            connection = await connect(settings, "dead-test-browse")
+            try:
+                found = await browse(connection, Names(settings.namespace).dead_letter_queue)
+                if found is None:
+                    return []
+                await found.settle([])
+                return [(c.job_id, c.attempt) for c in found.copies]
+            finally:
+                await connection.close()
     finally:
-        await connection.close()
+        await db.close()

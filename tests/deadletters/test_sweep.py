@@ -16,6 +16,7 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.errors import ServiceUnavailable
 from engine.maintenance.dead_letters import DeadLetterService, sweep
+from engine.specs import JobSpec
 from engine.states import State
 from tests.deadletters.conftest import copies_in_broker, fail_jobs
 from tests.support.flow import state_of
@@ -134,3 +135,43 @@ async def _until(
             return copies
         assert time.monotonic() < deadline, f"dead-letter copies still {copies}"
         await asyncio.sleep(0.2)
+
+
+async def test_real_workers_failing_more_jobs_than_the_bound_leave_the_newest_copies(
+    space: Settings, db: Database
+) -> None:
+    bounded = space.evolve(dead_letter_max_length=5)
+    async with running_engine(bounded, workers=1) as (_, client):
+        ids = [
+            s.id
+            for s in await client.submit_many(
+                [JobSpec("demo.fail", {"probability": 1.0}, max_retries=0)] * 30
+            )
+        ]
+        assert set((await wait_until_settled(db, ids)).values()) == {State.FAILED}
+        copies = await _until(bounded, lambda copies: len(copies) == 5)
+        done = await client.sweep_dead()
+        letters = await client.dead_letters()
+    assert done.kept == 5
+    assert len(letters) == 30
+    in_broker = sorted(d.job_id for d in letters if d.in_broker)
+    assert in_broker == sorted(j for j, _ in copies)
+    finished = {d.job_id: d.failed_at for d in letters}
+    assert min(finished[i] for i in in_broker) >= max(  # type: ignore[operator]
+        finished[i] for i in ids if i not in in_broker
+    )
+
+
+async def test_a_sweep_right_after_another_sees_every_copy_it_put_back(
+    space: Settings, db: Database, dead_client: Client, publisher: Publisher
+) -> None:
+    """Requeueing is asynchronous in RabbitMQ: a sweep once returned before its copies
+    were ready again, and the next one, at once, found an empty queue and recorded
+    every failure as out of the broker."""
+    ids = []
+    for _ in range(6):
+        ids += await fail_jobs(dead_client, publisher, 500)
+    first = await sweep(space, db)
+    second = await sweep(space, db)
+    assert (first.seen, second.seen, second.kept) == (3000, 3000, 3000)
+    assert all(d.in_broker for d in await dead_client.dead_letters(limit=3000))

@@ -41,6 +41,8 @@ NOT_FOUND = 404  # AMQP reply code: no such queue
 PRECONDITION_FAILED = 406  # AMQP reply code: the queue exists with other arguments
 BROWSE_IDLE_S = 1.0  # seconds without a delivery after which a browse has seen all it will
 MOVE_BATCH = 500  # copies republished (and confirmed) per batch while moving a queue
+REQUEUE_WAIT_S = 60.0  # seconds a settle waits for the broker to show requeued copies ready
+REQUEUE_POLL_S = 0.05  # seconds between its checks
 
 HEADER_FAILED_AT = "failed_at"
 """ISO 8601 instant of the failure a copy records (``jobs.finished_at``): with the job
@@ -195,21 +197,41 @@ async def message_count(connection: BrokerConnection, queue: str) -> int | None:
 class Browse:
     """Every copy a browse received, held unacknowledged until :meth:`settle`."""
 
+    connection: BrokerConnection
+    queue: str
     channel: AsyncChannel
     copies: list[DeadCopy] = field(default_factory=list)
     properties: dict[int, tuple[bytes, BasicProperties]] = field(default_factory=dict)
     """Body and properties by delivery tag, when the browse was asked to keep them."""
 
     async def settle(self, remove: Sequence[int]) -> None:
-        """Ack (remove) the copies with these delivery tags, requeue every other one."""
+        """Ack (remove) the copies with these delivery tags, requeue every other one, and
+        return once the broker shows them ready again.
+
+        Requeueing is asynchronous in the broker: a passive declare right after it
+        can count none of them, and a browse that follows at once would see an
+        empty queue. Waiting here (bounded by :data:`REQUEUE_WAIT_S`; a consumer
+        outside the engine may take some meanwhile) keeps the next browse whole.
+        """
         raw = self.channel.raw
         if not raw.is_open:
             raise ChannelLost(self.channel.close_reason)
-        for tag in sorted(remove):
+        removing = set(remove)
+        for tag in sorted(removing):
             raw.basic_ack(delivery_tag=tag)
-        if len(set(remove)) < len(self.copies):
+        kept = len(self.copies) - len(removing)
+        if kept > 0:
             raw.basic_nack(delivery_tag=0, multiple=True, requeue=True)
         await self.channel.close()
+        if kept <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REQUEUE_WAIT_S
+        while loop.time() < deadline:
+            ready = await message_count(self.connection, self.queue)
+            if ready is None or ready >= kept:
+                return
+            await asyncio.sleep(REQUEUE_POLL_S)
 
 
 async def browse(
@@ -225,7 +247,7 @@ async def browse(
     if expected is None:
         return None
     channel = await _open(connection)
-    result = Browse(channel)
+    result = Browse(connection, queue, channel)
     if expected == 0:
         return result
     arrived = asyncio.Event()

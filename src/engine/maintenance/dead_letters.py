@@ -30,11 +30,12 @@ themselves, waiting for the lease if an engine holds it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +109,20 @@ async def _release(
         await db.run(release)
     except EngineError as exc:  # the lease runs out by itself
         log.warning("could not release the dead-letter sweep lease: %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def sweep_lease(db: DatabaseHandle, *, wait_s: float = 0.0) -> AsyncIterator[bool]:
+    """Hold the sweep lease (yields False when another holder kept it for ``wait_s``),
+    for anything that reads the whole dead-letter queue: while one reader holds copies
+    unacknowledged, another would see a queue without them."""
+    holder = _holder()
+    taken = await _take_lease(db, holder, wait_s)
+    try:
+        yield taken
+    finally:
+        if taken:
+            await _release(db, holder, complete=False, kept=0, removed=0)
 
 
 async def sweep(settings: Settings, db: DatabaseHandle, *, wait_s: float = 0.0) -> DeadSweep:
