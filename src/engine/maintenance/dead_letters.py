@@ -20,7 +20,7 @@ moves the copies through a holding queue (:func:`engine.broker.dead_queue.reboun
 
 :class:`DeadLetterService` runs in every engine: every :data:`CHECK_INTERVAL_S`
 it asks PostgreSQL whether a sweep has work (a failure ended: the retry and
-the prune that end one say so in ``dead_letter_sweeps``; a copy to remove; failures since
+the prune that end one say so in ``dead_letter_sweeps``; failures since
 the last sweep, at most every :data:`NEW_FAILURES_INTERVAL_S`; or none for
 :data:`REFRESH_INTERVAL_S`, since the bounds drop copies without telling
 anyone). Operators' commands (``dead list``, ``replay``, ``purge``) sweep
@@ -250,7 +250,7 @@ class DeadLetterService(PeriodicService):
             return (await conn.execute(DEAD_LETTER_DUE)).one()
 
         row = await self.db.run_single(read)
-        if row.dirty or row.stale:
+        if row.dirty:
             return True
         since = row.since_s
         if since is None or since >= REFRESH_INTERVAL_S:

@@ -50,15 +50,18 @@ DEAD_LETTER_CURRENT = Sql(
     """
 )
 
-# -- dead_letter_record_seen -- the copies a complete sweep kept are in the broker.
+# -- dead_letter_record_seen -- the copies a complete sweep kept are in the broker (rows
+# -- that say so already are left alone: a sweep of a full queue rewrites nothing).
 DEAD_LETTER_RECORD_SEEN = Sql(
     """
-    INSERT INTO dead_letters (job_id, failed_at, attempt, in_broker, checked_at, purged_at)
+    INSERT INTO dead_letters AS d (job_id, failed_at, attempt, in_broker, checked_at, purged_at)
     SELECT id, failed_at, attempt, true, now(), NULL
     FROM unnest(CAST(:ids AS bigint[]), CAST(:failed AS timestamptz[]),
                 CAST(:attempts AS int[])) AS k(id, failed_at, attempt)
     ON CONFLICT (job_id) DO UPDATE SET failed_at = EXCLUDED.failed_at,
         attempt = EXCLUDED.attempt, in_broker = true, checked_at = now(), purged_at = NULL
+    WHERE NOT d.in_broker OR d.attempt IS DISTINCT FROM EXCLUDED.attempt
+       OR d.purged_at IS NOT NULL
     """
 )
 
@@ -66,8 +69,10 @@ DEAD_LETTER_RECORD_SEEN = Sql(
 # -- by the bounds, removed, or never published).
 DEAD_LETTER_RECORD_UNSEEN = Sql(
     """
-    UPDATE dead_letters SET in_broker = false, checked_at = now()
-    WHERE in_broker AND NOT job_id = ANY(CAST(:ids AS bigint[]))
+    UPDATE dead_letters d SET in_broker = false, checked_at = now()
+    WHERE d.in_broker
+      AND NOT EXISTS (SELECT 1 FROM unnest(CAST(:ids AS bigint[])) AS k(id)
+                      WHERE k.id = d.job_id)
     """
 )
 
@@ -90,9 +95,9 @@ DEAD_LETTER_MARK_DIRTY = Sql(
     """
 )
 
-# -- dead_letter_due -- whether a sweep has work: a failure ended since the last sweep,
-# -- copies believed in the broker whose failure is over or purged (to remove), failures
-# -- since the last complete sweep (to look for), and how long ago that sweep started.
+# -- dead_letter_due -- whether a sweep has work: a failure ended since the last sweep
+# -- started (copies to remove), failures since then (copies to look for, found by
+# -- jobs_finished_at_idx), and how long ago that sweep started (database clock).
 DEAD_LETTER_DUE = Sql(
     f"""
     WITH last AS (
@@ -101,10 +106,6 @@ DEAD_LETTER_DUE = Sql(
     SELECT
         coalesce((SELECT dirty_at >= coalesce(swept_at, '-infinity') FROM last), false)
             AS dirty,
-        EXISTS (SELECT 1 FROM dead_letters d
-                WHERE d.in_broker AND (d.purged_at IS NOT NULL OR NOT EXISTS (
-                    SELECT 1 FROM jobs j WHERE j.id = d.job_id AND j.state = 'failed'
-                                         AND j.attempts = d.attempt))) AS stale,
         EXISTS (SELECT 1 FROM jobs WHERE state = 'failed'
                 AND finished_at >= coalesce((SELECT swept_at FROM last), '-infinity'))
             AS unseen,
