@@ -16,6 +16,7 @@ from engine.specs import JobSpec
 from engine.states import State
 from tests.deadletters.conftest import copies_in_broker, fail_ids, fail_jobs
 from tests.support.flow import state_of
+from tests.support.services import free_port
 
 Qc = Callable[..., tuple[int, str, str]]
 AsyncQc = Callable[..., Awaitable[tuple[int, str, str]]]
@@ -176,3 +177,28 @@ async def test_purge_older_than_removes_only_old_copies_and_keeps_the_failures(
     code, out, _ = await dead_qc("dead", "purge")
     assert code == 0 and "removed 2 copies" in out
     assert await copies_in_broker(space) == []
+
+
+async def test_without_rabbitmq_list_answers_from_the_last_sweep_and_purge_exits_3(
+    dead_qc: AsyncQc,
+    space: Settings,
+    dead_client: Client,
+    publisher: Publisher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = await fail_jobs(dead_client, publisher, 2)
+    await dead_client.sweep_dead()
+    down = f"amqp://guest:secret-pw@127.0.0.1:{free_port()}/%2F"
+    monkeypatch.setenv("QUEUECONSOLE_AMQP_URL", down)
+
+    code, out, err = await dead_qc("dead", "list", "--json")
+    assert code == 0
+    assert "RabbitMQ" in err and "last saw" in err and "secret-pw" not in err
+    assert {d["job_id"]: d["in_broker"] for d in json.loads(out)} == dict.fromkeys(ids, True)
+
+    code, out, err = await dead_qc("dead", "purge")
+    assert code == 3 and out == ""
+    assert "RabbitMQ" in err and "secret-pw" not in err
+    assert {d.job_id: d.in_broker for d in await dead_client.dead_letters()} == dict.fromkeys(
+        ids, True
+    )  # nothing recorded
