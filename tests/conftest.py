@@ -39,6 +39,8 @@ TABLES = (
     "schedules",
     "schedule_fires",
     "api_tokens",
+    "dead_letters",
+    "dead_letter_sweeps",
 )
 
 

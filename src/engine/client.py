@@ -23,13 +23,28 @@ from typing import TYPE_CHECKING, Any
 from engine.config import Settings
 from engine.db.database import Database
 from engine.db.driver import DriverDatabase
-from engine.errors import EmptyFailureGroup, JobNotFound, ValidationError
+from engine.durations import parse_duration
+from engine.errors import (
+    EmptyFailureGroup,
+    JobNotFound,
+    ServiceUnavailable,
+    UserError,
+    ValidationError,
+)
 from engine.hooks import FLUSH_WAIT_S, AfterCommit, BackgroundHooks, run_hooks
-from engine.maintenance import retention
+from engine.maintenance import dead_letters, retention
 from engine.maintenance import scheduler as schedule_ops
 from engine.maintenance.retention import DEFAULT_BATCH, PruneResult
 from engine.maintenance.scheduler import DEFAULT_TZ, Fired, ScheduleInfo
 from engine.priority import Priority
+from engine.queries.dead_letters import (
+    DEAD_LETTER_COUNT,
+    DEAD_LETTER_CUTOFF,
+    DEAD_LETTER_IN_BROKER,
+    DEAD_LETTER_LIST,
+    DEAD_LETTER_MARK_PURGED,
+    DEAD_LETTER_STATES,
+)
 from engine.queries.jobs import (
     JOB_DESCENDANTS,
     JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
@@ -50,6 +65,10 @@ from engine.snapshots import (
     BulkDone,
     BulkPreview,
     CreatedToken,
+    DeadLetter,
+    DeadPurged,
+    DeadReplayed,
+    DeadSweep,
     FailuresSection,
     GroupRetried,
     GroupRetryPreview,
@@ -77,6 +96,8 @@ if TYPE_CHECKING:
 
 GROUP_RETRY_BATCH = 500  # jobs of a failure group retried per transaction (each short)
 GROUP_PREVIEW_SAMPLE = 20  # job ids, and blocked dependents, a group's preview lists
+DEAD_LIST_LIMIT = 1000  # failures ``dead_letters`` returns unless asked for another number
+REPLAY_REASON = "replayed from the dead-letter queue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +428,144 @@ class Client:
             dependents += sum(1 for t in batch.changes.transitions if t.job_id not in chosen)
             after = page[-1]
         return BulkDone(action, done, skipped, dependents, batches)
+
+    # -- the dead-letter queue (engine.maintenance.dead_letters) -------------
+
+    async def sweep_dead(self, *, wait_s: float = dead_letters.COMMAND_LEASE_WAIT_S) -> DeadSweep:
+        """Read the broker's dead-letter queue now: remove the copies of failures that are
+        over, record which failures have one. Waits up to ``wait_s`` for a sweep that
+        another engine is running; raises ServiceUnavailable when RabbitMQ is down."""
+        return await dead_letters.sweep(self.settings, self.db, wait_s=wait_s)
+
+    async def dead_letters(
+        self, *, fingerprint: str | None = None, limit: int = DEAD_LIST_LIMIT
+    ) -> list[DeadLetter]:
+        """FAILED jobs, newest first, each with whether the latest sweep found its copy in
+        the broker (:meth:`sweep_dead` first for an answer of this moment)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise UserError(f"limit {limit!r} must be a whole number of at least 1")
+        if fingerprint is not None:
+            _check_fingerprint(fingerprint)
+        params = {"fingerprint": fingerprint, "limit": limit}
+        async with self.db.connection() as conn:
+            rows = (await conn.execute(DEAD_LETTER_LIST, params)).all()
+        return [
+            DeadLetter(
+                job_id=r.id,
+                type=r.type,
+                queue=r.queue,
+                attempts=r.attempts,
+                failed_at=r.finished_at,
+                error_type=r.error_type,
+                error_message=r.error_message,
+                fingerprint=r.fingerprint,
+                in_broker=bool(r.in_broker),
+            )
+            for r in rows
+        ]
+
+    async def dead_in_broker(self, job_ids: Sequence[int]) -> frozenset[int]:
+        """Which of these FAILED jobs have their copy in the broker (as last swept)."""
+        ids = [i for i in dict.fromkeys(job_ids) if isinstance(i, int) and 0 < i < 2**63]
+        if not ids:
+            return frozenset()
+        async with self.db.connection() as conn:
+            rows = (await conn.execute(DEAD_LETTER_IN_BROKER, {"ids": ids})).all()
+        return frozenset(int(r.id) for r in rows)
+
+    async def dead_count(self) -> int:
+        """Failures whose copy the latest sweep found in the broker (a purge's preview)."""
+        async with self.db.connection() as conn:
+            return int(await conn.scalar(DEAD_LETTER_COUNT) or 0)
+
+    async def replay_dead(
+        self, job_ids: Sequence[int] = (), *, group: str | None = None
+    ) -> DeadReplayed:
+        """Run dead-lettered (FAILED) jobs again with a fresh attempt budget, releasing
+        their BLOCKED dependents as :meth:`retry` does, then remove their copies from the
+        broker. Named ids are one transaction: an unknown id, or a job that is not FAILED,
+        and nothing changes. ``group`` replays a failure group (:meth:`retry_group`).
+        When RabbitMQ does not answer, the jobs still run and ``sweep`` is None: the
+        engine's dead-letter service removes the copies once it answers."""
+        if group is not None:
+            if job_ids:
+                raise UserError("replay either job ids or a --group, not both")
+            done = await self.retry_group(group, REPLAY_REASON)
+            return DeadReplayed(
+                replayed=done.retried,
+                job_ids=(),
+                released=done.released,
+                fingerprint=group,
+                skipped=done.skipped,
+                sweep=await self._sweep_after(),
+            )
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            raise UserError("name the jobs to replay (ids) or a failure group (--group FP)")
+        for job_id in ids:
+            _check_id(job_id)
+
+        async def work(conn: AsyncConnection) -> ChangeSet:
+            rows = (await conn.execute(DEAD_LETTER_STATES, {"ids": ids})).all()
+            states = {int(r.id): State(r.state) for r in rows}
+            unknown = [i for i in ids if i not in states]
+            if unknown:
+                raise (
+                    JobNotFound(unknown[0])
+                    if len(unknown) == 1
+                    else UserError(f"jobs {', '.join(map(str, unknown))} do not exist")
+                )
+            alive = [f"{i} is {states[i].value}" for i in ids if states[i] is not State.FAILED]
+            if alive:
+                raise UserError(f"only failed jobs are dead-lettered: job {'; job '.join(alive)}")
+            changes = ChangeSet()
+            for job_id in sorted(ids):  # the order every multi-row writer locks in
+                changes.extend(await transitions.retry(conn, job_id, REPLAY_REASON))
+            return changes
+
+        changes = await self.db.run(work)
+        await run_hooks(self.hooks, changes)
+        released = sum(1 for t in changes.transitions if t.from_state is State.BLOCKED)
+        return DeadReplayed(
+            replayed=len(ids),
+            job_ids=tuple(sorted(ids)),
+            released=released,
+            sweep=await self._sweep_after(),
+        )
+
+    async def _sweep_after(self) -> DeadSweep | None:
+        """A sweep after a committed change; None when RabbitMQ did not answer."""
+        try:
+            return await self.sweep_dead()
+        except ServiceUnavailable:
+            return None
+
+    async def purge_dead(self, older_than: timedelta | str | None = None) -> DeadPurged:
+        """Remove from the broker the dead-letter copies of failures older than
+        ``older_than`` (all, when None); PostgreSQL keeps the failures themselves.
+
+        Checks that RabbitMQ answers before recording anything; the purge is recorded
+        first, then swept, so a copy a concurrent sweep held back goes in the next one."""
+        age: timedelta | None = None
+        if older_than is not None:
+            age = (
+                parse_duration(older_than, "--older-than")
+                if isinstance(older_than, str)
+                else older_than
+            )
+            if not isinstance(age, timedelta) or age <= timedelta(0):
+                raise UserError(f"--older-than {older_than!r} must be a positive duration")
+        await dead_letters.check_broker(self.settings)
+
+        async def mark(conn: AsyncConnection) -> tuple[Any, int]:
+            before = None
+            if age is not None:
+                before = await conn.scalar(DEAD_LETTER_CUTOFF, {"age_s": age.total_seconds()})
+            marked = (await conn.execute(DEAD_LETTER_MARK_PURGED, {"before": before})).all()
+            return before, len(marked)
+
+        before, marked = await self.db.run(mark)
+        return DeadPurged(marked=marked, before=before, sweep=await self.sweep_dead())
 
     # -- reads --------------------------------------------------------------
 

@@ -66,6 +66,12 @@ class Settings:
     retention service; empty keeps them forever (``queueconsole prune`` still works)."""
     retention_batch_size: int = 1000
     """Jobs removed per short transaction by retention, so no lock is held for long."""
+    dead_letter_max_length: int = 100_000
+    """Copies the dead-letter queue keeps at most; past it the oldest are dropped (RabbitMQ
+    ``x-max-length`` with ``drop-head``). PostgreSQL keeps every failure regardless."""
+    dead_letter_max_age: str = "14d"
+    """How long a copy stays in the dead-letter queue (``x-message-ttl``): at most 49 days,
+    RabbitMQ's limit for a queue TTL."""
     log_level: str = "info"
     """Lowest level the long-running processes (``engine``, ``worker``, ``api``) log."""
     log_format: str = "text"
@@ -110,6 +116,7 @@ class Settings:
                 raise ConfigError(str(exc)) from None
         if not 1 <= self.retention_batch_size <= 50_000:
             raise ConfigError("retention_batch_size must be between 1 and 50000")
+        _check_dead_letter_bounds(self.dead_letter_max_length, self.dead_letter_max_age)
 
     def __repr__(self) -> str:
         """The dataclass form with every URL's password masked: settings end up in log
@@ -143,6 +150,26 @@ class Settings:
     def redact(self, text: str) -> str:
         """``text`` with every configured password replaced by ``***``."""
         return redact(text, self.secrets())
+
+
+DEAD_LETTER_MAX_LENGTH_LIMIT = 10_000_000  # copies; a bigger dead queue is a second database
+DEAD_LETTER_MAX_AGE_LIMIT_S = 49 * 86_400  # RabbitMQ refuses a queue TTL above 2^32-1 ms
+
+
+def _check_dead_letter_bounds(max_length: int, max_age: str) -> None:
+    """ConfigError naming the bound that RabbitMQ could not apply or that makes no sense."""
+    if not 1 <= max_length <= DEAD_LETTER_MAX_LENGTH_LIMIT:
+        raise ConfigError(
+            f"dead_letter_max_length must be between 1 and {DEAD_LETTER_MAX_LENGTH_LIMIT}"
+        )
+    try:
+        age = parse_duration(max_age, "dead_letter_max_age")
+    except DurationError as exc:
+        raise ConfigError(str(exc)) from None
+    if not 1 <= age.total_seconds() <= DEAD_LETTER_MAX_AGE_LIMIT_S:
+        raise ConfigError(
+            f"dead_letter_max_age {max_age!r} must be between 1s and 49d (RabbitMQ's limit)"
+        )
 
 
 def mask_url(url: str) -> str:

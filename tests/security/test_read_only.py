@@ -47,6 +47,9 @@ MUTATING = {
     "remove_schedule",
     "pause_schedule",
     "resume_schedule",
+    "replay_dead",
+    "purge_dead",
+    "sweep_dead",
 }
 """Engine and runtime calls that change something."""
 
@@ -74,6 +77,7 @@ def arguments(method: Any, ids: dict[str, Any]) -> dict[str, Any]:
         "action": "cancel",
         "flt": None,
         "ids": [ids["live"]],
+        "job_ids": [ids["failed"]],
     }
     params = [p for p in inspect.signature(method).parameters.values() if p.name != "self"]
     unknown = [p.name for p in params if p.name not in values and p.default is p.empty]

@@ -27,10 +27,11 @@ from pika.spec import BasicProperties
 
 from engine.broker.confirms import MAX_IN_FLIGHT, ConfirmedChannel, Outgoing
 from engine.broker.connection import SERVICE, ChannelLost, default_name
+from engine.broker.dead_queue import copy_headers, dead_letter_arguments, ensure_exists
 from engine.broker.messages import CONTENT_TYPE, PERSISTENT, message_id, work_body
 from engine.broker.names import Names
 from engine.broker.outbound import OutboundLink
-from engine.broker.topology import declare_dead_letter, declare_queues
+from engine.broker.topology import declare_queues
 from engine.config import Settings, mask_url
 from engine.errors import ServiceUnavailable
 from engine.store.changes import ChangeSet, Runnable, Transition
@@ -103,8 +104,10 @@ class Publisher:
         """Publish a copy of each dead job's message to the dead-letter exchange.
 
         The body is the job's work message; headers say which job, attempt,
-        queue and type, and why, so an operator reading the dead-letter queue
-        needs no database to know what it holds.
+        queue and type, when it failed and why, so an operator reading the
+        dead-letter queue needs no database to know what it holds. A missing
+        queue is declared with the configured bounds; one that exists is used
+        as it is (the engine's dead-letter service applies changed bounds).
         """
         if not transitions:
             return
@@ -118,13 +121,9 @@ class Publisher:
                     content_type=CONTENT_TYPE,
                     delivery_mode=PERSISTENT,
                     message_id=message_id(t.job_id, t.attempt),
-                    headers={
-                        "job_id": t.job_id,
-                        "attempt": t.attempt,
-                        "queue": t.queue,
-                        "type": t.type,
-                        "reason": t.reason or "",
-                    },
+                    headers=copy_headers(
+                        t.job_id, t.attempt, t.queue, t.type, t.reason or "", t.finished_at
+                    ),
                 ),
             )
             for t in transitions
@@ -241,7 +240,10 @@ class Publisher:
 
     async def _declare_dead_letter(self, channel: ConfirmedChannel, _: list[Outgoing]) -> None:
         if not self._dead_letter_declared:
-            await declare_dead_letter(channel.channel, self.names)
+            # On channels of their own: a refusal must not close the confirm channel.
+            await ensure_exists(
+                channel.connection, self.names, dead_letter_arguments(self.settings)
+            )
             self._dead_letter_declared = channel.is_open
 
     async def _guard(self, channel: ConfirmedChannel, work: Awaitable[None]) -> None:

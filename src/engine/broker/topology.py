@@ -4,7 +4,9 @@ Every declaration is idempotent (same name, same arguments), so publishers,
 consumers and the control bus each declare what they need instead of relying
 on an installer having run first. Changing an argument of an existing queue
 is refused by RabbitMQ (406 PRECONDITION_FAILED): queues are durable, so
-their arguments are part of the installation's contract.
+their arguments are part of the installation's contract. The dead-letter
+queue's bounds are the exception, configurable: ``engine.broker.dead_queue``
+changes them by moving its copies through a holding queue.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.broker.connection import AsyncChannel
+from engine.broker.dead_queue import dead_letter_arguments
 from engine.broker.names import MAX_PRIORITY, Names
+from engine.config import Settings
 
 WORK_QUEUE_ARGUMENTS: dict[str, Any] = {
     "x-queue-type": "classic",
@@ -22,8 +26,6 @@ WORK_QUEUE_ARGUMENTS: dict[str, Any] = {
 }
 """Classic queues, because only they order by priority; explicit, so a server whose
 default queue type is quorum still gives us what we rely on."""
-
-DEAD_LETTER_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "classic"}
 
 
 async def declare_work_exchange(channel: AsyncChannel, names: Names) -> None:
@@ -50,12 +52,15 @@ async def declare_queues(channel: AsyncChannel, names: Names, queues: Iterable[s
     )
 
 
-async def declare_dead_letter(channel: AsyncChannel, names: Names) -> None:
-    """The fanout dead-letter exchange and the durable queue that keeps its copies."""
+async def declare_dead_letter(
+    channel: AsyncChannel, names: Names, arguments: dict[str, Any] | None = None
+) -> None:
+    """The fanout dead-letter exchange and the durable queue that keeps its copies,
+    bounded by ``arguments`` (the default settings' bounds when not given)."""
+    if arguments is None:
+        arguments = dead_letter_arguments(Settings())
     await channel.exchange_declare(names.dead_letter_exchange, "fanout", durable=True)
-    await channel.queue_declare(
-        names.dead_letter_queue, durable=True, arguments=dict(DEAD_LETTER_QUEUE_ARGUMENTS)
-    )
+    await channel.queue_declare(names.dead_letter_queue, durable=True, arguments=dict(arguments))
     await channel.queue_bind(names.dead_letter_queue, names.dead_letter_exchange, routing_key="")
 
 

@@ -44,6 +44,7 @@ from engine.durations import format_duration, parse_duration
 from engine.errors import UserError
 from engine.hooks import AfterCommit
 from engine.maintenance.base import PeriodicService
+from engine.queries.dead_letters import DEAD_LETTER_MARK_DIRTY
 from engine.queries.jobs import (
     JOB_PRUNE_CANDIDATES,
     JOB_PRUNE_CUTOFF,
@@ -229,6 +230,8 @@ async def _batch(
             ).one()
         else:
             row = (await conn.execute(JOB_PRUNE_MANY, {"ids": victim_ids})).one()
+            if removed[State.FAILED]:  # their dead-letter copies are stale now
+                await conn.execute(DEAD_LETTER_MARK_DIRTY)
             workflows = sorted({v.workflow_id for v in victims if v.workflow_id is not None})
             if workflows:
                 await conn.execute(WORKFLOW_DELETE_EMPTY, {"ids": workflows})

@@ -26,6 +26,7 @@ from engine.errors import EngineError
 from engine.hooks import AfterCommit
 from engine.maintenance.base import PeriodicService, ServiceGroup
 from engine.maintenance.count_reconciler import CountReconciler
+from engine.maintenance.dead_letters import DeadLetterService
 from engine.maintenance.dispatch_reconciler import RECONCILE_AFTER_S, DispatchReconciler
 from engine.maintenance.expiry import ExpiryService
 from engine.maintenance.rescuer import (
@@ -45,7 +46,7 @@ from engine.worker.options import DEFAULT_PREFETCH
 log = logging.getLogger(__name__)
 
 SERVICES_POOL_SIZE = 3
-"""Connections the maintenance services keep (as many again while busy): six services,
+"""Connections the maintenance services keep (as many again while busy): seven services,
 each one short statement or transaction at a time."""
 
 
@@ -207,6 +208,7 @@ def maintenance_services(
         CountReconciler(settings, db, cache=cache),
         ScheduleService(settings, db, hooks),
         ExpiryService(settings, db, hooks),
+        DeadLetterService(settings, db, hooks),
     ]
     retention = RetentionService(settings, retention_db, hooks)
     if retention.enabled:

@@ -18,6 +18,7 @@ from engine.snapshots.common import (
     rounded,
 )
 from engine.snapshots.dashboard import Dashboard
+from engine.snapshots.dead_letters import DeadLetter, DeadPurged, DeadReplayed, DeadSweep
 from engine.snapshots.events import EventsSection, EventView
 from engine.snapshots.failures import (
     FailureGroup,
@@ -73,6 +74,10 @@ __all__ = [
     "BulkPreview",
     "CreatedToken",
     "Dashboard",
+    "DeadLetter",
+    "DeadPurged",
+    "DeadReplayed",
+    "DeadSweep",
     "ErrorInfo",
     "EventView",
     "EventsSection",

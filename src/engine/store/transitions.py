@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from engine.db.connection import Connection
 from engine.db.errors import is_integrity_violation
 from engine.errors import IllegalTransition, JobNotFound, UserError
+from engine.queries.dead_letters import DEAD_LETTER_MARK_DIRTY
 from engine.queries.dependencies import DEPENDENCY_BLOCKED_DEPENDENTS, DEPENDENCY_STATES_OF
 from engine.queries.jobs import (
     JOB_BLOCK_DESCENDANTS,
@@ -518,6 +519,8 @@ async def retry(
             f"job {job_id} cannot be retried: another live job holds its idempotency key "
             f"{row.idempotency_key!r}"
         ) from None
+    if state is State.FAILED:  # its dead-letter copy is stale: the engines sweep it away
+        await conn.execute(DEAD_LETTER_MARK_DIRTY)
     changes = ChangeSet()
     changes.transitions.append(
         Transition(

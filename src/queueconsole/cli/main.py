@@ -16,6 +16,7 @@ from queueconsole.cli.commands import (
     api,
     config,
     console,
+    dead,
     doctor,
     jobs,
     operations,
@@ -30,7 +31,19 @@ from queueconsole.version import VersionAction
 
 # One module per group of commands, each with ``register(sub, parents)``; the
 # order is the order of ``--help``.
-COMMAND_MODULES = (admin, jobs, status, doctor, config, routes, runtime, operations, api, console)
+COMMAND_MODULES = (
+    admin,
+    jobs,
+    status,
+    doctor,
+    config,
+    routes,
+    runtime,
+    operations,
+    dead,
+    api,
+    console,
+)
 
 Handler = Callable[[argparse.Namespace, Settings], int | Coroutine[Any, Any, int]]
 """What a command's ``register`` sets as ``handler``: a function, sync or async, of the

@@ -136,6 +136,43 @@ class ActionService:
         suffix = f" ({done.skipped} had changed state and were skipped)" if done.skipped else ""
         return self._done(f"retried {n} job{'s' if n != 1 else ''}{suffix}")
 
+    # -- the dead-letter queue ------------------------------------------------------------
+
+    async def preview_purge_dead(self) -> int:
+        """Failures with a copy in the dead-letter queue, as last swept (a purge's preview)."""
+        return await self.link.client.dead_count()
+
+    async def replay_dead(self, job_ids: list[int], group: str | None = None) -> Outcome:
+        """Replay dead-lettered jobs (by id, or a failure group) and drop their copies."""
+        refused = self.refuse("replay from the dead-letter queue")
+        if refused is not None:
+            return refused
+        try:
+            done = await self.link.client.replay_dead(job_ids, group=group)
+        except EngineError as exc:
+            return self._failed(self.link.settings.redact(str(exc)))
+        n = done.replayed
+        copies = (
+            "their dead-letter copies go once RabbitMQ answers"
+            if done.sweep is None
+            else f"{done.sweep.removed} dead-letter cop{'ies' if done.sweep.removed != 1 else 'y'}"
+            " removed"
+        )
+        return self._done(f"replayed {n} job{'s' if n != 1 else ''}; {copies}")
+
+    async def purge_dead(self) -> Outcome:
+        """Remove every copy from the dead-letter queue (PostgreSQL keeps the failures)."""
+        refused = self.refuse("purge of the dead-letter queue")
+        if refused is not None:
+            return refused
+        try:
+            done = await self.link.client.purge_dead()
+        except EngineError as exc:
+            return self._failed(self.link.settings.redact(str(exc)))
+        return self._done(
+            f"purged {done.sweep.removed} dead-letter copies; the failures stay in PostgreSQL"
+        )
+
     # -- queues and workers ------------------------------------------------------------
 
     async def scale(self, queue: str, workers: int) -> Outcome:

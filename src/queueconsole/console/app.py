@@ -108,6 +108,9 @@ class ConsoleApp(App[None]):
         Binding("g", "act('dag')", "Graph"),
         Binding("R", "act('retry_group')", "Retry group", show=False),
         Binding("B", "act('bulk')", "Bulk retry/cancel: marked jobs, else the filter", show=False),
+        Binding("d", "act('replay_dead')", "Replay dead-lettered job", show=False),
+        Binding("D", "act('replay_dead_group')", "Replay dead-lettered group", show=False),
+        Binding("x", "act('purge_dead')", "Purge dead-letter queue", show=False),
         Binding("plus", "act('scale_up')", "Scale queue up", show=False),
         Binding("minus", "act('scale_down')", "Scale queue down", show=False),
         Binding("k", "act('recycle')", "Recycle worker", show=False),
@@ -476,6 +479,31 @@ class ConsoleApp(App[None]):
                     True,
                 )
             )
+            entries.append(
+                PaletteEntry(
+                    f"Replay failure group from the dead-letter queue ({sel.group.count} jobs)",
+                    "key D",
+                    self._flow("replay_dead_group", sel),
+                    True,
+                )
+            )
+            if sel.job_id is not None:
+                entries.append(
+                    PaletteEntry(
+                        f"Replay job {sel.job_id} from the dead-letter queue",
+                        "key d",
+                        self._flow("replay_dead", sel),
+                        True,
+                    )
+                )
+        entries.append(
+            PaletteEntry(
+                "Purge the dead-letter queue (failures stay)",
+                "key x",
+                self._flow("purge_dead", Selection()),
+                True,
+            )
+        )
         for q in self.overview.queues:
             target = Selection(queue=q.name)
             verb = "Resume" if q.paused else "Pause"

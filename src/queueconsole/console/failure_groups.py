@@ -23,16 +23,19 @@ async def failures(client: Client, groups: FailuresView | None = None) -> Failur
 
     ``groups`` are the dashboard's groups (over many more failures); the newest
     failed jobs are attached to the group of the same key. Without them, the
-    groups are built here from the newest failed jobs.
+    groups are built here from the newest failed jobs. ``dead`` says which of the
+    jobs have their copy in the broker's dead-letter queue.
     """
     page = await client.jobs(JobFilter(state=State.FAILED), limit=FAILED_SCANNED)
     by_key: dict[str, list[JobSummary]] = {}
     for job in page.items:
         by_key.setdefault(job.failure_group, []).append(job)
+    dead = await client.dead_in_broker([j.id for j in page.items])
     if groups is not None:
         return replace(
             groups,
             groups=tuple(_with_jobs(g, by_key.get(g.fingerprint, ())) for g in groups.groups),
+            dead=dead,
         )
     built = [
         FailureGroup(
@@ -49,7 +52,7 @@ async def failures(client: Client, groups: FailuresView | None = None) -> Failur
         for key, jobs in by_key.items()
     ]
     built.sort(key=lambda g: (-g.count, g.fingerprint))
-    return FailuresView(tuple(built), len(page.items), page.next_before is None)
+    return FailuresView(tuple(built), len(page.items), page.next_before is None, dead)
 
 
 def _with_jobs(group: FailureGroup, jobs: Sequence[JobSummary]) -> FailureGroup:

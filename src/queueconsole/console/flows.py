@@ -38,6 +38,9 @@ FLOWS = (
     "retry",
     "cancel",
     "retry_group",
+    "replay_dead",
+    "replay_dead_group",
+    "purge_dead",
     "scale_up",
     "scale_down",
     "recycle",
@@ -159,6 +162,64 @@ class Flows:
         ]
         if await self._confirm(f"Retry {n} failed jobs?", body):
             await self.service.retry_group(group.fingerprint)
+            self.app.request_refresh()
+
+    # -- the dead-letter queue ----------------------------------------------------------
+
+    async def _replay_dead(self, sel: Selection) -> None:
+        if sel.job_id is None or sel.group is None:
+            self._say("select a failed job (5 Failures) to replay it")
+            return
+        if self.service.refuse("replay from the dead-letter queue"):
+            return
+        affected = await self.service.preview_retry(sel.job_id)
+        body = [
+            Text("Runs again with a fresh attempt budget; its dead-letter copy goes."),
+            *affected_lines(affected, "released (re-checked when it runs)"),
+        ]
+        if await self._confirm(f"Replay job {sel.job_id}?", body):
+            await self.service.replay_dead([sel.job_id])
+            self.app.request_refresh()
+
+    async def _replay_dead_group(self, sel: Selection) -> None:
+        group = sel.group
+        if group is None:
+            self._say("select a failure group (5 Failures) to replay it")
+            return
+        if self.service.refuse("replay from the dead-letter queue"):
+            return
+        preview = await self.service.preview_retry_group(group.fingerprint)
+        n = preview.count
+        body: list[RenderableType] = [
+            Text(
+                f"{n} failed job{'s' if n != 1 else ''} will run again with a fresh attempt "
+                "budget; their dead-letter copies are removed: "
+                + ", ".join(str(i) for i in preview.newest_ids[:GROUP_IDS_SHOWN])
+                + (" …" if n > min(len(preview.newest_ids), GROUP_IDS_SHOWN) else "")
+            ),
+            *affected_lines(
+                preview.blocked,
+                "released (re-checked when it runs)",
+                total=preview.blocked_count,
+            ),
+        ]
+        if await self._confirm(f"Replay {n} failed jobs?", body):
+            await self.service.replay_dead([], group.fingerprint)
+            self.app.request_refresh()
+
+    async def _purge_dead(self, sel: Selection) -> None:
+        if self.service.refuse("purge of the dead-letter queue"):
+            return
+        n = await self.service.preview_purge_dead()
+        body: list[RenderableType] = [
+            Text(
+                f"{n} cop{'ies' if n != 1 else 'y'} in the dead-letter queue (as last swept) "
+                "will be removed from RabbitMQ."
+            ),
+            Text("The failures stay in PostgreSQL: the Failures pane still shows them."),
+        ]
+        if await self._confirm("Purge the dead-letter queue?", body):
+            await self.service.purge_dead()
             self.app.request_refresh()
 
     async def _dag(self, sel: Selection) -> None:

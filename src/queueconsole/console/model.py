@@ -99,6 +99,8 @@ class FailuresView:
     """How many failed jobs the grouping looked at."""
     complete: bool = True
     """False when more failed jobs exist than were grouped."""
+    dead: frozenset[int] = frozenset()
+    """Shown jobs whose copy is in the broker's dead-letter queue (as last swept)."""
 
 
 @dataclass(frozen=True, slots=True)

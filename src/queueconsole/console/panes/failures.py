@@ -1,4 +1,7 @@
-"""Failures (``5``): failed jobs grouped by error; ``r`` retries one, ``R`` the group."""
+"""Failures (``5``): failed jobs grouped by error; ``r`` retries one, ``R`` the group.
+
+A job whose copy is in the broker's dead-letter queue says ``dead``; ``d`` and ``D``
+replay the job or its group (and drop their copies), ``x`` purges the copies."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ FAILED_COLUMNS = (
     ("queue", "queue"),
     ("attempts", "att"),
     ("finished", "failed at"),
+    ("dead", "dlq"),
     ("error", "error"),
 )
 
@@ -47,14 +51,16 @@ def group_cells(g: FailureGroup) -> tuple[object, ...]:
     )
 
 
-def failed_cells(job: JobSummary) -> tuple[object, ...]:
-    """One failed job of the selected group."""
+def failed_cells(job: JobSummary, dead: bool = False) -> tuple[object, ...]:
+    """One failed job of the selected group; ``dead``: its copy is in the dead-letter
+    queue (a word, not a colour, so it reads without colour too)."""
     return (
         Text(str(job.id)),
         literal(job.type),
         literal(job.queue),
         Text(str(job.attempts)),
         Text(clock_time(job.finished_at)),
+        Text("dead", style="magenta") if dead else Text("-", style="dim"),
         literal(job.error_message or "", one_line=True),
     )
 
@@ -98,7 +104,9 @@ class FailuresPane(Pane):
         text.append(f"{len(data.groups)} groups, {total:,} failed jobs", style="bold")
         if not data.complete:
             text.append(f" (newest {data.scanned:,} grouped)")
-        text.append(" · r retry job · R retry group · enter open")
+        if data.dead:
+            text.append(f" · {len(data.dead):,} shown in the dead-letter queue")
+        text.append(" · r retry · R retry group · d/D replay dead · x purge dead · enter open")
         self.query_one(".pane-status", Static).update(text)
 
     def _selected_group(self) -> FailureGroup | None:
@@ -108,7 +116,10 @@ class FailuresPane(Pane):
     def _show_group_jobs(self) -> None:
         group = self._selected_group()
         jobs = group.jobs if group is not None else ()
-        self.query_one("#group-jobs", KeyedTable).set_rows([(j.id, failed_cells(j)) for j in jobs])
+        dead = self._view.dead
+        self.query_one("#group-jobs", KeyedTable).set_rows(
+            [(j.id, failed_cells(j, j.id in dead)) for j in jobs]
+        )
 
     @on(DataTable.RowHighlighted, "#groups")
     def _group_highlighted(self, event: DataTable.RowHighlighted) -> None:
