@@ -327,7 +327,10 @@ def _opt_cpu(value: Any, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"{where}: cpu must be a number of cores, not {shown(value)}")
-    number = float(value) if math.isfinite(float(value)) else math.inf
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float: far more than any machine's cores
+        number = math.inf if value > 0 else -math.inf
     if not number > 0:
         raise ValidationError(
             f"{where}: cpu must be a positive number of cores, e.g. 0.5 (got {shown(value)})"

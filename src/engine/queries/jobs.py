@@ -13,7 +13,7 @@ from engine.db.sql import Sql
 JOB_COLUMNS = """
     j.id, j.type, j.queue, j.priority, j.state, j.payload, j.idempotency_key, j.workflow_id,
     j.attempts, j.budget_base, j.max_retries, j.backoff_s, j.backoff_max_s, j.timeout_s,
-    j.memory_mb, j.ttl_s, j.deps_remaining, j.run_at, j.created_at, j.queued_at,
+    j.memory_mb, j.cpu, j.ttl_s, j.deps_remaining, j.run_at, j.created_at, j.queued_at,
     j.started_at, j.finished_at, j.worker_id, j.wait_reason, j.error_type, j.error_message,
     j.error_traceback, j.error_fingerprint, j.result, j.peak_rss_bytes, j.cpu_time_s,
     j.version
