@@ -174,3 +174,12 @@ def test_submit_records_the_cpu_request(qc: Callable[..., tuple[int, str, str]])
     code, out, _ = qc("job", str(job_id), "--json")
     assert code == 0
     assert json.loads(out).get("cpu") == 0.5
+
+
+async def test_the_engine_gives_its_workers_the_cores_it_was_told(
+    migrated: Settings, db: Database
+) -> None:
+    settings = isolated(migrated)
+    async with running_engine(settings, workers=1, worker_cpus=1.5) as _:
+        cpus = await wait_for(db, "SELECT cpus FROM workers WHERE stopped_at IS NULL")
+    assert cpus == 1.5
