@@ -932,3 +932,13 @@ JOB_WAKE_FITTING = Sql(
     RETURNING id
     """
 )
+
+# -- job_mark_started -- a run that waited on its worker for room starts now: its
+# -- started_at moves from the claim to now, so the rescuer's timeout clock (started_at +
+# -- timeout_s) counts from the real start. Fenced by the attempt.
+JOB_MARK_STARTED = Sql(
+    """
+    UPDATE jobs SET started_at = now()
+    WHERE id = :id AND state = 'running' AND attempts = :attempt
+    """
+)

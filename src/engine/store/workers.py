@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from engine.db.connection import Connection
-from engine.queries.jobs import JOB_DEFER_MANY, JOB_NOT_MINE, JOB_ORPHANED, JOB_WAKE_FITTING
+from engine.queries.jobs import (
+    JOB_DEFER_MANY,
+    JOB_MARK_STARTED,
+    JOB_NOT_MINE,
+    JOB_ORPHANED,
+    JOB_WAKE_FITTING,
+)
 from engine.queries.logs import LOG_INSERT_MANY
 from engine.queries.workers import (
     WORKER_CAPACITY_LARGEST,
@@ -84,6 +90,11 @@ async def wake_fitting(
         )
     ).all()
     return len(rows)
+
+
+async def mark_started(conn: Connection, job_id: int, attempt: int) -> None:
+    """A held run starts now (its timeout counts from here, not from its claim)."""
+    await conn.execute(JOB_MARK_STARTED, {"id": job_id, "attempt": attempt})
 
 
 async def stop_worker(conn: Connection, worker_id: str, state: str = "stopped") -> None:

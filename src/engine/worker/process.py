@@ -142,6 +142,8 @@ class Worker:
         they start as running jobs finish (their requests never add up past capacity)."""
         self._cpu_requested = 0.0
         self._memory_requested_mb = 0
+        self._marking: set[asyncio.Task[None]] = set()
+        """Writes of held runs' real start, kept referenced until done."""
         self._rss_checked = 0.0
         self._room = asyncio.Event()
         self._room.set()
@@ -259,6 +261,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()  # outcomes that finished while draining
+        await asyncio.gather(*self._marking, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._consumer.stop()
         with contextlib.suppress(Exception):
@@ -465,8 +468,19 @@ class Worker:
         for w in held:
             if self._fits(w, alone=False):
                 self._start(w, datetime.now(UTC))
+                task = asyncio.create_task(self._mark_started(w), name="mark-started")
+                self._marking.add(task)
+                task.add_done_callback(self._marking.discard)
             else:
                 self._waiting.append(w)
+
+    async def _mark_started(self, c: Claimed) -> None:
+        """Move a held run's started_at to now, so the rescuer does not count the wait
+        against its timeout. Best effort: the outcome records the real start anyway."""
+        try:
+            await self._db.run(lambda conn: store.mark_started(conn, c.id, c.attempt))
+        except Exception as exc:
+            log.warning("noting the start of job %d failed: %s", c.id, exc)
 
     async def _defer_too_big(self, c: Claimed) -> None:
         """Defer a run bigger than this worker, naming its request and the largest
