@@ -191,6 +191,7 @@ class Client:
         ttl_s: float | None = None,
         backoff_s: float = 1.0,
         backoff_max_s: float = 300.0,
+        cpu: float | None = None,
     ) -> Submitted:
         """Submit one job. With a key held by a live job, returns that job as a duplicate.
 
@@ -211,6 +212,7 @@ class Client:
             ttl_s=ttl_s,
             backoff_s=backoff_s,
             backoff_max_s=backoff_max_s,
+            cpu=cpu,
         )
         (job,) = prepare([spec], workflow=False, routes=self.settings.routes)
         if is_plain(job):

@@ -24,6 +24,7 @@ MAX_RETRIES = 1000
 MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week
 MAX_TYPE_LENGTH = 200
 MAX_KEY_LENGTH = 512
+MAX_CPU = 1024.0  # cores one job may request: more than any single machine offers
 MAX_WORKFLOW_JOBS = 100_000
 DEFAULT_BACKOFF_S = 1.0  # seconds before the first retry; doubles with each later one
 DEFAULT_BACKOFF_MAX_S = 300.0  # seconds: the longest wait between two attempts
@@ -60,6 +61,9 @@ class JobSpec:
     backoff_s: float = DEFAULT_BACKOFF_S
     backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
     ref: str | None = None
+    cpu: float | None = None
+    """Cores the job needs while it runs (fractional); a worker starts it only when its
+    running jobs' requests plus this one fit its ``--cpus``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,7 @@ class PreparedJob:
     ttl_s: float | None
     backoff_s: float
     backoff_max_s: float
+    cpu: float | None = None
     given_ref: str | None = None
     """The ref as its submitter wrote it (``ref`` may be made up, ``#3``): stored, so the
     DAG view can name the job as the workflow did."""
@@ -181,6 +186,7 @@ def _prepare_one(
         ttl_s=_opt_seconds(spec.ttl_s, "ttl", where),
         backoff_s=_seconds(spec.backoff_s, "backoff", where, allow_zero=True),
         backoff_max_s=_seconds(spec.backoff_max_s, "backoff_max", where, allow_zero=True),
+        cpu=_opt_cpu(spec.cpu, where),
         given_ref=spec.ref,
     )
 
@@ -316,6 +322,26 @@ def _opt_seconds(value: Any, name: str, where: str) -> float | None:
     return None if value is None else _seconds(value, name, where)
 
 
+def _opt_cpu(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{where}: cpu must be a number of cores, not {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float: far more than any machine's cores
+        number = math.inf if value > 0 else -math.inf
+    if not number > 0:
+        raise ValidationError(
+            f"{where}: cpu must be a positive number of cores, e.g. 0.5 (got {shown(value)})"
+        )
+    if number > MAX_CPU:
+        raise ValidationError(
+            f"{where}: cpu must be at most {MAX_CPU:g} cores (got {shown(value)})"
+        )
+    return number
+
+
 _FILE_KEYS = {
     "ref",
     "type",
@@ -329,6 +355,7 @@ _FILE_KEYS = {
     "timeout_s",
     "timeout",
     "memory_mb",
+    "cpu",
     "ttl_s",
     "backoff_s",
     "backoff_max_s",
@@ -381,6 +408,7 @@ def parse_workflow(document: Any) -> tuple[str | None, list[JobSpec]]:
                 max_retries=item.get("max_retries", 3),
                 timeout_s=item.get("timeout_s", item.get("timeout")),
                 memory_mb=item.get("memory_mb"),
+                cpu=item.get("cpu"),
                 ttl_s=item.get("ttl_s"),
                 backoff_s=item.get("backoff_s", DEFAULT_BACKOFF_S),
                 backoff_max_s=item.get("backoff_max_s", DEFAULT_BACKOFF_MAX_S),

@@ -13,7 +13,7 @@ from engine.db.sql import Sql
 JOB_COLUMNS = """
     j.id, j.type, j.queue, j.priority, j.state, j.payload, j.idempotency_key, j.workflow_id,
     j.attempts, j.budget_base, j.max_retries, j.backoff_s, j.backoff_max_s, j.timeout_s,
-    j.memory_mb, j.ttl_s, j.deps_remaining, j.run_at, j.created_at, j.queued_at,
+    j.memory_mb, j.cpu, j.ttl_s, j.deps_remaining, j.run_at, j.created_at, j.queued_at,
     j.started_at, j.finished_at, j.worker_id, j.wait_reason, j.error_type, j.error_message,
     j.error_traceback, j.error_fingerprint, j.result, j.peak_rss_bytes, j.cpu_time_s,
     j.version
@@ -38,21 +38,21 @@ JOB_INSERT_MANY = Sql(
                              CAST(:backoffs_max_s AS real[]), CAST(:timeouts_s AS real[]),
                              CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]),
                              CAST(:deps_remaining AS int[]), CAST(:wait_reasons AS text[]),
-                             CAST(:refs AS text[]))
+                             CAST(:refs AS text[]), CAST(:cpus AS real[]))
              AS u(id, type, queue, priority, state, payload, key, workflow_id, max_retries,
                   backoff_s, backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
-                  wait_reason, ref)
+                  wait_reason, ref, cpu)
     ), queues_known AS (
         INSERT INTO queues (name) SELECT DISTINCT queue FROM u ORDER BY queue
         ON CONFLICT (name) DO NOTHING
     ), inserted AS (
         INSERT INTO jobs (id, type, queue, priority, state, payload, idempotency_key,
                           workflow_id, max_retries, backoff_s, backoff_max_s, timeout_s,
-                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason, ref)
+                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason, ref, cpu)
         SELECT u.id, u.type, u.queue, u.priority, u.state, u.payload, u.key, u.workflow_id,
                u.max_retries, u.backoff_s, u.backoff_max_s, u.timeout_s, u.memory_mb, u.ttl_s,
                u.deps_remaining, CASE WHEN u.state = 'queued' THEN now() END, u.wait_reason,
-               u.ref
+               u.ref, u.cpu
         FROM u
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
@@ -82,10 +82,11 @@ JOB_SUBMIT_PLAIN = Sql(
                              CAST(:priorities AS smallint[]), CAST(:payloads AS jsonb[]),
                              CAST(:max_retries AS int[]), CAST(:backoffs_s AS real[]),
                              CAST(:backoffs_max_s AS real[]), CAST(:timeouts_s AS real[]),
-                             CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]))
+                             CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]),
+                             CAST(:cpus AS real[]))
              WITH ORDINALITY
              AS u(type, queue, priority, payload, max_retries, backoff_s, backoff_max_s,
-                  timeout_s, memory_mb, ttl_s, ord)
+                  timeout_s, memory_mb, ttl_s, cpu, ord)
     ), admitted AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id, u.* FROM u
         WHERE NOT EXISTS (
@@ -98,9 +99,9 @@ JOB_SUBMIT_PLAIN = Sql(
     ), inserted AS (
         INSERT INTO jobs (id, type, queue, priority, state, payload, max_retries, backoff_s,
                           backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
-                          queued_at)
+                          queued_at, cpu)
         SELECT id, type, queue, priority, 'queued', payload, max_retries, backoff_s,
-               backoff_max_s, timeout_s, memory_mb, ttl_s, 0, now()
+               backoff_max_s, timeout_s, memory_mb, ttl_s, 0, now(), cpu
         FROM admitted
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
@@ -214,7 +215,7 @@ JOB_CLAIM_MANY = Sql(
             version = j.version + 1
         WHERE {among("target")}
         RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
-                  j.memory_mb, j.queued_at, j.started_at, j.workflow_id, j.version
+                  j.memory_mb, j.cpu, j.queued_at, j.started_at, j.workflow_id, j.version
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
         SELECT id, 'queued', 'running', attempts, CAST(:worker_id AS text), 'claimed'
@@ -236,7 +237,7 @@ JOB_CLAIM_MANY = Sql(
 JOB_CLAIMED_BY = Sql(
     """
     SELECT j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
-           j.memory_mb, j.queued_at, j.started_at, j.workflow_id, j.version
+           j.memory_mb, j.cpu, j.queued_at, j.started_at, j.workflow_id, j.version
     FROM jobs j
     JOIN unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
       ON c.id = j.id
@@ -914,5 +915,30 @@ JOB_FAILED_GROUP_BLOCKED_DESCENDANTS = Sql(
     FROM jobs j JOIN d ON d.id = j.id
     WHERE j.state = 'blocked'
     ORDER BY j.id LIMIT :sample
+    """
+)
+
+# -- job_wake_fitting -- RETRYING jobs deferred because they fit no worker ("needs …")
+# -- whose requests fit a worker that just registered on their queue: due now, so the
+# -- retry scheduler requeues them instead of after their delay. Not a transition (no
+# -- event): only the moment of the next offer moves.
+JOB_WAKE_FITTING = Sql(
+    """
+    UPDATE jobs SET run_at = now()
+    WHERE state = 'retrying' AND run_at > now() AND wait_reason LIKE 'needs %'
+      AND queue = ANY(CAST(:queues AS text[]))
+      AND coalesce(cpu, 0) <= :cpus + 1e-6
+      AND (CAST(:memory_mb AS int) IS NULL OR coalesce(memory_mb, 0) <= :memory_mb)
+    RETURNING id
+    """
+)
+
+# -- job_mark_started -- a run that waited on its worker for room starts now: its
+# -- started_at moves from the claim to now, so the rescuer's timeout clock (started_at +
+# -- timeout_s) counts from the real start. Fenced by the attempt.
+JOB_MARK_STARTED = Sql(
+    """
+    UPDATE jobs SET started_at = now()
+    WHERE id = :id AND state = 'running' AND attempts = :attempt
     """
 )

@@ -5,11 +5,13 @@ from engine.db.sql import Sql
 # -- worker_register -- a worker process announces itself (a restarted id starts afresh).
 WORKER_REGISTER = Sql(
     """
-    INSERT INTO workers (id, host, pid, queues, state, supervisor_id, max_memory_mb)
-    VALUES (:id, :host, :pid, :queues, 'starting', :supervisor_id, :max_memory_mb)
+    INSERT INTO workers (id, host, pid, queues, state, supervisor_id, max_memory_mb, cpus,
+                         cpu_requested, memory_requested_mb)
+    VALUES (:id, :host, :pid, :queues, 'starting', :supervisor_id, :max_memory_mb, :cpus, 0, 0)
     ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
         queues = EXCLUDED.queues, state = 'starting', supervisor_id = EXCLUDED.supervisor_id,
-        max_memory_mb = EXCLUDED.max_memory_mb, started_at = now(), heartbeat_at = now(),
+        max_memory_mb = EXCLUDED.max_memory_mb, cpus = EXCLUDED.cpus, cpu_requested = 0,
+        memory_requested_mb = 0, started_at = now(), heartbeat_at = now(),
         stopped_at = NULL, current_job_id = NULL, jobs_done = 0, jobs_failed = 0
     """
 )
@@ -19,7 +21,8 @@ WORKER_HEARTBEAT = Sql(
     """
     UPDATE workers SET heartbeat_at = now(), state = :state, current_job_id = :current_job_id,
         rss_bytes = :rss_bytes, cpu_percent = :cpu_percent, jobs_done = :jobs_done,
-        jobs_failed = :jobs_failed
+        jobs_failed = :jobs_failed, cpu_requested = :cpu_requested,
+        memory_requested_mb = :memory_requested_mb
     WHERE id = :id AND stopped_at IS NULL
     RETURNING id
     """
@@ -50,11 +53,24 @@ WORKER_FORGET = Sql(
 WORKER_LIST_RECENT = Sql(
     """
     SELECT id, host, pid, queues, state, current_job_id, rss_bytes, cpu_percent,
-           max_memory_mb, jobs_done, jobs_failed, started_at, stopped_at,
+           max_memory_mb, cpus, cpu_requested, memory_requested_mb, jobs_done, jobs_failed,
+           started_at, stopped_at,
            extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_s
     FROM workers
     WHERE stopped_at IS NULL OR stopped_at > now() - make_interval(secs => :stopped_within_s)
     ORDER BY stopped_at IS NOT NULL, host, id
     LIMIT :limit
+    """
+)
+
+# -- worker_capacity_largest -- the largest capacity any live worker of a queue offers
+# -- (cores and MiB, each its own maximum; NULL memory: a worker without a limit), for
+# -- the reason of a job that fits no worker.
+WORKER_CAPACITY_LARGEST = Sql(
+    """
+    SELECT max(cpus)::float8 AS cpus, max(max_memory_mb) AS memory_mb,
+           bool_or(max_memory_mb IS NULL) AS memory_unlimited, count(*) AS workers
+    FROM workers
+    WHERE stopped_at IS NULL AND CAST(:queue AS text) = ANY(queues)
     """
 )

@@ -432,6 +432,9 @@ async def workers(
                 started_at=r.started_at,
                 stopped_at=r.stopped_at,
                 max_memory_mb=r.max_memory_mb,
+                cpus=r.cpus,
+                cpu_requested=r.cpu_requested,
+                memory_requested_mb=r.memory_requested_mb,
                 prefetch_in_flight=seen.prefetch_in_flight if seen else None,
                 memory_history=seen.memory_history if seen else (),
             )

@@ -87,6 +87,7 @@ async def job_detail(conn: AsyncConnection, job_id: int) -> JobDetail:
         max_retries=row.max_retries,
         timeout_s=row.timeout_s,
         memory_mb=row.memory_mb,
+        cpu=row.cpu,
         ttl_s=row.ttl_s,
         run_at=row.run_at,
         created_at=row.created_at,

@@ -58,6 +58,8 @@ class EngineOptions:
     """Worker processes per queue; empty runs the services without local workers."""
     memory_budget_mb: int | None = None
     worker_max_memory_mb: int | None = None
+    worker_cpus: float | None = None
+    """Cores each worker offers its jobs' ``cpu`` requests (None: the cores it may use)."""
     prefetch: int = DEFAULT_PREFETCH
     concurrency: int = 1
     reconcile_after_s: float = RECONCILE_AFTER_S
@@ -85,6 +87,7 @@ class Engine:
             options.workers,
             memory_budget_mb=options.memory_budget_mb,
             worker_max_memory_mb=options.worker_max_memory_mb,
+            worker_cpus=options.worker_cpus,
             prefetch=options.prefetch,
             concurrency=options.concurrency,
             grace_s=options.grace_s,

@@ -78,6 +78,7 @@ class Supervisor:
         *,
         memory_budget_mb: int | None = None,
         worker_max_memory_mb: int | None = None,
+        worker_cpus: float | None = None,
         prefetch: int = DEFAULT_PREFETCH,
         concurrency: int = 1,
         grace_s: float = 30.0,
@@ -89,6 +90,9 @@ class Supervisor:
         self.targets: dict[str, int] = dict(targets)
         self.memory_budget_mb = memory_budget_mb
         self.worker_max_memory_mb = worker_max_memory_mb
+        self.worker_cpus = worker_cpus
+        """Cores each worker offers its jobs' requests (None: the worker's default, the
+        cores its process may use)."""
         self.prefetch = prefetch
         self.concurrency = concurrency
         self.grace_s = grace_s
@@ -261,6 +265,8 @@ class Supervisor:
             # Under a budget every worker gets its share as a limit, so one that
             # grows past it is recycled and a job asking for more waits with the reason.
             cmd += ["--max-memory-mb", str(self.memory_per_worker_mb)]
+        if self.worker_cpus is not None:
+            cmd += ["--cpus", repr(self.worker_cpus)]
         return [*cmd, *self.extra_args]
 
     async def _keep(self, slot: _Slot) -> None:

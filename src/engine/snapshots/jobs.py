@@ -129,6 +129,8 @@ class JobDetail:
     """Seconds before the first retry; each later wait doubles, up to ``backoff_max_s``."""
     backoff_max_s: float = 300.0
     """The longest wait between two attempts, in seconds."""
+    cpu: float | None = None
+    """Cores requested (None: no request)."""
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -168,6 +170,7 @@ class JobDetail:
             "idempotency_key": self.idempotency_key,
             "timeout_s": self.timeout_s,
             "memory_mb": self.memory_mb,
+            "cpu": self.cpu,
             "ttl_s": self.ttl_s,
             "backoff_s": self.backoff_s,
             "backoff_max_s": self.backoff_max_s,

@@ -44,7 +44,13 @@ class WorkerBeat:
     supervisor_id: str | None = None
     """The supervisor that started it (None for a worker started by hand)."""
     max_memory_mb: int | None = None
-    """The limit it recycles itself over, if any."""
+    """The limit it recycles itself over, if any; also its memory capacity for requests."""
+    cpus: float | None = None
+    """Cores it offers its jobs' ``cpu`` requests (``--cpus``)."""
+    cpu_requested: float = 0.0
+    """Sum of the ``cpu`` requests of the jobs it has started and not finished."""
+    memory_requested_mb: int = 0
+    """Sum of the ``memory_mb`` requests of the jobs it has started and not finished."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,12 @@ class Worker:
     started_at: datetime | None = None
     stopped_at: datetime | None = None
     max_memory_mb: int | None = None
+    cpus: float | None = None
+    """Capacity for ``cpu`` requests (None: not known, e.g. a worker older than this field)."""
+    cpu_requested: float | None = None
+    """What its running jobs requested, in cores (not what they use: see cpu_percent)."""
+    memory_requested_mb: int | None = None
+    """What its running jobs requested, in MiB (not what it holds: see rss_bytes)."""
     prefetch_in_flight: int | None = None
     memory_history: tuple[MemorySample, ...] = ()
     """Oldest first; empty when Redis is down or the worker never beat into it."""
@@ -112,6 +124,10 @@ class Worker:
             "started_at": iso(self.started_at),
             "stopped_at": iso(self.stopped_at),
             "prefetch_in_flight": self.prefetch_in_flight,
+            "max_memory_mb": self.max_memory_mb,
+            "cpus": rounded(self.cpus),
+            "cpu_requested": rounded(self.cpu_requested),
+            "memory_requested_mb": self.memory_requested_mb,
             "memory_history": [[iso(m.at), m.rss_bytes] for m in self.memory_history],
         }
 

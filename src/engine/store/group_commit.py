@@ -162,4 +162,5 @@ def _plain_params(jobs: Sequence[PreparedJob]) -> dict[str, list[object]]:
         "timeouts_s": [j.timeout_s for j in jobs],
         "memory_mb": [j.memory_mb for j in jobs],
         "ttls_s": [j.ttl_s for j in jobs],
+        "cpus": [j.cpu for j in jobs],
     }

@@ -233,4 +233,5 @@ def _insert_params(
         "deps_remaining": [r[3] for r in rows],
         "wait_reasons": [r[4] for r in rows],
         "refs": [r[0].given_ref for r in rows],
+        "cpus": [r[0].cpu for r in rows],
     }

@@ -60,6 +60,8 @@ class Claimed:
     started_at: datetime
     workflow_id: int | None
     version: int = 0
+    cpu: float | None = None
+    """Cores requested (None: no request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,7 @@ def _claimed(r: Any) -> Claimed:
         attempt=r["attempts"],
         timeout_s=r["timeout_s"],
         memory_mb=r["memory_mb"],
+        cpu=r["cpu"],
         queued_at=r["queued_at"],
         started_at=r["started_at"],
         workflow_id=r["workflow_id"],

@@ -6,9 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from engine.db.connection import Connection
-from engine.queries.jobs import JOB_DEFER_MANY, JOB_NOT_MINE, JOB_ORPHANED
+from engine.queries.jobs import (
+    JOB_DEFER_MANY,
+    JOB_MARK_STARTED,
+    JOB_NOT_MINE,
+    JOB_ORPHANED,
+    JOB_WAKE_FITTING,
+)
 from engine.queries.logs import LOG_INSERT_MANY
-from engine.queries.workers import WORKER_HEARTBEAT, WORKER_MARK_LOST, WORKER_REGISTER, WORKER_STOP
+from engine.queries.workers import (
+    WORKER_CAPACITY_LARGEST,
+    WORKER_HEARTBEAT,
+    WORKER_MARK_LOST,
+    WORKER_REGISTER,
+    WORKER_STOP,
+)
+from engine.resources import Capacity
 from engine.snapshots import WorkerBeat
 from engine.states import State
 from engine.store.changes import ChangeSet, Transition
@@ -27,6 +40,7 @@ async def register_worker(conn: Connection, info: WorkerBeat) -> None:
             "queues": list(info.queues),
             "supervisor_id": info.supervisor_id,
             "max_memory_mb": info.max_memory_mb,
+            "cpus": info.cpus,
         },
     )
 
@@ -44,10 +58,43 @@ async def heartbeat(conn: Connection, worker_id: str, beat: WorkerBeat) -> bool:
                 "cpu_percent": beat.cpu_percent,
                 "jobs_done": beat.jobs_done,
                 "jobs_failed": beat.jobs_failed,
+                "cpu_requested": beat.cpu_requested,
+                "memory_requested_mb": beat.memory_requested_mb,
             },
         )
     ).first()
     return row is not None
+
+
+async def largest_capacity(conn: Connection, queue: str) -> Capacity:
+    """The largest cores and memory live workers of ``queue`` offer."""
+    row = (await conn.execute(WORKER_CAPACITY_LARGEST, {"queue": queue})).first()
+    if row is None:
+        return Capacity(0, None, None)
+    return Capacity(
+        workers=int(row.workers),
+        cpus=row.cpus,
+        memory_mb=row.memory_mb,
+        memory_unlimited=bool(row.memory_unlimited),
+    )
+
+
+async def wake_fitting(
+    conn: Connection, queues: Sequence[str], cpus: float, memory_mb: int | None
+) -> int:
+    """Make due now the jobs that waited for a worker this big; how many there were."""
+    rows = (
+        await conn.execute(
+            JOB_WAKE_FITTING,
+            {"queues": list(queues), "cpus": cpus, "memory_mb": memory_mb},
+        )
+    ).all()
+    return len(rows)
+
+
+async def mark_started(conn: Connection, job_id: int, attempt: int) -> None:
+    """A held run starts now (its timeout counts from here, not from its claim)."""
+    await conn.execute(JOB_MARK_STARTED, {"id": job_id, "attempt": attempt})
 
 
 async def stop_worker(conn: Connection, worker_id: str, state: str = "stopped") -> None:

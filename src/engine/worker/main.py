@@ -14,7 +14,7 @@ import sys
 from engine.config import Settings, load_settings
 from engine.errors import EngineError
 from engine.logs import configure_logging
-from engine.worker.options import DEFAULT_PREFETCH, WorkerOptions
+from engine.worker.options import DEFAULT_PREFETCH, WorkerOptions, available_cpus
 
 
 def parse_queues(text: str) -> tuple[str, ...]:
@@ -36,6 +36,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_cores(text: str) -> float:
+    """A number of cores above 0 (fractions allowed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cores") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number of cores, e.g. 2")
+    return value
+
+
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``queueconsole worker`` (shared with ``python -m engine.worker``)."""
     parser.add_argument("--queues", type=parse_queues, default=("default",), metavar="A,B")
@@ -48,6 +59,13 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--concurrency", type=positive_int, default=1, metavar="N")
     parser.add_argument("--max-memory-mb", type=positive_int, default=None, metavar="M")
+    parser.add_argument(
+        "--cpus",
+        type=positive_cores,
+        default=None,
+        metavar="C",
+        help="cores this worker offers its jobs (default: the cores this process may use)",
+    )
     parser.add_argument("--worker-id", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--supervisor-id", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -62,6 +80,7 @@ def options_from(args: argparse.Namespace) -> WorkerOptions:
         prefetch=args.prefetch,
         concurrency=args.concurrency,
         max_memory_mb=args.max_memory_mb,
+        cpus=available_cpus() if args.cpus is None else args.cpus,
         worker_id=args.worker_id,
         supervisor_id=args.supervisor_id,
         supervisor_pid=args.supervisor_pid,

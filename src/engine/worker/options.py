@@ -7,7 +7,8 @@ import the worker itself: its broker consumer, executor and psutil.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 DEFAULT_PREFETCH = 200
 """Most messages the broker may hold out to a worker (``--prefetch``). The worker asks
@@ -22,6 +23,9 @@ class WorkerOptions:
     prefetch: int = DEFAULT_PREFETCH
     concurrency: int = 1
     max_memory_mb: int | None = None
+    cpus: float = field(default_factory=lambda: available_cpus())
+    """Cores this worker offers its jobs: the sum of the ``cpu`` requests of the jobs it
+    runs at once never exceeds it (``--cpus``; default the cores this process may use)."""
     worker_id: str | None = None
     supervisor_id: str | None = None
     supervisor_pid: int | None = None
@@ -30,3 +34,12 @@ class WorkerOptions:
     heartbeat_s: float = 1.0
     grace_s: float = 30.0
     interrupt_grace_s: float = 2.0
+
+
+def available_cpus() -> float:
+    """The cores this process may run on (its affinity mask, which containers and
+    ``taskset`` narrow), not the machine's count."""
+    try:
+        return float(len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return float(os.cpu_count() or 1)

@@ -27,6 +27,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -38,6 +39,7 @@ from engine.broker.publisher import Publisher
 from engine.config import Settings
 from engine.db.driver import DriverDatabase
 from engine.hooks import AfterCommit, Closable, run_hooks
+from engine.resources import EPSILON_CPU, describe_capacity, describe_request
 from engine.snapshots import WorkerBeat
 from engine.store import workers as store
 from engine.store.changes import ChangeSet
@@ -62,6 +64,11 @@ log = logging.getLogger(__name__)
 
 NO_HANDLER_RETRY_S = 30.0
 TOO_BIG_RETRY_S = 60.0
+"""Seconds a job that fits no live worker waits before it is offered again (a worker
+that registers with room for it wakes it sooner: :func:`store.wake_fitting`)."""
+ELSEWHERE_RETRY_S = 1.0
+"""Seconds a job too big for this worker, but not for another live one, waits: long
+enough not to bounce straight back here, short enough not to be noticed."""
 EXIT_REPLACE = 75
 """Exit code asking the supervisor for a fresh process now (stuck handler, recycle)."""
 CLAIM_AHEAD_S = 0.05
@@ -78,6 +85,9 @@ IN_DOUBT_RETRY_S = 0.5  # seconds between asks whether a claim that failed had c
 class _Run:
     claimed: Claimed
     ctx: JobContext
+    started_at: datetime | None = None
+    """When it started here, if it waited for room after its claim (the claim's time
+    otherwise stands)."""
 
 
 @dataclass
@@ -127,6 +137,13 @@ class Worker:
         self._executor: Executor | None = None
         self._runs: dict[int, _Run] = {}
         """Claimed runs by job id, until their outcome is recorded."""
+        self._waiting: list[Claimed] = []
+        """Claimed runs that fit this worker but not beside what it runs now, oldest first:
+        they start as running jobs finish (their requests never add up past capacity)."""
+        self._cpu_requested = 0.0
+        self._memory_requested_mb = 0
+        self._marking: set[asyncio.Task[None]] = set()
+        """Writes of held runs' real start, kept referenced until done."""
         self._rss_checked = 0.0
         self._room = asyncio.Event()
         self._room.set()
@@ -159,8 +176,19 @@ class Worker:
             tuple(self.options.queues),
             supervisor_id=self.options.supervisor_id,
             max_memory_mb=self.options.max_memory_mb,
+            cpus=self.options.cpus,
         )
-        await self._db.run(lambda conn: store.register_worker(conn, info))
+
+        async def register(conn: Any) -> int:
+            await store.register_worker(conn, info)
+            # Jobs that waited for a worker this big need not wait out their delay.
+            return await store.wake_fitting(
+                conn, self.options.queues, self.options.cpus, self.options.max_memory_mb
+            )
+
+        woken = await self._db.run(register)
+        if woken:
+            log.info("worker %s has room for %d job(s) that fit no worker before", self.id, woken)
 
     async def run(self) -> int:
         """Work until asked to stop (signal, recycle, control message); then drain."""
@@ -198,6 +226,8 @@ class Worker:
         executor = self._ex
         # Claimed but never started: straight back to the queue, for someone else.
         unstarted = [(ctx.job_id, ctx.attempt) for ctx in executor.unstarted()]
+        unstarted += [(c.id, c.attempt) for c in self._waiting]
+        self._waiting.clear()
         for job_id, _ in unstarted:
             self._runs.pop(job_id, None)
         if unstarted:
@@ -231,6 +261,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()  # outcomes that finished while draining
+        await asyncio.gather(*self._marking, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._consumer.stop()
         with contextlib.suppress(Exception):
@@ -281,7 +312,7 @@ class Worker:
         while pending:
             if self._stop.is_set():
                 return  # never acked: the broker gives them to another worker
-            room = self._capacity() - self._ex.pending()
+            room = self._capacity() - self._ex.pending() - len(self._waiting)
             if room <= 0:
                 self._room.clear()
                 try:
@@ -370,30 +401,19 @@ class Worker:
         return max(1, min(self.options.prefetch, self._capacity() + self.options.concurrency))
 
     async def _dispatch(self, claimed: Sequence[Claimed]) -> None:
-        """Queue what this worker can run; defer what it cannot, with the reason."""
+        """Start what fits beside the running jobs, hold what fits once they finish,
+        defer (with the reason) what this worker cannot run at all."""
         no_handler: list[tuple[int, int]] = []
-        too_big: list[tuple[int, int, int]] = []
-        limit = self.options.max_memory_mb
+        too_big: list[Claimed] = []
         for c in claimed:
             if c.type not in registry:
                 no_handler.append((c.id, c.attempt))
-            elif limit is not None and c.memory_mb is not None and c.memory_mb > limit:
-                too_big.append((c.id, c.attempt, c.memory_mb))
+            elif not self._fits(c, alone=True):
+                too_big.append(c)
+            elif not self._waiting and self._fits(c, alone=False):
+                self._start(c)
             else:
-                ctx = JobContext(
-                    job_id=c.id,
-                    attempt=c.attempt,
-                    type=c.type,
-                    queue=c.queue,
-                    payload=c.payload,
-                    timeout_s=c.timeout_s,
-                    client=self.client,  # type: ignore[arg-type]  # made on first use
-                    loop=asyncio.get_running_loop(),
-                )
-                jt = registry.get(c.type)
-                assert jt is not None
-                self._runs[c.id] = _Run(c, ctx)
-                self._ex.submit(jt, ctx)
+                self._waiting.append(c)  # oldest first: started as room frees up
         if no_handler:
             names = {c.id: c.type for c in claimed}
             for job_id, attempt in no_handler:
@@ -406,16 +426,80 @@ class Worker:
                         conn, [run], delay_s=NO_HANDLER_RETRY_S, reason=r, worker_id=self.id
                     )
                 )
-        for job_id, attempt, mb in too_big:
-            reason = (
-                f"needs {mb} MiB; worker {self.id} allows {limit} MiB; "
-                f"retrying in {TOO_BIG_RETRY_S:g} s"
+        for c in too_big:
+            await self._defer_too_big(c)
+
+    def _fits(self, c: Claimed, *, alone: bool) -> bool:
+        """Whether ``c``'s requests fit this worker's capacity: on its own, or beside
+        the requests of the jobs it has started."""
+        cpu, mb = c.cpu or 0.0, c.memory_mb or 0
+        used_cpu, used_mb = (0.0, 0) if alone else (self._cpu_requested, self._memory_requested_mb)
+        limit = self.options.max_memory_mb
+        return used_cpu + cpu <= self.options.cpus + EPSILON_CPU and (
+            limit is None or used_mb + mb <= limit
+        )
+
+    def _start(self, c: Claimed, started_at: datetime | None = None) -> None:
+        """Reserve ``c``'s requests and hand it to the executor."""
+        ctx = JobContext(
+            job_id=c.id,
+            attempt=c.attempt,
+            type=c.type,
+            queue=c.queue,
+            payload=c.payload,
+            timeout_s=c.timeout_s,
+            client=self.client,  # type: ignore[arg-type]  # made on first use
+            loop=asyncio.get_running_loop(),
+        )
+        jt = registry.get(c.type)
+        assert jt is not None
+        self._cpu_requested += c.cpu or 0.0
+        self._memory_requested_mb += c.memory_mb or 0
+        self._runs[c.id] = _Run(c, ctx, started_at)
+        self._ex.submit(jt, ctx)
+
+    def _release(self, c: Claimed) -> None:
+        """Give back ``c``'s requests, then start the held runs that fit now."""
+        self._cpu_requested = max(0.0, self._cpu_requested - (c.cpu or 0.0))
+        self._memory_requested_mb = max(0, self._memory_requested_mb - (c.memory_mb or 0))
+        if not self._waiting or self._stop.is_set():
+            return
+        held, self._waiting = self._waiting, []
+        for w in held:
+            if self._fits(w, alone=False):
+                self._start(w, datetime.now(UTC))
+                task = asyncio.create_task(self._mark_started(w), name="mark-started")
+                self._marking.add(task)
+                task.add_done_callback(self._marking.discard)
+            else:
+                self._waiting.append(w)
+
+    async def _mark_started(self, c: Claimed) -> None:
+        """Move a held run's started_at to now, so the rescuer does not count the wait
+        against its timeout. Best effort: the outcome records the real start anyway."""
+        try:
+            await self._db.run(lambda conn: store.mark_started(conn, c.id, c.attempt))
+        except Exception as exc:
+            log.warning("noting the start of job %d failed: %s", c.id, exc)
+
+    async def _defer_too_big(self, c: Claimed) -> None:
+        """Defer a run bigger than this worker, naming its request and the largest
+        capacity a live worker of its queue offers; sooner if that one has room."""
+        largest = await self._db.run(lambda conn: store.largest_capacity(conn, c.queue))
+        fits_elsewhere = largest.fits(c.cpu, c.memory_mb)
+        delay = ELSEWHERE_RETRY_S if fits_elsewhere else TOO_BIG_RETRY_S
+        asked = describe_request(c.cpu, c.memory_mb)
+        reason = (
+            f"needs {asked}; worker {self.id} offers "
+            f"{describe_capacity(self.options.cpus, self.options.max_memory_mb)}; "
+            f"the largest capacity seen on queue {c.queue!r} is {largest.describe()}; "
+            f"retrying in {delay:g} s"
+        )
+        await self._commit(
+            lambda conn: store.defer(
+                conn, [(c.id, c.attempt)], delay_s=delay, reason=reason, worker_id=self.id
             )
-            await self._commit(
-                lambda conn, r=reason, run=(job_id, attempt): store.defer(
-                    conn, [run], delay_s=TOO_BIG_RETRY_S, reason=r, worker_id=self.id
-                )
-            )
+        )
 
     async def _commit(self, fn: Any) -> ChangeSet:
         changes: ChangeSet = await self._db.run(fn)
@@ -434,6 +518,7 @@ class Worker:
         run = self._runs.pop(ctx.job_id, None)
         if run is None:
             return  # handed back while draining; the database already says so
+        self._release(run.claimed)
         if outcome.kind in ("ok", "error"):
             self._avg_run_s += 0.2 * (outcome.run_s - self._avg_run_s)
         self._room.set()  # a slot is free: held deliveries may be claimed
@@ -482,7 +567,14 @@ class Worker:
                 logs.append((c.id, c.attempt, at, level, message))
             if o.kind == "ok":
                 successes.append(
-                    Success(c.id, c.attempt, _jsonable(o.result), o.peak_rss_bytes, o.cpu_time_s)
+                    Success(
+                        c.id,
+                        c.attempt,
+                        _jsonable(o.result),
+                        o.peak_rss_bytes,
+                        o.cpu_time_s,
+                        started_at=f.run.started_at,
+                    )
                 )
             elif o.kind == "interrupted":
                 continue  # cancelled: the job's state already says so; nothing to write
@@ -501,6 +593,7 @@ class Worker:
                         fingerprint(etype, emsg),
                         peak_rss_bytes=o.peak_rss_bytes,
                         cpu_time_s=o.cpu_time_s,
+                        started_at=f.run.started_at,
                     )
                 )
 
@@ -570,8 +663,12 @@ class Worker:
             prefetch_in_flight=self._ex.pending(),
             supervisor_id=self.options.supervisor_id,
             max_memory_mb=self.options.max_memory_mb,
+            cpus=self.options.cpus,
+            cpu_requested=self._cpu_requested,
+            memory_requested_mb=self._memory_requested_mb,
         )
         runs = [(ctx.job_id, ctx.attempt) for ctx in self._ex.running()]
+        runs += [(c.id, c.attempt) for c in self._waiting]
 
         async def beat_and_check(conn: Any) -> tuple[bool, list[tuple[int, int]]]:
             alive = await store.heartbeat(conn, self.id, beat)
@@ -581,6 +678,9 @@ class Worker:
         if not alive and not self._stop.is_set():
             log.warning("worker %s was presumed lost; registering again", self.id)
             await self._register()
+        if lost and self._waiting:  # held runs cancelled meanwhile never start
+            gone = set(lost)
+            self._waiting = [c for c in self._waiting if (c.id, c.attempt) not in gone]
         for job_id, attempt in lost:  # cancelled or rescued elsewhere: stop the work
             await self._ex.stop_job(job_id, attempt)
         for hook in self._hooks:

@@ -67,6 +67,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--timeout", metavar="S", type=seconds, help="seconds before the run is killed")
     p.add_argument("--memory-mb", metavar="M", type=int, help="memory the job needs, in MiB")
     p.add_argument(
+        "--cpu",
+        metavar="C",
+        type=float,
+        help="cores the job needs while it runs (fractional, e.g. 0.5)",
+    )
+    p.add_argument(
         "--ttl",
         metavar="S",
         type=seconds,
@@ -185,6 +191,7 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
             ttl_s=args.ttl,
             backoff_s=backoff,
             backoff_max_s=backoff_max,
+            cpu=args.cpu,
         )
     if args.json:
         print_json(

@@ -9,7 +9,13 @@ from typing import Any
 
 from engine.config import Settings
 from engine.errors import ValidationError
-from engine.worker.main import add_worker_arguments, options_from, positive_int, run_worker
+from engine.worker.main import (
+    add_worker_arguments,
+    options_from,
+    positive_cores,
+    positive_int,
+    run_worker,
+)
 from engine.worker.options import DEFAULT_PREFETCH
 from queueconsole.cli.arguments import seconds
 from queueconsole.cli.commands.api import add_api_arguments, check_api_arguments
@@ -48,6 +54,13 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--memory-budget-mb", type=positive_int, default=None, metavar="M")
     p.add_argument("--worker-max-memory-mb", type=positive_int, default=None, metavar="M")
+    p.add_argument(
+        "--worker-cpus",
+        type=positive_cores,
+        default=None,
+        metavar="C",
+        help="cores each worker offers its jobs' cpu requests (default: the cores it may use)",
+    )
     p.add_argument(
         "--prefetch",
         type=positive_int,
@@ -107,6 +120,7 @@ def _engine_options(args: argparse.Namespace) -> Any:
         workers={q: args.workers for q in queues} if args.workers else {},
         memory_budget_mb=args.memory_budget_mb,
         worker_max_memory_mb=args.worker_max_memory_mb,
+        worker_cpus=args.worker_cpus,
         prefetch=args.prefetch,
         concurrency=args.concurrency,
         reconcile_after_s=args.reconcile_after_s,

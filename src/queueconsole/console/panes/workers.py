@@ -32,6 +32,8 @@ WORKER_COLUMNS = (
     ("rss", "rss"),
     ("memory", "memory"),
     ("cpu", "cpu"),
+    ("cpu_req", "cpu req/cap"),
+    ("mem_req", "mem req/cap"),
     ("queues", "queues"),
     ("where", "host:pid"),
     ("done", "done"),
@@ -127,6 +129,8 @@ class WorkersPane(Pane):
             Text(megabytes(w.rss_bytes)),
             Text(sparkline(_memory(w) or tuple(self._memory.get(w.id, ())))),
             Text(cpu),
+            Text(requested_of_capacity(w.cpu_requested, w.cpus)),
+            Text(requested_of_capacity(w.memory_requested_mb, w.max_memory_mb, "M")),
             literal(",".join(w.queues)),
             literal(where),
             Text(f"{w.jobs_done:,}"),
@@ -144,3 +148,14 @@ class WorkersPane(Pane):
 def _memory(w: Worker) -> tuple[float, ...]:
     """Resident memory samples the engine kept for ``w``, oldest first."""
     return tuple(float(m.rss_bytes) for m in w.memory_history)
+
+
+def requested_of_capacity(requested: float | None, capacity: float | None, unit: str = "") -> str:
+    """``0.5/2`` or ``400/1000M``: what a worker's running jobs requested of what it
+    offers (not what they use: ``rss`` and ``cpu`` are measured); ``-`` when unknown,
+    ``∞`` for a worker without a memory limit."""
+    if requested is None and capacity is None:
+        return "-"
+    used = "-" if requested is None else f"{requested:g}"
+    cap = "∞" if capacity is None else f"{capacity:g}"
+    return f"{used}/{cap}{unit}"
