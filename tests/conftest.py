@@ -38,6 +38,8 @@ TABLES = (
     "queue_state_deltas",
     "schedules",
     "schedule_fires",
+    "queue_minutes",
+    "queue_minute_rollup",
 )
 
 

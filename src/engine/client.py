@@ -42,6 +42,7 @@ from engine.queues.info import QueueInfo, list_queues
 from engine.queues.pausing import PauseChange
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
 from engine.readapi.graph import default_workflow_job, workflow_graph
+from engine.readapi.history import history
 from engine.readapi.jobs import job_detail, job_page, queue_counts
 from engine.snapshots import (
     PREVIEW_ROOTS,
@@ -55,6 +56,7 @@ from engine.snapshots import (
     JobPage,
     JobRef,
     JobSort,
+    MinuteHistory,
     QueueCounts,
     SortKey,
     WorkflowGraph,
@@ -431,6 +433,12 @@ class Client:
         """Jobs per state for every queue."""
         async with self.db.connection() as conn:
             return await queue_counts(conn)
+
+    async def history(self, window: timedelta, queue: str | None = None) -> MinuteHistory:
+        """Completed, failed, wait p50/p95 and depth per queue over ``window`` (up to 7
+        days), per minute or per N-minute bucket, ending with the current minute."""
+        async with self.db.connection() as conn:
+            return await history(conn, window, queue)
 
     async def workflow_graph(self, job_id: int, *, limit: int = GRAPH_LIMIT) -> WorkflowGraph:
         """The dependency graph a job belongs to (its workflow, or its connected component),

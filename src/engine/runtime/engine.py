@@ -35,6 +35,7 @@ from engine.maintenance.rescuer import (
 )
 from engine.maintenance.retention import RetentionService
 from engine.maintenance.retries import RetryScheduler
+from engine.maintenance.rollup import MinuteRollup
 from engine.maintenance.scheduler import ScheduleService
 from engine.runtime.scaling import SCALE_COMMAND, ScaleAnswer, answer_message
 from engine.runtime.supervisor import Supervisor
@@ -45,7 +46,7 @@ from engine.worker.options import DEFAULT_PREFETCH
 log = logging.getLogger(__name__)
 
 SERVICES_POOL_SIZE = 3
-"""Connections the maintenance services keep (as many again while busy): six services,
+"""Connections the maintenance services keep (as many again while busy): seven services,
 each one short statement or transaction at a time."""
 
 
@@ -207,6 +208,7 @@ def maintenance_services(
         CountReconciler(settings, db, cache=cache),
         ScheduleService(settings, db, hooks),
         ExpiryService(settings, db, hooks),
+        MinuteRollup(db),
     ]
     retention = RetentionService(settings, retention_db, hooks)
     if retention.enabled:

@@ -27,6 +27,7 @@ from engine.snapshots.failures import (
 )
 from engine.snapshots.graph import GraphNode, WorkflowGraph
 from engine.snapshots.health import ServiceHealth
+from engine.snapshots.history import HistoryPoint, MinuteHistory, QueueHistory
 from engine.snapshots.jobs import (
     FAILURE_GROUP_UNKNOWN,
     JOB_SORT_COLUMNS,
@@ -77,6 +78,7 @@ __all__ = [
     "GraphNode",
     "GroupRetried",
     "GroupRetryPreview",
+    "HistoryPoint",
     "JobDetail",
     "JobEvent",
     "JobFilter",
@@ -87,7 +89,9 @@ __all__ = [
     "LatencySection",
     "LogLine",
     "MemorySample",
+    "MinuteHistory",
     "QueueCounts",
+    "QueueHistory",
     "QueueView",
     "QueuesSection",
     "ServiceHealth",
