@@ -36,6 +36,7 @@ from engine.queries.queue_minutes import (
     QUEUE_MINUTE_ROLLUP_ADVANCE,
     QUEUE_MINUTE_ROLLUP_INIT,
     QUEUE_MINUTE_ROLLUP_LOCK,
+    QUEUE_MINUTE_ROLLUP_MARKER,
     QUEUE_MINUTE_ROLLUP_STORE,
 )
 
@@ -75,12 +76,13 @@ async def rollup_batch(
     settle_s: float = ROLLUP_SETTLE_S,
 ) -> RollupBatch:
     """Roll up the next closed minutes (at most ``batch_min``), in the caller's transaction."""
-    await conn.execute(QUEUE_MINUTE_ROLLUP_INIT, {"backfill_min": backfill_min})
-    row = (
-        await conn.execute(
-            QUEUE_MINUTE_ROLLUP_LOCK, {"backfill_min": backfill_min, "settle_s": settle_s}
-        )
-    ).first()
+    lock = {"backfill_min": backfill_min, "settle_s": settle_s}
+    row = (await conn.execute(QUEUE_MINUTE_ROLLUP_LOCK, lock)).first()
+    if row is None and await conn.scalar(QUEUE_MINUTE_ROLLUP_MARKER) is None:
+        # The first run anywhere: make the marker (another engine's first run waits here
+        # for ours to commit, then finds it made), then lock it.
+        await conn.execute(QUEUE_MINUTE_ROLLUP_INIT, {"backfill_min": backfill_min})
+        row = (await conn.execute(QUEUE_MINUTE_ROLLUP_LOCK, lock)).first()
     if row is None:
         return RollupBatch(None, None, 0, False, True, ROLLUP_REST_S)
     start: datetime = row.start
