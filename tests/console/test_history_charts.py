@@ -46,7 +46,7 @@ async def test_a_console_opened_after_jobs_finished_shows_them_and_switches_rang
         done = app.query_one("#chart-throughput", SeriesChart)
         await until(pilot, lambda: done.view is not None)
         shown = screen_text(app)
-        assert "last 1h" in shown and "done /min 1h" in shown
+        assert "last 1h" in shown and "done/min 1h" in shown
         assert done.view is not None and sum(done.view.lines[0].values) == 7
         assert len(done.view.lines[0].values) == 60
         wait = app.query_one("#chart-wait", SeriesChart).view
@@ -56,12 +56,12 @@ async def test_a_console_opened_after_jobs_finished_shows_them_and_switches_rang
         await until(pilot, lambda: done.view is not None and "15m" in done.view.title)
         await settle(app, pilot)
         shown = screen_text(app)
-        assert "last 15m" in shown and "done /min 15m" in shown
+        assert "last 15m" in shown and "done/min 15m" in shown
         assert done.view is not None and sum(done.view.lines[0].values) == 0  # 20 min ago
 
         await pilot.press("greater_than_sign", "greater_than_sign")
         await until(pilot, lambda: done.view is not None and "24h" in done.view.title)
         await settle(app, pilot)
         shown = screen_text(app)
-        assert "last 24h" in shown and "done /10min 24h" in shown
+        assert "last 24h" in shown and "done/10min 24h" in shown
         assert done.view is not None and sum(done.view.lines[0].values) == 7

@@ -36,7 +36,11 @@ def unit(history: MinuteHistory) -> str:
 def chart_views(
     history: MinuteHistory, queue: str | None, span: str
 ) -> tuple[ChartView, ChartView, ChartView]:
-    """Done, failed and wait (p50 and p95) charts of ``queue`` (None: all queues)."""
+    """Done, failed and wait (p50 and p95 lines) charts of ``queue`` (None: all queues).
+
+    Titles are short (``done/min 1h``, ``wait s 1h``): at 80 columns a chart is some 20
+    cells wide and plotext drops a title that does not fit; the caption above the charts
+    names the queue, the range and the two wait lines."""
     points = history.points(queue)
     per = unit(history)
     done = Series("done", tuple(float(p.completed) for p in points))
@@ -44,7 +48,7 @@ def chart_views(
     p50 = Series("p50", tuple(p.wait_p50_s or 0.0 for p in points))
     p95 = Series("p95", tuple(p.wait_p95_s or 0.0 for p in points))
     return (
-        ChartView(f"done {per} {span}", (done,), span),
-        ChartView(f"failed {per} {span}", (failed,), span),
-        ChartView(f"wait s p50·p95 {span}", (p50, p95), span),
+        ChartView(f"done{per} {span}", (done,), span),
+        ChartView(f"failed{per} {span}", (failed,), span),
+        ChartView(f"wait s {span}", (p50, p95), span),
     )

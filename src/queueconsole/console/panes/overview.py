@@ -184,7 +184,7 @@ class OverviewPane(Pane):
         queue = self.selection().queue
         caption = Text(no_wrap=True, overflow="ellipsis")
         caption.append("history ", style="bold")
-        caption.append(f"{queue or 'all queues'} · last {label}")
+        caption.append(f"{queue or 'all queues'} · last {label} · wait p50, p95")
         caption.append("  < > range", style="dim")
         self.query_one("#chart-caption", Static).update(caption)
         history = self._history
