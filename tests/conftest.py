@@ -41,6 +41,8 @@ TABLES = (
     "api_tokens",
     "dead_letters",
     "dead_letter_sweeps",
+    "queue_minutes",
+    "queue_minute_rollup",
 )
 
 

@@ -58,6 +58,7 @@ from engine.queues.pausing import PauseChange
 from engine.readapi.dashboard import failure_groups
 from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
 from engine.readapi.graph import default_workflow_job, workflow_graph, workflow_graph_by_id
+from engine.readapi.history import history
 from engine.readapi.jobs import job_detail, job_logs, job_page, queue_counts
 from engine.snapshots import (
     PREVIEW_ROOTS,
@@ -78,6 +79,7 @@ from engine.snapshots import (
     JobRef,
     JobSort,
     LogPage,
+    MinuteHistory,
     QueueCounts,
     SortKey,
     TokenInfo,
@@ -597,6 +599,12 @@ class Client:
         """Jobs per state for every queue."""
         async with self.db.connection() as conn:
             return await queue_counts(conn)
+
+    async def history(self, window: timedelta, queue: str | None = None) -> MinuteHistory:
+        """Completed, failed, wait p50/p95 and depth per queue over ``window`` (up to 7
+        days), per minute or per N-minute bucket, ending with the current minute."""
+        async with self.db.connection() as conn:
+            return await history(conn, window, queue)
 
     async def workflow_graph(self, job_id: int, *, limit: int = GRAPH_LIMIT) -> WorkflowGraph:
         """The dependency graph a job belongs to (its workflow, or its connected component),

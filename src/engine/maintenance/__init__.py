@@ -14,7 +14,8 @@ service share one code path), its defaults as named constants with units, and th
 - :mod:`~engine.maintenance.retries`: requeues retries whose backoff ended;
 - :mod:`~engine.maintenance.scheduler`: cron schedules;
 - :mod:`~engine.maintenance.expiry`: job TTL;
-- :mod:`~engine.maintenance.retention`: removes old finished jobs.
+- :mod:`~engine.maintenance.retention`: removes old finished jobs;
+- :mod:`~engine.maintenance.rollup`: per-queue, per-minute history for the charts.
 
 :class:`~engine.runtime.engine.Engine` lists the ones it runs. Every service is safe
 to run in several engines at once (``SKIP LOCKED``, attempt-fenced updates).

@@ -36,6 +36,7 @@ from engine.maintenance.rescuer import (
 )
 from engine.maintenance.retention import RetentionService
 from engine.maintenance.retries import RetryScheduler
+from engine.maintenance.rollup import MinuteRollup
 from engine.maintenance.scheduler import ScheduleService
 from engine.runtime.scaling import SCALE_COMMAND, ScaleAnswer, answer_message
 from engine.runtime.supervisor import Supervisor
@@ -212,6 +213,7 @@ def maintenance_services(
         ScheduleService(settings, db, hooks),
         ExpiryService(settings, db, hooks),
         DeadLetterService(settings, db, hooks),
+        MinuteRollup(db),
     ]
     retention = RetentionService(settings, retention_db, hooks)
     if retention.enabled:

@@ -28,6 +28,7 @@ from engine.snapshots.failures import (
 )
 from engine.snapshots.graph import GraphNode, WorkflowGraph
 from engine.snapshots.health import ServiceHealth
+from engine.snapshots.history import HistoryPoint, MinuteHistory, QueueHistory
 from engine.snapshots.jobs import (
     FAILURE_GROUP_UNKNOWN,
     JOB_SORT_COLUMNS,
@@ -86,6 +87,7 @@ __all__ = [
     "GraphNode",
     "GroupRetried",
     "GroupRetryPreview",
+    "HistoryPoint",
     "JobDetail",
     "JobEvent",
     "JobFilter",
@@ -97,7 +99,9 @@ __all__ = [
     "LogLine",
     "LogPage",
     "MemorySample",
+    "MinuteHistory",
     "QueueCounts",
+    "QueueHistory",
     "QueueView",
     "QueuesSection",
     "ServiceHealth",

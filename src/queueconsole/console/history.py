@@ -1,10 +1,11 @@
 """A bounded client-side history of queue figures for the Overview charts.
 
-The engine keeps no time series the console could ask for, so the console
-samples the per-queue counts on every refresh and keeps the last
-:data:`HISTORY_SAMPLES` of them. Throughput and failures are the change of the
-completed and failed totals between two samples, per second, so they need no
-extra query.
+The console samples the per-queue counts on every refresh and keeps the last
+:data:`HISTORY_SAMPLES` of them: the Overview's live depth chart. Done, failed and
+wait over minutes to a day come from the engine's per-minute history in PostgreSQL
+instead (:mod:`queueconsole.console.chart_ranges`), which survives a restart.
+Throughput and failures here are the change of the completed and failed totals
+between two samples, per second, kept for the overview snapshot's other readers.
 """
 
 from __future__ import annotations

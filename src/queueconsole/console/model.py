@@ -124,6 +124,16 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class ChartView:
+    """A chart of history: its title (what, which unit), its lines and the span it covers."""
+
+    title: str
+    lines: tuple[Series, ...]
+    span: str
+    """The window, as its left edge is labelled (``15m``, ``1h``, ``24h``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DashboardParts:
     """What the engine's dashboard read API adds to a refresh, in the console's types."""
 

@@ -13,10 +13,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from engine.errors import EngineError
-from engine.snapshots import JobDetail, JobFilter, JobSort, SortKey, WorkflowGraph
+from engine.snapshots import (
+    JobDetail,
+    JobFilter,
+    JobSort,
+    MinuteHistory,
+    SortKey,
+    WorkflowGraph,
+)
 from queueconsole.console.compose import merge_workers, parts_from_dashboard, supervised_workers
 from queueconsole.console.health import POSTGRESQL
 from queueconsole.console.history import History
@@ -121,6 +128,12 @@ class DataSource:
         if parts is not None and parts.failures_rate is not None:
             failures = parts.failures_rate
         return Overview(at, services, queues, workers, (depth, throughput, failures))
+
+    async def minute_history(self, window: timedelta) -> MinuteHistory:
+        """Every queue's per-minute history over ``window`` from PostgreSQL (the rollup
+        plus the live minute): what the Overview's charts draw."""
+        async with asyncio.timeout(FETCH_TIMEOUT_S):
+            return await self.link.client.history(window)
 
     async def jobs(
         self, flt: JobFilter, sort: JobSort, after: SortKey | None, page_number: int

@@ -1,15 +1,36 @@
-"""Overview (``1``): queue depths, charts over time, service health, workers summary."""
+"""Overview (``1``): queue depths, charts over time, service health, workers summary.
+
+The depth chart is the console's own live samples; done, failed and wait charts are
+the engine's per-minute history from PostgreSQL (:mod:`engine.readapi.history`), read
+at most every :data:`~queueconsole.console.chart_ranges.HISTORY_EVERY_S` seconds, so a
+console opened after an incident shows it. They follow the queue under the table's
+cursor: at 80 columns a chart is some 20 cells wide, where several queues' lines would
+cross and hide each other, and colour alone cannot tell them apart without true colour.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Any, ClassVar
+
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from engine.snapshots import ServiceHealth
+from engine.snapshots import MinuteHistory, ServiceHealth
+from queueconsole.console.chart_ranges import (
+    DEFAULT_RANGE,
+    HISTORY_EVERY_S,
+    RANGES,
+    chart_views,
+    step_range,
+)
 from queueconsole.console.model import Overview, QueueRow, Selection, WorkersView
 from queueconsole.console.panes.base import Pane
+from queueconsole.console.source import DataSource
 from queueconsole.console.text import count, literal
 from queueconsole.console.widgets.chart import SeriesChart
 from queueconsole.console.widgets.keyed_table import KeyedTable
@@ -98,24 +119,88 @@ class OverviewPane(Pane):
 
     title = "Overview"
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("less_than_sign", "range(-1)", "Shorter range", show=False),
+        Binding("greater_than_sign", "range(1)", "Longer range", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.range_index = DEFAULT_RANGE
+        """Which of :data:`~queueconsole.console.chart_ranges.RANGES` the charts show."""
+        self._history: MinuteHistory | None = None
+        self._read_at = float("-inf")
+
     def compose(self) -> ComposeResult:
         yield Static(classes="line", id="services")
         yield Static(classes="line", id="workers-summary")
         yield KeyedTable(QUEUE_COLUMNS, id="queues")
+        yield Static(classes="line", id="chart-caption")
         with Horizontal(id="charts"):
             yield SeriesChart("depth", id="chart-depth")
-            yield SeriesChart("throughput /s", id="chart-throughput")
-            yield SeriesChart("failures /s", id="chart-failures")
+            yield SeriesChart("done /min", id="chart-throughput")
+            yield SeriesChart("failed /min", id="chart-failures")
+            yield SeriesChart("wait s", id="chart-wait")
         yield Static(classes="pane-status")
+
+    async def load(self, source: DataSource) -> Any | None:
+        """The history of the range shown, when the last read is older than
+        :data:`HISTORY_EVERY_S` (or of another range); None otherwise."""
+        _label, window = RANGES[self.range_index]
+        fresh = time.monotonic() - self._read_at < HISTORY_EVERY_S
+        if fresh and self._history is not None and self._history.window == window:
+            return None
+        self._read_at = time.monotonic()
+        return await source.minute_history(window)
+
+    def show(self, data: Any) -> None:
+        if isinstance(data, MinuteHistory):
+            self._history = data
+            self._draw_history()
+
+    def action_range(self, step: int) -> None:
+        """``<`` and ``>``: a shorter or longer range, read at once."""
+        index = step_range(self.range_index, step)
+        if index == self.range_index:
+            return
+        self.range_index = index
+        self._read_at = float("-inf")
+        self._draw_history()
+        self.app.run_worker(self._reload(), group="history", exclusive=True, exit_on_error=False)
+
+    async def _reload(self) -> None:
+        source: DataSource = getattr(self.app, "source")  # noqa: B009 - the app's data source
+        try:
+            self.show(await self.load(source))
+        except Exception as exc:  # a service down: the banner says so; keep the old charts
+            self.show_error(str(exc) or type(exc).__name__)
+
+    @on(KeyedTable.RowHighlighted)
+    def _queue_changed(self) -> None:
+        self._draw_history()
+
+    def _draw_history(self) -> None:
+        label, window = RANGES[self.range_index]
+        queue = self.selection().queue
+        caption = Text(no_wrap=True, overflow="ellipsis")
+        caption.append("history ", style="bold")
+        caption.append(f"{queue or 'all queues'} · last {label} · wait p50, p95")
+        caption.append("  < > range", style="dim")
+        self.query_one("#chart-caption", Static).update(caption)
+        history = self._history
+        if history is None or history.window != window:
+            return  # the range's first read is on its way; the old lines stay until then
+        charts = ("#chart-throughput", "#chart-failures", "#chart-wait")
+        for chart_id, view in zip(charts, chart_views(history, queue, label), strict=True):
+            self.query_one(chart_id, SeriesChart).view = view
 
     def on_overview(self, overview: Overview) -> None:
         self.query_one("#services", Static).update(health_text(overview.services))
         self.query_one("#workers-summary", Static).update(workers_text(overview.workers))
         table = self.query_one("#queues", KeyedTable)
         table.set_rows([(q.name, queue_cells(q)) for q in overview.queues])
-        charts = ("#chart-depth", "#chart-throughput", "#chart-failures")
-        for chart_id, series in zip(charts, overview.charts, strict=False):
-            self.query_one(chart_id, SeriesChart).series = series
+        if overview.charts:
+            self.query_one("#chart-depth", SeriesChart).series = overview.charts[0]
         status = self.query_one(".pane-status", Static)
         if not overview.queues:
             status.update(Text("no queues yet: submit a job (queueconsole submit TYPE)"))

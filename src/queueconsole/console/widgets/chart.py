@@ -1,4 +1,5 @@
-"""A plotext line chart of one :class:`~queueconsole.console.model.Series`."""
+"""A plotext line chart: live samples (:class:`~queueconsole.console.model.Series`) or a
+window of history (:class:`~queueconsole.console.model.ChartView`, one or two lines)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from queueconsole.console.model import Series
+from queueconsole.console.model import ChartView, Series
 
 WINDOW = 120  # samples drawn: the last two minutes at one refresh a second
 REDRAW_EVERY_S = 5.0  # seconds between two redraws of a chart whose samples changed
@@ -34,12 +35,16 @@ class SeriesChart(PlotextPlot):
     series: reactive[Series | None] = reactive(None, always_update=False)
     """The samples to draw (only the last :data:`WINDOW` are drawn)."""
 
+    view: reactive[ChartView | None] = reactive(None, always_update=False)
+    """A window of history to draw instead; a new one (new data every few seconds at
+    most, or a range or queue the operator picked) is drawn at once."""
+
     def __init__(
         self, title: str, *, id: str | None = None, redraw_every_s: float = REDRAW_EVERY_S
     ) -> None:
         super().__init__(id=id)
         self._title = title
-        self._drawn: tuple[float, ...] | None = None
+        self._drawn: object = None
         self._drawn_at = float("-inf")
         self._redraw_every_s = redraw_every_s
         self._rendered: tuple[tuple[object, ...], RenderResult] | None = None
@@ -57,6 +62,26 @@ class SeriesChart(PlotextPlot):
             return  # drawn recently; a later refresh brings these samples in
         self._drawn_at = now
         self._draw(values)
+
+    def watch_view(self, view: ChartView | None) -> None:
+        if view is None or view == self._drawn:
+            return
+        self._drawn_at = time.monotonic()
+        self._drawn = view
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(view.title)
+        points = max((len(line.values) for line in view.lines), default=0)
+        plt.xlim(0, max(points - 1, 1))
+        plt.xticks([0, max(points - 1, 1)], [f"-{view.span}", "now"])
+        top = 0.0
+        for line in view.lines:
+            if line.values:
+                plt.plot(list(range(len(line.values))), list(line.values), marker="braille")
+                top = max(top, max(line.values))
+        plt.ylim(0, top * 1.1 if top > 0 else 1)
+        self.refresh()
 
     def render(self) -> RenderResult:
         """The plot, built by plotext only when its samples, size or theme changed.

@@ -1,7 +1,7 @@
 """Job CPU requests and worker capacity: what a job asks for, what a worker offers.
 
 Revision ID: 0008
-Revises: 0005 (re-chained onto the last revision when merged)
+Revises: 0007 (re-chained onto the last revision when merged)
 
 A job could ask only for memory, checked on its own against one worker's
 limit; concurrent jobs on one worker could together ask for more than it has.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
