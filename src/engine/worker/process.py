@@ -70,6 +70,11 @@ ELSEWHERE_RETRY_S = 1.0
 """Seconds a job too big for this worker, but not for another live one, waits: long
 enough not to bounce straight back here, short enough not to be noticed."""
 EXIT_REPLACE = 75
+DRAIN_MARGIN_S = 15.0
+"""Seconds a drain may take beyond the grace period (records, closes) before the worker
+leaves without finishing it."""
+EXIT_DRAIN_STUCK = 70
+"""Exit status of a worker that left because its drain hung (EX_SOFTWARE)."""
 """Exit code asking the supervisor for a fresh process now (stuck handler, recycle)."""
 CLAIM_AHEAD_S = 0.05
 """Claim ahead only as much work as should start within this time."""
@@ -207,7 +212,22 @@ class Worker:
         await self._consumer.start()
         log.info("worker %s consuming %s", self.id, ",".join(self.options.queues))
         await self._stop.wait()
-        await self._drain()
+        try:
+            async with asyncio.timeout(self.options.grace_s + DRAIN_MARGIN_S):
+                await self._drain()
+        except TimeoutError:
+            # A drain stuck on a service (a lock, a broker call that never answers)
+            # must not keep the process alive: an orphan would run on unsupervised and
+            # a SIGTERM would never end it. Leave now; the rescuer hands back whatever
+            # this worker still held once its heartbeat stops.
+            log.error(
+                "worker %s: drain did not finish within %.0f s (%s); leaving without it",
+                self.id,
+                self.options.grace_s + DRAIN_MARGIN_S,
+                self._stop_reason,
+            )
+            logging.shutdown()
+            os._exit(EXIT_DRAIN_STUCK)
         return self._exit_code
 
     def request_stop(self, reason: str = "stopped", exit_code: int = 0) -> None:
