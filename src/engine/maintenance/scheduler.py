@@ -501,9 +501,9 @@ async def fire_now(conn: Connection, name: str) -> FireRound:
     return FireRound((Fired(schedule.name, tick, 0, job_id, "fired now"),), changes)
 
 
-async def missed_totals(conn: AsyncConnection) -> dict[int, int]:
-    """Ticks missed per schedule id over the kept fire history (only those that missed)."""
-    return {r.schedule_id: int(r.missed) for r in await conn.execute(SCHEDULE_MISSED_TOTALS)}
+async def missed_totals(conn: AsyncConnection) -> dict[str, int]:
+    """Ticks missed per schedule name over the kept fire history (only those that missed)."""
+    return {r.name: int(r.missed) for r in await conn.execute(SCHEDULE_MISSED_TOTALS)}
 
 
 async def next_due_in(conn: Connection) -> float | None:

@@ -114,8 +114,9 @@ SCHEDULE_FIRE_COUNT_OLD = Sql("SELECT count(*) FROM schedule_fires WHERE fired_a
 # -- kept fire history: the Schedules pane shows a schedule that keeps missing.
 SCHEDULE_MISSED_TOTALS = Sql(
     """
-    SELECT schedule_id, sum(missed) AS missed FROM schedule_fires
-    GROUP BY schedule_id HAVING sum(missed) > 0
+    SELECT s.name, sum(f.missed) AS missed
+    FROM schedule_fires f JOIN schedules s ON s.id = f.schedule_id
+    GROUP BY s.name HAVING sum(f.missed) > 0
     """
 )
 
