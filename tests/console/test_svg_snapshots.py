@@ -1,0 +1,124 @@
+"""SVG snapshots of every pane at 80x24 and 160x48, read the way production reads them.
+
+Unlike ``test_snapshots.py`` (plain text, the dashboard turned off), these go through
+the engine's dashboard read API (``StatusReader.dashboard``: counts, failure groups,
+workers) and the per-minute history against the real test database, exactly as a
+running console does. What would follow the wall clock is fixed instead: the
+scenario's timestamps (``scenario.freeze``), the console's clock (``FIXED_NOW``), the
+service probes' latencies and the supervisor (the only stand-in: the local process
+list, with fixed memory and heartbeats).
+
+The stored pictures live in ``tests/console/__snapshots__/test_svg_snapshots/``.
+After an intended change of the layout, regenerate and review them with::
+
+    .venv/bin/pytest tests/console/test_svg_snapshots.py --snapshot-update
+
+A mismatch fails the test and pytest-textual-snapshot writes ``snapshot_report.html``
+(the stored and the new picture side by side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from pytest_textual_snapshot import SVGImageExtension
+from sqlalchemy import text
+from syrupy import SnapshotAssertion
+
+from queueconsole.console.app import ConsoleApp
+from queueconsole.console.link import AttachedLink
+from queueconsole.console.screens.job_detail import JobDetailScreen
+from tests.console.conftest import FIXED_NOW, FakeSupervisor, healthy, settle, until
+from tests.console.scenario import FROZEN, build, seeded_history
+from tests.console.test_snapshots import shown
+
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture
+async def production_app(client) -> AsyncIterator[ConsoleApp]:
+    """The console on the dashboard path (``use_dashboard`` as in production); its link
+    is stopped afterwards (the status cache holds Redis connections)."""
+    link = AttachedLink(
+        client.settings,
+        client,
+        supervisor=FakeSupervisor(targets={"default": 2, "mail": 1}),
+        probe=healthy,
+    )
+    app = ConsoleApp(link, refresh_s=None, clock=lambda: FIXED_NOW, history=seeded_history())
+    yield app
+    await link.stop()
+
+
+@pytest.fixture
+def svg(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Syrupy's snapshot, one ``.svg`` file per picture (pytest-textual-snapshot's format)."""
+    return snapshot.use_extension(SVGImageExtension)
+
+
+async def add_schedules(client, db) -> None:
+    """One active schedule and one paused one, their fire times fixed."""
+    await client.add_schedule("nightly-report", "0 2 * * *", "reports.build", queue="mail")
+    await client.add_schedule("cleanup", "*/5 * * * *", "maint.cleanup")
+    await client.pause_schedule("cleanup")
+    async with db.transaction() as conn:
+        await conn.execute(
+            text(
+                "UPDATE schedules SET next_fire_at = CAST(:next AS timestamptz),"
+                " last_tick = CAST(:last AS timestamptz)"
+            ),
+            {"next": FROZEN + timedelta(hours=14), "last": FROZEN - timedelta(hours=10)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO schedule_fires (schedule_id, tick, missed) "
+                "SELECT id, CAST(:tick AS timestamptz), 3 FROM schedules WHERE name = 'cleanup'"
+            ),
+            {"tick": FROZEN - timedelta(hours=1)},
+        )
+
+
+def picture(app: ConsoleApp) -> str:
+    return app.export_screenshot(title="queueconsole", simplify=True)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_pane(client, db, svg, size, production_app):
+    """Overview, Jobs, DAG, Workers, Failures, Schedules and help, in that order."""
+    ids = await build(client, db)
+    await add_schedules(client, db)
+    app = production_app
+    async with app.run_test(size=size) as pilot:
+        await shown(app, pilot)
+        assert picture(app) == svg(name="overview")
+        await shown(app, pilot, "2")
+        assert picture(app) == svg(name="jobs")
+        app.show_dag(ids["load"], (await client.job(ids["load"])).workflow_id)
+        await shown(app, pilot)
+        assert picture(app) == svg(name="dag")
+        await shown(app, pilot, "4")
+        assert picture(app) == svg(name="workers")
+        await shown(app, pilot, "5")
+        assert picture(app) == svg(name="failures")
+        await shown(app, pilot, "6")
+        assert picture(app) == svg(name="schedules")
+        await shown(app, pilot, "question_mark")
+        assert picture(app) == svg(name="help")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_job_detail(client, db, svg, size, production_app):
+    """A failed job of a workflow: dependencies, payload, error, events."""
+    ids = await build(client, db)
+    app = production_app
+    async with app.run_test(size=size) as pilot:
+        await shown(app, pilot, "2")
+        app.query_one("#jobs-table").select_key(ids["transform"])
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job)
+        await settle(app, pilot)
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        assert picture(app) == svg(name="job-detail")
