@@ -84,6 +84,9 @@ DB_OPERATION_TIMEOUT_S = 15.0
 """Longest a claim, a flush or a heartbeat may wait on PostgreSQL before it is given up
 as failed (and, for a claim, checked for having committed)."""
 IN_DOUBT_RETRY_S = 0.5  # seconds between asks whether a claim that failed had committed
+LIVE_LOGS_S = 0.5
+"""Seconds between writes of the log lines running jobs have added since the last one, so
+a job's detail can follow its log while it runs (the rest are written with the outcome)."""
 
 
 @dataclass
@@ -93,6 +96,8 @@ class _Run:
     started_at: datetime | None = None
     """When it started here, if it waited for room after its claim (the claim's time
     otherwise stands)."""
+    logged: int = 0
+    """How many of ``ctx.logs`` are written already (by :meth:`Worker._stream_logs`)."""
 
 
 @dataclass
@@ -207,6 +212,7 @@ class Worker:
         )
         self._tasks = [asyncio.create_task(self._recorder(), name="recorder")]
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
+        self._tasks.append(asyncio.create_task(self._log_streamer(), name="stream-logs"))
         with contextlib.suppress(Exception):
             await self._control.subscribe(self._on_control)
         await self._consumer.start()
@@ -583,7 +589,7 @@ class Worker:
         logs: list[tuple[Any, ...]] = []
         for f in batch:
             c, o = f.run.claimed, f.outcome
-            for at, level, message in f.run.ctx.logs:
+            for at, level, message in f.run.ctx.logs[f.run.logged :]:
                 logs.append((c.id, c.attempt, at, level, message))
             if o.kind == "ok":
                 successes.append(
@@ -645,6 +651,35 @@ class Worker:
         self.stats.failed += len(failures)
         self.stats.flushes += 1
         await run_hooks(self._hooks, changes)
+
+    async def _log_streamer(self) -> None:
+        while True:
+            await asyncio.sleep(LIVE_LOGS_S)
+            try:
+                await self._stream_logs()
+            except Exception as exc:  # the lines stay; the next round or the outcome has them
+                log.warning("writing running jobs' log lines failed: %s", exc)
+
+    async def _stream_logs(self) -> None:
+        """Write the lines running jobs logged since the last round.
+
+        Under the recorder's lock, so a run that ends meanwhile is recorded after this
+        write and writes only the lines after :attr:`_Run.logged`: none twice, none lost.
+        """
+        async with self._flush_lock:
+            marks: list[tuple[_Run, int]] = []
+            lines: list[tuple[int, int, datetime, str, str]] = []
+            for run in self._runs.values():
+                new = run.ctx.logs[run.logged :]  # a copy: the job's thread may append
+                if new:
+                    c = run.claimed
+                    lines += [(c.id, c.attempt, at, lvl, msg) for at, lvl, msg in new]
+                    marks.append((run, run.logged + len(new)))
+            if not lines:
+                return
+            await self._db.run(lambda conn: store.insert_logs(conn, lines))
+            for run, logged in marks:
+                run.logged = logged
 
     # -- heartbeat and control ----------------------------------------------------
 

@@ -292,7 +292,7 @@ class ConsoleApp(App[None]):
 
     @on(OpenJob)
     def _open_job(self, event: OpenJob) -> None:
-        screen = JobDetailScreen(event.job_id)
+        screen = JobDetailScreen(event.job_id, source=self.source)
         self.push_screen(screen)
         self.run_worker(
             self._load_into(screen), group="detail", exclusive=True, exit_on_error=False

@@ -2,11 +2,16 @@
 
 Dependencies up and down are a list: ``enter`` on one opens it on top of this
 screen and ``escape`` comes back, so a workflow can be walked edge by edge.
-The screen re-reads its job on every refresh while it is on top.
+The screen re-reads its job on every refresh while it is on top, and while the job
+is not finished it also follows it on its own, every :data:`FOLLOW_S` seconds, like
+``tail -f``: the lines a running handler logs appear without a key press (workers
+write them as they come, see ``engine.worker.process.LIVE_LOGS_S``). The header and
+the logs title say "following…" until the job ends, then "ended".
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import ClassVar
 
@@ -22,7 +27,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
+from engine.errors import EngineError
 from engine.snapshots import JobDetail, JobRef
+from engine.states import TERMINAL
 from queueconsole.console.messages import OpenJob
 from queueconsole.console.model import Selection
 from queueconsole.console.source import DataSource
@@ -30,9 +37,23 @@ from queueconsole.console.text import duration, literal, megabytes, state_text, 
 
 _JSON = JSONHighlighter()
 
+FOLLOW_S = 0.5  # seconds between reads of a job that has not ended (its live log)
+
+
+def following(job: JobDetail) -> bool:
+    """Whether the screen follows ``job``: until it completes, fails or is cancelled."""
+    return job.state not in TERMINAL
+
+
+def follow_marker(job: JobDetail) -> Text:
+    """``following…`` while the job can still log, ``ended`` once it cannot."""
+    if following(job):
+        return Text("following…", style="bold green")
+    return Text("ended", style="dim")
+
 
 def header_text(job: JobDetail) -> Text:
-    """``job 12  demo.sleep  failed  queue default  priority high``."""
+    """``job 12  demo.sleep  failed  queue default  priority high  ended``."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f" job {job.id} ", style="bold reverse")
     text.append(" ")
@@ -41,8 +62,14 @@ def header_text(job: JobDetail) -> Text:
     text.append_text(state_text(job.state))
     text.append("  queue ")
     text.append_text(literal(job.queue, one_line=True))
-    text.append(f"  priority {job.priority.label}")
+    text.append(f"  priority {job.priority.label}  ")
+    text.append_text(follow_marker(job))
     return text
+
+
+def logs_title(job: JobDetail) -> Text:
+    """``logs · following…`` / ``logs · ended``."""
+    return Text.assemble(Text("logs", style="bold underline"), " · ", follow_marker(job))
 
 
 def summary_table(job: JobDetail) -> Table:
@@ -154,6 +181,8 @@ class JobDetailScreen(Screen[None]):
 
     Args:
         job_id: the job to show.
+        source: where to re-read it while it has not ended; None follows nothing
+            (the app's refreshes still redraw it).
     """
 
     DEFAULT_CSS = """
@@ -186,10 +215,12 @@ class JobDetailScreen(Screen[None]):
         Binding("pageup", "scroll_body(-1)", "Scroll up", show=False),
     ]
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, *, source: DataSource | None = None) -> None:
         super().__init__()
         self.job_id = job_id
         self.job: JobDetail | None = None
+        self._source = source
+        self._following = False
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f" job {self.job_id} (loading…)"), id="detail-header")
@@ -203,7 +234,7 @@ class JobDetailScreen(Screen[None]):
             yield Static(id="error")
             yield Static(Text("events"), classes="section")
             yield Static(id="events")
-            yield Static(Text("logs"), classes="section")
+            yield Static(Text("logs"), classes="section", id="logs-title")
             yield Static(id="logs")
         yield Footer()
 
@@ -218,8 +249,12 @@ class JobDetailScreen(Screen[None]):
         """Draw ``job``; unchanged snapshots are not redrawn."""
         if job == self.job:
             return
+        new_lines = self.job is not None and len(job.logs) > len(self.job.logs)
+        body = self.query_one("#detail-body", VerticalScroll)
+        at_end = body.scroll_y >= body.max_scroll_y
         self.job = job
         self.query_one("#detail-header", Static).update(header_text(job))
+        self.query_one("#logs-title", Static).update(logs_title(job))
         self.query_one("#summary", Static).update(summary_table(job))
         self.query_one("#payload", Static).update(payload_text(job))
         self.query_one("#error", Static).update(error_text(job))
@@ -235,6 +270,31 @@ class JobDetailScreen(Screen[None]):
             deps.highlighted = 0 if highlighted is None else min(highlighted, len(options) - 1)
         else:
             deps.add_option(Option(Text("no dependencies", style="italic"), disabled=True))
+        if new_lines and at_end and body.max_scroll_y > 0:
+            # tail -f: an operator reading the end of the log keeps seeing its end
+            self.call_after_refresh(body.scroll_end, animate=False)
+        if following(job) and not self._following and self._source is not None:
+            self._following = True
+            self.run_worker(self._follow(self._source), group="follow", exit_on_error=False)
+
+    async def _follow(self, source: DataSource) -> None:
+        """Re-read the job every :data:`FOLLOW_S` seconds until it ends (or the screen
+        closes, which cancels this worker). ``F`` (frozen) pauses it as it pauses the
+        panes."""
+        try:
+            while self.job is None or following(self.job):
+                await asyncio.sleep(FOLLOW_S)
+                if getattr(self.app, "frozen", False):
+                    continue
+                try:
+                    job = await source.job(self.job_id)
+                except (EngineError, TimeoutError, OSError) as exc:
+                    self.show_error(str(exc) or type(exc).__name__)
+                    continue
+                if self.is_attached:
+                    self.show(job)
+        finally:
+            self._following = False
 
     def show_error(self, message: str) -> None:
         """The job could not be read this time."""
