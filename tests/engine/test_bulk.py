@@ -80,3 +80,44 @@ async def test_bad_bulk_requests_name_what_was_wrong(client):
         await client.preview_bulk("delete")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="bulk ids must be job ids"):
         await client.bulk("cancel", ids=["7"])  # type: ignore[list-item]
+
+
+async def test_bulk_cancel_in_one_statement_matches_the_single_job_cancel(client, db):
+    """A running job is cancelled and its worker told to stop, a finished one is skipped,
+    and every cancelled job gets its event and its count, as ``cancel`` gives one job."""
+    from sqlalchemy import text
+
+    from engine.queries.counts import COUNT_TOTALS
+    from engine.store.transitions import cancel_many
+    from tests.support.flow import claim, complete
+
+    running = await client.submit("api.call")
+    await claim(db, running.id)
+    done_job = await client.submit("api.call")
+    await complete(db, done_job.id)
+    queued = await client.submit("api.call")
+    ids = [running.id, done_job.id, queued.id]
+    batch = await db.run(lambda conn: cancel_many(conn, ids, "cancelled in bulk"))
+    assert (batch.done, batch.skipped) == (2, 1)
+    assert [s.job_id for s in batch.changes.stops] == [running.id]
+    assert [await state_of(db, i) for i in ids] == [
+        State.CANCELLED,
+        State.COMPLETED,
+        State.CANCELLED,
+    ]
+    async with db.connection() as conn:
+        events = (
+            await conn.execute(
+                text(
+                    "SELECT job_id, from_state, reason FROM job_events "
+                    "WHERE to_state = 'cancelled' ORDER BY job_id"
+                )
+            )
+        ).all()
+        totals = {(r.queue, r.state): int(r.jobs) for r in await conn.execute(COUNT_TOTALS)}
+    assert [(e.job_id, e.from_state, e.reason) for e in events] == [
+        (running.id, "running", "cancelled in bulk"),
+        (queued.id, "queued", "cancelled in bulk"),
+    ]
+    assert totals[("default", "cancelled")] == 2
+    assert totals.get(("default", "running"), 0) == totals.get(("default", "queued"), 0) == 0

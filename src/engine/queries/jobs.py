@@ -164,6 +164,24 @@ JOB_SET_STATE = Sql(
     """
 )
 
+# -- job_cancel_many -- a bulk cancel's batch: its live jobs -> CANCELLED, locked in id
+# -- order; a job that ended meanwhile is left out (the caller counts it as skipped).
+JOB_CANCEL_MANY = Sql(
+    """
+    WITH locked AS (
+        SELECT id, state AS from_state, worker_id AS from_worker FROM jobs
+        WHERE id = ANY(CAST(:ids AS bigint[]))
+          AND state NOT IN ('completed', 'failed', 'cancelled')
+        ORDER BY id FOR UPDATE
+    )
+    UPDATE jobs j SET state = 'cancelled', finished_at = now(), run_at = NULL,
+        wait_reason = :wait_reason, version = j.version + 1
+    FROM locked WHERE j.id = locked.id
+    RETURNING j.id, j.queue, j.type, j.attempts, j.version, locked.from_state,
+        locked.from_worker
+    """
+)
+
 _CLAIM_BATCH = "unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)"
 
 # A batch's rows of ``jobs`` are found, and updated, by primary-key probes whatever the

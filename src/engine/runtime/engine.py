@@ -38,6 +38,7 @@ from engine.maintenance.retention import RetentionService
 from engine.maintenance.retries import RetryScheduler
 from engine.maintenance.rollup import MinuteRollup
 from engine.maintenance.scheduler import ScheduleService
+from engine.runtime.budgets import BUDGET_COMMAND, EngineBudget, budget_answer
 from engine.runtime.scaling import SCALE_COMMAND, ScaleAnswer, answer_message
 from engine.runtime.supervisor import Supervisor
 from engine.runtime.wiring import close_hooks, make_hooks
@@ -150,6 +151,9 @@ class Engine:
             await self._control.publish({"cmd": "recycle", "worker_id": worker_id})
 
     async def _on_control(self, command: dict[str, Any]) -> None:
+        if command.get("cmd") == BUDGET_COMMAND:
+            await self._answer_budget(command.get("request_id"))
+            return
         if command.get("cmd") != SCALE_COMMAND:
             return
         queue, workers = command.get("queue"), command.get("workers")
@@ -165,6 +169,16 @@ class Engine:
             await self._answer(request_id, False, self.supervisor.targets.get(queue, 0), str(exc))
         else:
             await self._answer(request_id, True, target, None)
+
+    async def _answer_budget(self, request_id: Any) -> None:
+        """Tell an attached console this engine's memory budget and what it reserves."""
+        if not isinstance(request_id, str) or not request_id:
+            return
+        budget = EngineBudget.of(self.supervisor.snapshot())
+        try:
+            await self._control.publish(budget_answer(request_id, budget))
+        except EngineError as exc:
+            log.warning("could not answer budget request %s: %s", request_id[:64], exc)
 
     async def _answer(self, request_id: Any, ok: bool, workers: int, reason: str | None) -> None:
         """Tell whoever asked (a request with an id) what this engine did with it."""

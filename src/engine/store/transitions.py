@@ -22,6 +22,7 @@ from engine.queries.dead_letters import DEAD_LETTER_MARK_DIRTY
 from engine.queries.dependencies import DEPENDENCY_BLOCKED_DEPENDENTS, DEPENDENCY_STATES_OF
 from engine.queries.jobs import (
     JOB_BLOCK_DESCENDANTS,
+    JOB_CANCEL_MANY,
     JOB_CLAIM_MANY,
     JOB_CLAIMED_BY,
     JOB_COMPLETE_MANY,
@@ -607,10 +608,13 @@ class BulkBatch:
 async def act_on_each(
     conn: AsyncConnection, action: str, ids: Sequence[int], reason: str
 ) -> BulkBatch:
-    """Retry or cancel each job of ``ids`` through the operator's single-job transition,
-    in id order (so concurrent writers lock in one order), each under a savepoint: a job
-    whose state no longer allows it is skipped, without undoing the rest of the batch."""
-    step = retry if action == "retry" else cancel
+    """Retry or cancel each job of ``ids``: a retry through the operator's single-job
+    transition, in id order (so concurrent writers lock in one order), each under a
+    savepoint; a cancel as one statement (:func:`cancel_many`). A job whose state no
+    longer allows the action is skipped, without undoing the rest of the batch."""
+    if action == "cancel":
+        return await cancel_many(conn, ids, reason)
+    step = retry
     changes = ChangeSet()
     done = skipped = 0
     for job_id in sorted(ids):
@@ -623,6 +627,37 @@ async def act_on_each(
         changes.extend(one)
         done += 1
     return BulkBatch(changes, done, skipped)
+
+
+async def cancel_many(conn: Connection, ids: Sequence[int], reason: str) -> BulkBatch:
+    """Cancel the live jobs of ``ids`` with one statement (a bulk cancel's batch): the same
+    outcome as :func:`cancel` on each, without its round trips per job (a bulk cancel of
+    100,000 jobs took minutes one by one). Rows are locked in id order; a job already
+    finished is skipped. Running jobs' workers are asked to stop; dependents are blocked."""
+    rows = (await conn.execute(JOB_CANCEL_MANY, {"ids": sorted(ids), "wait_reason": reason})).all()
+    changes = ChangeSet()
+    for r in rows:
+        state = State(r.from_state)
+        check(r.id, state, State.CANCELLED)
+        changes.transitions.append(
+            Transition(
+                r.id,
+                r.queue,
+                r.type,
+                state,
+                State.CANCELLED,
+                r.attempts,
+                None,
+                reason,
+                version=r.version,
+            )
+        )
+        if state is State.RUNNING:
+            changes.stops.append(Stop(r.id, r.attempts, r.from_worker))
+    if rows:
+        changes.extend(await _block_descendants(conn, [r.id for r in rows], "cancelled"))
+        await record(conn, changes.transitions)
+    return BulkBatch(changes, len(rows), len(ids) - len(rows))
 
 
 async def descendants(conn: Connection, job_id: int) -> list[tuple[int, State, str]]:

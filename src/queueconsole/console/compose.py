@@ -20,11 +20,14 @@ BYTES_PER_MB = 1024 * 1024
 
 def supervised_workers(snapshot: SupervisorSnapshot) -> WorkersView:
     """The Workers pane's view of one supervisor: its processes, targets and budget."""
+    workers = tuple(sorted(snapshot.workers, key=lambda w: w.id))
     return WorkersView(
-        workers=tuple(sorted(snapshot.workers, key=lambda w: w.id)),
+        workers=workers,
         per_queue=tuple(sorted((str(q), int(n)) for q, n in snapshot.targets.items())),
         budget_mb=snapshot.memory_budget_mb,
-        used_mb=snapshot.memory_reserved_mb,
+        reserved_mb=snapshot.memory_reserved_mb,
+        resident_mb=_resident_mb(workers),
+        budget_known=True,
         available=True,
     )
 
@@ -82,21 +85,22 @@ def merge_workers(reported: WorkersView | None, supervised: WorkersView) -> Work
     rows = tuple(replace(w, local=w.id in local) for w in reported.workers)
     seen = {w.id for w in rows}
     rows += tuple(w for w in supervised.workers if w.id not in seen)
-    used = supervised.used_mb
-    if used is None and rows:
-        used = _resident_mb(rows)
     per_queue = supervised.per_queue or _counted(rows)
     return WorkersView(
         workers=tuple(sorted(rows, key=lambda r: r.id)),
         per_queue=per_queue,
         budget_mb=supervised.budget_mb,
-        used_mb=used,
+        reserved_mb=supervised.reserved_mb,
+        resident_mb=_resident_mb(rows),
+        budget_known=supervised.budget_known,
         available=True,
     )
 
 
-def _resident_mb(workers: Iterable[Worker]) -> float:
-    return sum((w.rss_bytes or 0) for w in workers) / BYTES_PER_MB
+def _resident_mb(workers: Iterable[Worker]) -> float | None:
+    """Resident memory the workers measured, summed; None when none of them says."""
+    measured = [w.rss_bytes for w in workers if w.rss_bytes is not None]
+    return sum(measured) / BYTES_PER_MB if measured else None
 
 
 def _counted(workers: Iterable[Worker]) -> tuple[tuple[str, int], ...]:

@@ -19,8 +19,11 @@ than a feature that quietly disappears.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 from engine.broker.control import ControlBus
@@ -28,6 +31,7 @@ from engine.client import Client
 from engine.config import Settings
 from engine.errors import UserError
 from engine.readapi.reader import StatusReader
+from engine.runtime.budgets import BudgetRequester, EngineBudget
 from engine.runtime.engine import Engine, EngineOptions
 from engine.runtime.scaling import SCALE_WAIT_S, ScaleRequester
 from engine.runtime.supervisor import ScaleRefused
@@ -37,9 +41,12 @@ from queueconsole.console import failure_groups
 from queueconsole.console.health import HealthWatch, Probe
 from queueconsole.console.model import FailuresView
 
+log = logging.getLogger(__name__)
+
 Mode = Literal["embedded", "attached", "client"]
 
 DEFAULT_WORKERS = 2  # local workers on the default queue when --workers is not given
+BUDGET_EVERY_S = 10.0  # seconds an attached console's answer from the engines' budgets lasts
 
 
 class UnavailableFeature(UserError):
@@ -280,6 +287,11 @@ class AttachedLink(_Reads):
         self.mode: Mode = "attached" if control is not None else "client"
         self.started = True
         self._requests = ScaleRequester(control) if control is not None else None
+        self._budget_requests = BudgetRequester(control) if control is not None else None
+        self._engines: tuple[EngineBudget, ...] = ()
+        """The engines' last answers to a budget request (empty: none answered yet)."""
+        self._budgets_asked = float("-inf")
+        self._asking: asyncio.Task[None] | None = None
         self.scale_wait_s = SCALE_WAIT_S
         """How long a scale over the broker waits for the engines' answers."""
         self._owns_client = owns_client
@@ -307,6 +319,9 @@ class AttachedLink(_Reads):
 
     async def stop(self) -> None:
         """Release the control bus, the status cache and the client."""
+        if self._asking is not None:
+            self._asking.cancel()
+            await asyncio.gather(self._asking, return_exceptions=True)
         if self.control is not None:
             with contextlib.suppress(Exception):
                 await self.control.close()
@@ -316,8 +331,25 @@ class AttachedLink(_Reads):
             await self.client.close()
 
     async def workers(self) -> SupervisorSnapshot | None:
-        """The local supervisor's snapshot, when there is one."""
-        return self.supervisor.snapshot() if self.supervisor is not None else None
+        """The local supervisor's snapshot, when there is one; attached, the engines'
+        memory budgets as they last answered (asked again in the background every
+        :data:`BUDGET_EVERY_S` seconds, so a refresh never waits for them)."""
+        if self.supervisor is not None:
+            return self.supervisor.snapshot()
+        if self._budget_requests is None:
+            return None
+        stale = time.monotonic() - self._budgets_asked >= BUDGET_EVERY_S
+        if stale and (self._asking is None or self._asking.done()):
+            self._budgets_asked = time.monotonic()
+            self._asking = asyncio.create_task(self._ask_budgets(), name="ask-engine-budgets")
+        return engines_snapshot(self._engines) if self._engines else None
+
+    async def _ask_budgets(self) -> None:
+        assert self._budget_requests is not None
+        try:
+            self._engines = await self._budget_requests.request()
+        except Exception as exc:  # the broker's trouble: the budget stays as last known
+            log.warning("asking the engines for their memory budgets failed: %s", exc)
 
     async def scale(self, queue: str, workers: int) -> None:
         """Ask for ``workers`` processes on ``queue`` (supervisor, else every engine).
@@ -345,6 +377,22 @@ class AttachedLink(_Reads):
             await self.control.publish({"cmd": "recycle", "worker_id": worker_id})
         else:
             raise UnavailableFeature("recycling needs the embedded engine or --attach to one")
+
+
+def engines_snapshot(engines: Sequence[EngineBudget]) -> SupervisorSnapshot:
+    """The engines an attached console reaches, seen as one supervisor's budget: budgets
+    and reservations summed (no budget at all when any engine runs without one); the
+    workers themselves come from the dashboard, every host's."""
+    budgets = [e.budget_mb for e in engines]
+    return SupervisorSnapshot(
+        supervisor_id=", ".join(e.engine for e in engines),
+        host=", ".join(sorted({e.host for e in engines})),
+        targets={},
+        workers=(),
+        memory_budget_mb=None if any(b is None for b in budgets) else sum(filter(None, budgets)),
+        memory_per_worker_mb=max(e.per_worker_mb for e in engines),
+        memory_reserved_mb=sum(e.reserved_mb for e in engines),
+    )
 
 
 async def open_link(

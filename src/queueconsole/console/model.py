@@ -81,7 +81,16 @@ class WorkersView:
     per_queue: tuple[tuple[str, int], ...] = ()
     """Workers the supervisor runs (or was asked to run) per queue."""
     budget_mb: int | None = None
-    used_mb: float | None = None
+    """The memory budget of the engine(s) whose supervisor reported; None with
+    ``budget_known`` means no budget was set."""
+    reserved_mb: float | None = None
+    """What the budget counts as taken: each worker's memory limit, summed (not what
+    the workers use). None when no supervisor reported it."""
+    resident_mb: float | None = None
+    """Resident memory (RSS) the shown workers measured, summed: what they use now."""
+    budget_known: bool = False
+    """Whether a supervisor reported its budget (the local one, or the engines an
+    attached console asked); False: unknown, shown as such rather than as no budget."""
     available: bool = False
     """False when nothing reports workers (no supervisor, no dashboard)."""
 

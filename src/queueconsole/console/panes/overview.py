@@ -28,6 +28,7 @@ from queueconsole.console.chart_ranges import (
     chart_views,
     step_range,
 )
+from queueconsole.console.memory import memory_text
 from queueconsole.console.model import Overview, QueueRow, Selection, WorkersView
 from queueconsole.console.panes.base import Pane
 from queueconsole.console.source import DataSource
@@ -85,7 +86,7 @@ def health_text(services: tuple[ServiceHealth, ...]) -> Text:
 
 
 def workers_text(view: WorkersView) -> Text:
-    """``workers 8 (5 busy) · memory 1.2G of 4.0G budget``."""
+    """``workers 8 (5 busy) · reserved 1,024M of 4,096M budget · resident 610M``."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("workers  ", style="bold")
     if not view.available:
@@ -93,10 +94,8 @@ def workers_text(view: WorkersView) -> Text:
         return text
     busy = sum(1 for w in view.workers if w.current_job_id is not None)
     text.append(f"{len(view.workers)} ({busy} busy)")
-    if view.used_mb is not None:
-        text.append(f" · memory {view.used_mb:,.0f}M")
-        if view.budget_mb:
-            text.append(f" of {view.budget_mb:,}M budget")
+    text.append(" · ")
+    text.append_text(memory_text(view))
     return text
 
 

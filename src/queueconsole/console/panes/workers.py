@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from engine.snapshots import Worker
+from queueconsole.console.memory import memory_text
 from queueconsole.console.model import Overview, Selection, WorkersView
 from queueconsole.console.panes.base import Pane
 from queueconsole.console.text import age, count, literal, megabytes, sparkline
@@ -30,7 +31,7 @@ WORKER_COLUMNS = (
     ("job", "job"),
     ("heartbeat", "beat"),
     ("rss", "rss"),
-    ("memory", "memory"),
+    ("memory", "rss trend"),
     ("cpu", "cpu"),
     ("cpu_req", "cpu req/cap"),
     ("mem_req", "mem req/cap"),
@@ -41,7 +42,9 @@ WORKER_COLUMNS = (
 
 
 def budget_text(view: WorkersView) -> Text:
-    """The supervisor's memory budget and use, or why nothing is shown."""
+    """``memory reserved 288M of 2,048M budget · resident 150M · …``, or why nothing is
+    shown. Reserved is what the budget counts (each worker's limit), resident what the
+    workers measure; a missing budget reads "no budget", an unreported one "unknown"."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if not view.available:
         text.append(
@@ -51,9 +54,7 @@ def budget_text(view: WorkersView) -> Text:
         )
         return text
     text.append("memory ", style="bold")
-    used = f"{view.used_mb:,.0f}M" if view.used_mb is not None else "-"
-    budget = f"{view.budget_mb:,}M budget" if view.budget_mb else "no budget set"
-    text.append(f"{used} of {budget}")
+    text.append_text(memory_text(view))
     text.append(f" · {len(view.workers)} workers · + / - scale the queue, k recycles a worker")
     return text
 
