@@ -412,6 +412,7 @@ class ConsoleApp(App[None]):
             ("Everywhere", [*binding_rows(self.BINDINGS), ("ctrl+p", "command palette")]),
             ("Tables", TABLE_KEYS),
             ("Command line (:)", COMMAND_KEYS),
+            ("Overview pane", binding_rows(OverviewPane.BINDINGS)),
             ("Jobs pane", binding_rows(JobsPane.BINDINGS)),
             ("DAG pane", binding_rows(DagView.BINDINGS)),
             ("Job detail", binding_rows(JobDetailScreen.BINDINGS)),
