@@ -59,7 +59,7 @@ async def test_the_detail_of_a_running_job_shows_new_log_lines_until_it_ends(
                 assert "completed" in on_screen
                 screen = app.screen
                 assert isinstance(screen, JobDetailScreen)
-                await until(pilot, lambda: not screen._following)  # the follow stopped
+                await until(pilot, lambda: not screen.is_following)  # the follow stopped
         finally:
             await link.stop()
     async with db.connection() as conn:

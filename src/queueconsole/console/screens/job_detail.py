@@ -11,7 +11,6 @@ the logs title say "following…" until the job ends, then "ended".
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import ClassVar
 
@@ -24,6 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -220,7 +220,7 @@ class JobDetailScreen(Screen[None]):
         self.job_id = job_id
         self.job: JobDetail | None = None
         self._source = source
-        self._following = False
+        self._follow_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f" job {self.job_id} (loading…)"), id="detail-header")
@@ -273,28 +273,43 @@ class JobDetailScreen(Screen[None]):
         if new_lines and at_end and body.max_scroll_y > 0:
             # tail -f: an operator reading the end of the log keeps seeing its end
             self.call_after_refresh(body.scroll_end, animate=False)
-        if following(job) and not self._following and self._source is not None:
-            self._following = True
-            self.run_worker(self._follow(self._source), group="follow", exit_on_error=False)
+        if following(job):
+            self._arm_follow()
 
-    async def _follow(self, source: DataSource) -> None:
-        """Re-read the job every :data:`FOLLOW_S` seconds until it ends (or the screen
-        closes, which cancels this worker). ``F`` (frozen) pauses it as it pauses the
-        panes."""
+    @property
+    def is_following(self) -> bool:
+        """Whether the next re-read of a job that has not ended is armed."""
+        return self._follow_timer is not None
+
+    def _arm_follow(self) -> None:
+        """Re-read the job in :data:`FOLLOW_S` seconds: a one-shot timer re-armed after
+        each read, so a slow database never stacks reads up, and nothing waits on it."""
+        if self._source is not None and self._follow_timer is None:
+            self._follow_timer = self.set_timer(FOLLOW_S, self._follow_tick, name="follow-job")
+
+    def _follow_tick(self) -> None:
+        self._follow_timer = None
+        if self._source is None or self.job is None or not following(self.job):
+            return
+        if getattr(self.app, "frozen", False):  # F pauses it as it pauses the panes
+            self._arm_follow()
+            return
+        self.run_worker(
+            self._follow_once(self._source), group="follow", exclusive=True, exit_on_error=False
+        )
+
+    async def _follow_once(self, source: DataSource) -> None:
+        """One re-read; :meth:`show` arms the next while the job has not ended."""
         try:
-            while self.job is None or following(self.job):
-                await asyncio.sleep(FOLLOW_S)
-                if getattr(self.app, "frozen", False):
-                    continue
-                try:
-                    job = await source.job(self.job_id)
-                except (EngineError, TimeoutError, OSError) as exc:
-                    self.show_error(str(exc) or type(exc).__name__)
-                    continue
-                if self.is_attached:
-                    self.show(job)
-        finally:
-            self._following = False
+            job = await source.job(self.job_id)
+        except (EngineError, TimeoutError, OSError) as exc:
+            self.show_error(str(exc) or type(exc).__name__)
+            self._arm_follow()
+            return
+        if self.is_attached:
+            self.show(job)
+            if following(job):
+                self._arm_follow()  # an unchanged snapshot is not redrawn, but still followed
 
     def show_error(self, message: str) -> None:
         """The job could not be read this time."""
