@@ -12,6 +12,8 @@ in the database), confirm. Measured:
 - frame gaps: a 50 ms interval timer in the app records the time between its calls
   while the bulk runs; a long gap is a moment the UI could not draw or read keys
   (max, p99, median; the ideal is 50 ms);
+- keys: pane switches (``1``, ``2``) pressed while the bulk runs, each timed from the
+  key to the pane on screen;
 - memory: the process's resident memory before the console opened and its peak while
   the bulk ran, and how many rows the Jobs table held (one page at most).
 
@@ -93,6 +95,22 @@ async def until(pilot: Any, condition: Callable[[], bool], limit_s: float) -> No
         await pilot.pause(0.02)
 
 
+async def switch_panes(app: Any, pilot: Any, stop: Callable[[], bool]) -> list[float]:
+    """Switch to the Overview and back three times, a second apart (until ``stop``);
+    seconds from each key to its pane on screen."""
+    took: list[float] = []
+    await pilot.pause(1.0)
+    for key, pane in (("1", "overview"), ("2", "jobs")) * 3:
+        if stop():
+            break
+        pressed = time.perf_counter()
+        await pilot.press(key)
+        await until(pilot, lambda pane=pane: app.active_pane.id == pane, 60)
+        took.append(time.perf_counter() - pressed)
+        await pilot.pause(1.0)
+    return took
+
+
 async def run_console(settings: Settings, client: Client, action: str, n: int) -> dict[str, Any]:
     """The console headless on ``settings``; the bulk through its keys; the figures."""
     from queueconsole.console.app import ConsoleApp
@@ -116,6 +134,7 @@ async def run_console(settings: Settings, client: Client, action: str, n: int) -
                 await pilot.press(char)
             await pilot.press("enter")
             await pilot.pause(0.5)
+            idle_s = await switch_panes(app, pilot, lambda: False)  # the same keys, no bulk
             await pilot.press("B")
             await until(pilot, lambda: isinstance(app.screen, ChoiceScreen), 30)
             await pilot.press("c" if action == "cancel" else "r")
@@ -123,7 +142,12 @@ async def run_console(settings: Settings, client: Client, action: str, n: int) -
             timer = app.set_interval(TICK_S, gaps.tick, name="frame-gaps")
             started = time.perf_counter()
             await pilot.press("y")
-            await until(pilot, lambda: any(outcome in x.message for x in app._notifications), 3600)
+
+            def finished() -> bool:
+                return any(outcome in x.message for x in app._notifications)
+
+            key_s = await switch_panes(app, pilot, finished)
+            await until(pilot, finished, 3600)
             total_s = time.perf_counter() - started
             timer.stop()
             rows = len(app.query_one("#jobs-table", KeyedTable).row_keys)
@@ -136,6 +160,8 @@ async def run_console(settings: Settings, client: Client, action: str, n: int) -
         "rss_before_mb": rss_before / MB,
         "rss_peak_mb": max(gaps.peak_rss, rss_before) / MB,
         "table_rows": rows,
+        "key_ms": [k * 1000 for k in key_s],
+        "idle_key_ms": [k * 1000 for k in idle_s],
     }
 
 
@@ -178,6 +204,12 @@ async def main_async(args: argparse.Namespace) -> None:
         f"  memory (RSS)     {figures['rss_before_mb']:.0f} MB before the console · "
         f"peak {figures['rss_peak_mb']:.0f} MB while the bulk ran"
     )
+    keys = figures["key_ms"]
+    if keys:
+        shown = ", ".join(f"{k:.0f}" for k in keys)
+        idle = ", ".join(f"{k:.0f}" for k in figures["idle_key_ms"])
+        print(f"  keys during it   {len(keys)} pane switches handled in {shown} ms")
+        print(f"  keys before it   (no bulk running) {idle} ms")
     print(f"  jobs table rows  {figures['table_rows']} (one page; the jobs are never loaded)")
     for c in counts:
         print(f"  queue {c.queue}: {dict((s.value, k) for s, k in c.counts.items() if k)}")
