@@ -303,7 +303,7 @@ class JobDetailScreen(Screen[None]):
         try:
             job = await source.job(self.job_id)
         except (EngineError, TimeoutError, OSError) as exc:
-            self.show_error(str(exc) or type(exc).__name__)
+            self.show_error(source.link.settings.redact(str(exc) or type(exc).__name__))
             self._arm_follow()
             return
         if self.is_attached:
