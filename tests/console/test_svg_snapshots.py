@@ -6,7 +6,9 @@ workers) and the per-minute history against the real test database, exactly as a
 running console does. What would follow the wall clock is fixed instead: the
 scenario's timestamps (``scenario.freeze``), the console's clock (``FIXED_NOW``), the
 service probes' latencies and the supervisor (the only stand-in: the local process
-list, with fixed memory and heartbeats).
+list, with fixed memory and heartbeats). The link gets a namespace of its own, so the
+broker's queue depths and the Redis status cache are this test's alone (other tests
+leave messages in the run's queues).
 
 The stored pictures live in ``tests/console/__snapshots__/test_svg_snapshots/``.
 After an intended change of the layout, regenerate and review them with::
@@ -33,6 +35,7 @@ from queueconsole.console.screens.job_detail import JobDetailScreen
 from tests.console.conftest import FIXED_NOW, FakeSupervisor, healthy, settle, until
 from tests.console.scenario import FROZEN, build, seeded_history
 from tests.console.test_snapshots import shown
+from tests.support.runtime import isolated
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -42,7 +45,7 @@ async def production_app(client) -> AsyncIterator[ConsoleApp]:
     """The console on the dashboard path (``use_dashboard`` as in production); its link
     is stopped afterwards (the status cache holds Redis connections)."""
     link = AttachedLink(
-        client.settings,
+        isolated(client.settings),  # broker depths and the status cache of this test only
         client,
         supervisor=FakeSupervisor(targets={"default": 2, "mail": 1}),
         probe=healthy,
