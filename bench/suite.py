@@ -439,25 +439,31 @@ class Suite:
         Client (one caller and 50), all on the same database, alternating."""
         from bench import http
 
-        bench: http.HttpBench | None = http.HttpBench(settings, self.procs, self.loop)
-        try:
-            assert bench is not None
-            bench.start()
-        except Exception as exc:  # reported as n/a rows; the suite goes on
-            print(f"[http] the API did not start: {exc}", file=sys.stderr)
-            bench = None
+        def started(workers: int) -> http.HttpBench | None:
+            server = http.HttpBench(settings, self.procs, self.loop, workers=workers)
+            try:
+                server.start()
+            except Exception as exc:  # reported as n/a rows; the suite goes on
+                print(f"[http] the API (--workers {workers}) did not start: {exc}", file=sys.stderr)
+                server.close()
+                return None
+            return server
+
+        bench = started(1)
+        multi = started(http.MULTI_WORKERS)
         try:
             measure(
                 self.results,
                 "http",
-                http.systems(bench, self.options.http_n, OURS),
+                http.systems(bench, multi, self.options.http_n, OURS),
                 lambda _s: (("rate", "submits/s", ",.0f"),),
                 self.options.reps,
                 compare=lambda system, metric: None if system == OURS else ("http", metric),
             )
         finally:
-            if bench is not None:
-                bench.close()
+            for server in (bench, multi):
+                if server is not None:
+                    server.close()
 
     def _single(
         self, settings: Any, vhost: Vhost, ours: Ours | None, ours_missing: str | None
