@@ -146,11 +146,13 @@ class ConsoleServer(Server):
         request[ACCESS] = access
         return await handler(request)
 
-    def _trade_for_cookie(self, request: web.Request, secret: str) -> web.StreamResponse:
+    def _trade_for_cookie(self, request: web.Request, secret: str) -> web.Response:
         """Redirect to the same address without ``token=``, with a session cookie."""
         rest = [(k, v) for k, v in request.query.items() if k != "token"]
         location = request.path + (f"?{urlencode(rest)}" if rest else "")
-        response = web.HTTPSeeOther(location, headers={"Cache-Control": "no-store"})
+        response = web.Response(
+            status=303, headers={"Location": location, "Cache-Control": "no-store"}
+        )
         response.set_cookie(
             COOKIE,
             self.sessions.create(secret),
