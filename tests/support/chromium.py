@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -179,14 +180,12 @@ class Page:
     async def screenshot(self, path: Path) -> None:
         """Save what the tab shows as a PNG."""
         shot = await self.send("Page.captureScreenshot", format="png")
-        path.write_bytes(base64.b64decode(shot["data"]))
+        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
 
 
 def _devtools_port(profile: Path, proc: subprocess.Popen[bytes], log: Path) -> int:
     """The port Chromium listens on, from the file it writes once it does."""
     marker = profile / "DevToolsActivePort"
-    import time
-
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -203,6 +202,27 @@ def _page_socket(port: int) -> str:
     return str(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
 
 
+def _launch(
+    binary: str, profile: Path, log: Path, width: int, height: int
+) -> subprocess.Popen[bytes]:
+    """Start Chromium on a fresh profile, its output to ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                binary,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "HOME": str(profile.parent)},
+        )
+
+
 @asynccontextmanager
 async def browser(width: int = 1280, height: int = 800) -> AsyncIterator[Page]:
     """A fresh headless Chromium (own profile, nothing shared) and its one tab."""
@@ -212,21 +232,7 @@ async def browser(width: int = 1280, height: int = 800) -> AsyncIterator[Page]:
     with tempfile.TemporaryDirectory(prefix="qc-chromium-") as tmp:
         profile = Path(tmp) / "profile"
         log = Path(tmp) / "chromium.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    binary,
-                    *FLAGS,
-                    f"--user-data-dir={profile}",
-                    f"--window-size={width},{height}",
-                    "--remote-debugging-port=0",
-                    "about:blank",
-                ],
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "HOME": tmp},
-            )
+        proc = _launch(binary, profile, log, width, height)
         try:
             port = await asyncio.to_thread(_devtools_port, profile, proc, log)
             url = await asyncio.to_thread(_page_socket, port)
