@@ -19,12 +19,17 @@ from tests.support.services import CI
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, client: Client, *, no_auth: bool = False, read_only: bool = False
+    settings: Settings,
+    client: Client,
+    *,
+    no_auth: bool = False,
+    read_only: bool = False,
+    max_consoles: int = 2,
 ) -> AsyncIterator[ConsoleServer]:
     """The browser console server until the block ends (its consoles closed first)."""
     gate = Gate(None if no_auth else TokenCache(client.use_token), read_only=read_only)
     server = ConsoleServer(
-        settings, config_file=None, gate=gate, host="127.0.0.1", port=0, max_consoles=2
+        settings, config_file=None, gate=gate, host="127.0.0.1", port=0, max_consoles=max_consoles
     )
     await server.start()
     try:

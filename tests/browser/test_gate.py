@@ -18,6 +18,7 @@ from engine.client import Client
 from engine.config import Settings
 from queueconsole.browser.server import ConsoleServer
 from queueconsole.browser.sessions import COOKIE
+from tests.browser.conftest import serving
 
 WAIT_S = 60.0  # seconds a console gets to start on a busy two-core machine
 
@@ -144,3 +145,31 @@ async def test_revoking_the_token_closes_its_open_console(
                     await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     assert "revoked" in closed.value.rcvd.reason
+
+
+@pytest.mark.slow
+async def test_a_tab_beyond_max_consoles_is_told_to_try_later(
+    migrated: Settings, client: Client, tokens: dict[str, str]
+):
+    headers = {"Authorization": f"Bearer {tokens['read']}"}
+    async with (
+        serving(migrated, client, max_consoles=1) as server,
+        console_socket(server, headers),
+    ):
+        url = server.url.replace("http:", "ws:") + "/ws"
+        async with connect(url, additional_headers=headers) as extra:
+            with pytest.raises(ConnectionClosed) as closed:
+                await extra.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        assert "try again later" in closed.value.rcvd.reason
+        assert len(consoles()) == 1
+
+
+async def test_no_auth_serves_everyone_but_read_only_stays_read_only(
+    migrated: Settings, client: Client
+):
+    async with serving(migrated, client, no_auth=True, read_only=True) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get("/")).status_code == 200
+        access = await server.gate.admit(None)
+        assert access.read_only and access.token is None

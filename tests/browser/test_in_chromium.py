@@ -30,6 +30,7 @@ async def test_a_read_token_shows_overview_then_jobs_and_refuses_cancel(
     await page.press("c")
     screen = await page.wait_for_screen("read-only:")
     assert "cancel" in screen
+    assert "t-read" in screen  # the refusal names the token that made the console read-only
     assert (await client.job(job.id)).state is State.QUEUED
 
 

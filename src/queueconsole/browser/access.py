@@ -35,6 +35,13 @@ class Access:
     """Kept to check an open console's token again (a revoke closes it); never shown."""
 
     @property
+    def read_only_reason(self) -> str:
+        """What the console's refusals give as the reason."""
+        if self.token is not None and not self.token.allows(Scope.OPERATE.value):
+            return f"token {self.token.name!r} has scope {self.token.scope}; acting needs operate"
+        return "the server runs with --read-only"
+
+    @property
     def who(self) -> str:
         """How logs name the user: the token's name and scope, never its secret."""
         if self.token is None:

@@ -22,12 +22,15 @@ from textual_serve.download_manager import DownloadManager
 from engine.config import CONFIG_ENV, Settings, to_environ
 
 
-def console_command(*, read_only: bool) -> str:
+def console_command(*, read_only: bool, reason: str | None = None) -> str:
     """The shell command of one browser console: attached to the running engines (a tab
-    must not start workers of its own), read-only unless the token may operate."""
+    must not start workers of its own), read-only unless the token may operate, with
+    ``reason`` as what its refusals say (a token's name and scope are no secret)."""
     words = [sys.executable, "-m", "queueconsole", "console", "--attach"]
     if read_only:
         words.append("--read-only")
+        if reason:
+            words += ["--read-only-reason", reason]
     return shlex.join(words)
 
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8081
 MAX_CONSOLES = 8  # consoles open at once: each is a Python process of its own (~100 MB)
-RECHECK_S = 5.0  # seconds between checks that an open console's token is still live
+RECHECK_S = 3.0  # seconds between checks that an open console's token is still live
 HEARTBEAT_S = 15.0  # seconds between WebSocket pings (textual-serve's own choice)
 TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is at capacity (RFC 6455)
 ACCESS = web.RequestKey("queueconsole_access", Access)
@@ -179,7 +179,7 @@ class ConsoleServer(Server):
         width = _whole(request.query.get("width"), 80)
         height = _whole(request.query.get("height"), 24)
         session = ConsoleSession(
-            console_command(read_only=access.read_only),
+            console_command(read_only=access.read_only, reason=access.read_only_reason),
             self._environment,
             write_bytes=websocket.send_bytes,
             write_str=websocket.send_str,
@@ -230,8 +230,8 @@ class ConsoleServer(Server):
                 await session.focus()
 
     async def _close_when_revoked(self, websocket: web.WebSocketResponse, access: Access) -> None:
-        """Close the console once its token stops working (within :data:`RECHECK_S` plus
-        the token cache's delay)."""
+        """Close the console once its token stops working: within :data:`RECHECK_S` plus
+        the token cache's 2 s, the 5 s a revoke promises everywhere."""
         while not websocket.closed:
             await asyncio.sleep(RECHECK_S)
             if not await self.gate.still_valid(access):
