@@ -173,3 +173,12 @@ async def test_no_auth_serves_everyone_but_read_only_stays_read_only(
             assert (await http.get("/")).status_code == 200
         access = await server.gate.admit(None)
         assert access.read_only and access.token is None
+
+
+async def test_a_console_socket_may_carry_the_token_in_its_address(
+    server: ConsoleServer, tokens: dict[str, str]
+):
+    url = server.url.replace("http:", "ws:") + f"/ws?token={tokens['read']}"
+    async with connect(url) as ws, asyncio.timeout(WAIT_S):
+        while not isinstance(await ws.recv(), bytes):  # the console draws: no redirect
+            pass

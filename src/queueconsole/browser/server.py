@@ -141,7 +141,8 @@ class ConsoleServer(Server):
                 content_type="text/html",
                 headers={"WWW-Authenticate": challenge(refused), "Cache-Control": "no-store"},
             )
-        if from_query and secret == from_query and request.method == "GET":
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if from_query and secret == from_query and request.method == "GET" and not upgrade:
             return self._trade_for_cookie(request, from_query)
         request[ACCESS] = access
         return await handler(request)
@@ -168,7 +169,7 @@ class ConsoleServer(Server):
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """Start a console for this tab and relay it until either side ends."""
         access = request[ACCESS]
-        if not _same_origin(request):
+        if not _same_origin(request, self.public_url):
             raise web.HTTPForbidden(text="a console opens only from its own page (Origin)")
         websocket = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
         await websocket.prepare(request)
@@ -245,12 +246,14 @@ async def _close(websocket: web.WebSocketResponse) -> None:
     await websocket.close()
 
 
-def _same_origin(request: web.Request) -> bool:
-    """Whether the request's ``Origin`` (when a browser sent one) is this server itself."""
+def _same_origin(request: web.Request, public_url: str) -> bool:
+    """Whether the request's ``Origin`` (when a browser sent one) is this server itself:
+    the address it was reached at, or its public URL (a proxy may rewrite ``Host``)."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # not a browser: a browser always sends Origin on a WebSocket
-    return urlsplit(origin).netloc.lower() == request.host.lower()
+    netloc = urlsplit(origin).netloc.lower()
+    return netloc in (request.host.lower(), urlsplit(public_url).netloc.lower())
 
 
 def _whole(value: str | None, default: int) -> int:
