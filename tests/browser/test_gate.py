@@ -62,6 +62,7 @@ async def test_a_token_in_the_address_becomes_a_cookie_and_leaves_the_address(
         page = await http.get("/", params={"fontsize": "14"})  # the client kept the cookie
         assert page.status_code == 200
         assert 'id="terminal"' in page.text
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert tokens["read"] not in page.text
 
 
