@@ -103,6 +103,8 @@ class ConsoleServer(Server):
         sock = bind(self.host, self.port)
         self.port = int(sock.getsockname()[1])
         self.public_url = (self._explicit_public_url or self.url).rstrip("/")
+        # textual-serve's own app: its page template, /ws (our handle_websocket), /download
+        # and /static. A private method, hence the <2 cap on textual-serve in pyproject.
         app = await self._make_app()
         app.middlewares.append(self.gate_middleware)
         app.on_response_prepare.append(_add_security_headers)
