@@ -51,6 +51,7 @@ def test_serve_runs_until_sigterm_and_refuses_a_browser_without_token(cli_env, d
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert f"console for browsers on http://127.0.0.1:{port} (tokens required)" in line
+        assert "no live API token yet" in proc.stdout.readline()  # the fixture made none
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30)
         refused.value.close()

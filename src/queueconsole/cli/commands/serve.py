@@ -122,8 +122,21 @@ async def serve_until_stopped(args: argparse.Namespace, settings: Settings) -> i
             loop.add_signal_handler(sig, stop.set)
         await server.start()
         try:
-            auth = "no auth (loopback only)" if args.no_auth else "tokens required"
-            print(f"console for browsers on {server.public_url} ({auth})", flush=True)
+            url = server.public_url
+            if args.no_auth:
+                print(f"console for browsers on {url} (no auth: loopback only)", flush=True)
+            else:
+                print(
+                    f"console for browsers on {url} (tokens required): open "
+                    f"{url}/?token=<secret> once",
+                    flush=True,
+                )
+                if not any(not t.revoked for t in await client.tokens()):
+                    print(
+                        "no live API token yet: create one with "
+                        "`queueconsole token create NAME --scope read|operate`",
+                        flush=True,
+                    )
             await stop.wait()
         finally:
             await server.stop()
