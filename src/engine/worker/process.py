@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import secrets
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -119,9 +118,7 @@ class Worker:
     def __init__(self, settings: Settings, options: WorkerOptions) -> None:
         self.settings = settings
         self.options = options
-        self.id = options.worker_id or (
-            f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
-        )
+        self.id = options.worker_id or (f"{settings.host}-{os.getpid()}-{secrets.token_hex(2)}")
         self.stats = _Stats()
         # asyncpg's own pool: the job path needs no SQLAlchemy engine (see engine.db.driver)
         self._db = DriverDatabase(settings, pool_size=3, operation_timeout_s=DB_OPERATION_TIMEOUT_S)
@@ -176,7 +173,7 @@ class Worker:
         """Write this worker's row (at start, and again if it was presumed lost)."""
         info = WorkerBeat(
             self.id,
-            socket.gethostname(),
+            self.settings.host,
             os.getpid(),
             tuple(self.options.queues),
             supervisor_id=self.options.supervisor_id,
@@ -671,7 +668,7 @@ class Worker:
         state = "draining" if self._stop.is_set() else ("busy" if running else "idle")
         beat = WorkerBeat(
             self.id,
-            socket.gethostname(),
+            self.settings.host,
             os.getpid(),
             tuple(self.options.queues),
             state=state,
