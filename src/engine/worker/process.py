@@ -40,6 +40,7 @@ from engine.db.driver import DriverDatabase
 from engine.hooks import AfterCommit, Closable, run_hooks
 from engine.resources import EPSILON_CPU, describe_capacity, describe_request
 from engine.snapshots import WorkerBeat
+from engine.states import State
 from engine.store import workers as store
 from engine.store.changes import ChangeSet
 from engine.store.transitions import (
@@ -106,6 +107,9 @@ class _Stats:
     failed: int = 0
     garbage: int = 0
     refused: int = 0
+    fenced: int = 0
+    """Completions the attempt fence refused: runs cancelled meanwhile, or handed elsewhere
+    while this worker was presumed lost (cut off from the database, stopped by a debugger)."""
     claims: int = 0
     claimed: int = 0
     flushes: int = 0
@@ -638,7 +642,19 @@ class Worker:
             self._finished[:0] = batch  # keep them; the next flush tries again
             self._finished_ready.set()
             raise
-        self.stats.done += len(successes)
+        completed = {t.job_id for t in changes.transitions if t.to_state is State.COMPLETED}
+        fenced = [s.job_id for s in successes if s.job_id not in completed]
+        if fenced:
+            # Nothing was written for them: another worker owns (or finished) the attempt.
+            self.stats.fenced += len(fenced)
+            log.warning(
+                "worker %s: %d late completion(s) refused by the attempt fence (jobs %s): "
+                "cancelled meanwhile, or handed to another worker while this one was presumed lost",
+                self.id,
+                len(fenced),
+                ", ".join(str(i) for i in fenced[:10]),
+            )
+        self.stats.done += len(successes) - len(fenced)
         self.stats.failed += len(failures)
         self.stats.flushes += 1
         await run_hooks(self._hooks, changes)
