@@ -48,6 +48,7 @@ STATE_DIR = Path("/run/queueconsole-netns")
 of a crashed run."""
 FORWARDER_START_S = 5.0  # seconds a forwarder may take to listen before it counts as failed
 IP_TIMEOUT_S = 20.0  # seconds any one `ip` command may take
+LINK_UP_S = 10.0  # seconds a restored link may take to have carrier on both ends
 _TAG_RE = re.compile(r"^[a-z]{1,2}\Z")
 
 
@@ -222,6 +223,8 @@ class Network:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
         for i in range(self.count):
             _ip("netns", "del", f"{self.prefix}-{i}", check=False)
             _ip("link", "del", f"{self.prefix}h{i}", check=False)
@@ -270,8 +273,25 @@ class Network:
         self._cut.add(host.name)
 
     def restore(self, host: Host) -> None:
-        """Bring ``host``'s link back; stalled connections resume where they were."""
+        """Bring ``host``'s link back; stalled connections resume where they were.
+
+        Returns once both ends have carrier again: until then the host's kernel still
+        answers "network unreachable" at once, which is not what a healed link does.
+        """
         _ip("link", "set", host.outer_link, "up")
+        deadline = time.monotonic() + LINK_UP_S
+        while time.monotonic() < deadline:
+            outer = _ip("-o", "link", "show", host.outer_link).stdout
+            inner = _ip("-n", host.netns, "-o", "link", "show", host.inner_link).stdout
+            if "LOWER_UP" in outer and "LOWER_UP" in inner:
+                break
+            time.sleep(0.02)
+        else:
+            raise NetnsError(f"link of {host.name} did not come back up in {LINK_UP_S:g} s")
+        # Addresses probed during the cut are remembered as unreachable for a while
+        # (neighbour state FAILED: "no route to host" at once); forget them both ways.
+        _ip("-n", host.netns, "neigh", "flush", "dev", host.inner_link, check=False)
+        _ip("neigh", "flush", "dev", host.outer_link, check=False)
         self._cut.discard(host.name)
 
     def is_cut(self, host: Host) -> bool:
