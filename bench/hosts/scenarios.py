@@ -55,7 +55,7 @@ from engine.runtime.wiring import open_client
 Say = Callable[[str], None]
 
 SETTLE_TIMEOUT_S = 300.0  # seconds a scenario's jobs may take to end before the rest are lost
-FENCED_RE = re.compile(r"(\d+) late completion\(s\) refused by the attempt fence")
+FENCED_RE = re.compile(r"\d+ late completion\(s\) refused by the attempt fence \(jobs ([\d, ]+)\)")
 THROUGHPUT_MIX = Mix(
     workflow_share=0.4,
     workflow_size=20,
@@ -277,9 +277,12 @@ async def partition(
             await fleet.start(db)
             async with open_client(own, database=db) as client:
                 submitting = asyncio.create_task(submit_all(client, batches))
-                held = await _wait_running(db, victim.host.name)
+                await _wait_running(db, victim.host.name)
                 cut_at = await db_now(db)
                 network.cut(victim.host)
+                # Read after the cut: from now on the host cannot claim anything more, so
+                # this is exactly what it was running when it went dark.
+                held = await _running_on(db, victim.host.name)
                 say(f"partition: cut {victim.host.name} holding {len(held)} run(s)")
                 ids = [job_id for job_id, _ in held]
                 try:
@@ -295,7 +298,7 @@ async def partition(
                 await submitting
             if not await settle(db, total):
                 notes.append(f"jobs still open {SETTLE_TIMEOUT_S:g} s after the restore")
-            fenced = await _wait_fenced(victim.log_text, len(ids), flags.heartbeat_timeout_s * 6)
+            fenced = await _wait_fenced(victim.log_text, ids, flags.heartbeat_timeout_s * 6)
             async with db.connection() as conn:
                 rescued = {r.job_id: r.at_s for r in await conn.execute(_RESCUED, {"ids": ids})}
                 completions = list(await conn.execute(_COMPLETED_BY, {"ids": ids}))
@@ -324,14 +327,18 @@ async def partition(
     )
 
 
-async def _wait_running(db: Database, host: str, timeout_s: float = 60.0) -> list[tuple[int, int]]:
-    """The runs ``host`` holds, once it holds at least one."""
+async def _running_on(db: Database, host: str) -> list[tuple[int, int]]:
+    """The runs (job id, attempt) ``host``'s workers hold according to the database."""
+    async with db.connection() as conn:
+        return [(r.id, r.attempts) for r in await conn.execute(_RUNNING_ON, {"host": host})]
+
+
+async def _wait_running(db: Database, host: str, timeout_s: float = 60.0) -> None:
+    """Until ``host`` runs at least one job."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        async with db.connection() as conn:
-            rows = [(r.id, r.attempts) for r in await conn.execute(_RUNNING_ON, {"host": host})]
-        if rows:
-            return rows
+        if await _running_on(db, host):
+            return
         await asyncio.sleep(POLL_S / 4)
     raise RuntimeError(f"{host} never ran a job within {timeout_s:g} s")
 
@@ -352,14 +359,14 @@ async def _wait_completed_elsewhere(
     return done
 
 
-async def _wait_fenced(read_log: Callable[[], str], want: int, timeout_s: float) -> int:
-    """Completions the cut-off host's workers logged as refused, once ``want`` are (or at
-    the timeout: the ones whose connections broke for good are handed back instead)."""
+async def _wait_fenced(read_log: Callable[[], str], ids: Sequence[int], timeout_s: float) -> int:
+    """How many of ``ids`` the cut-off host's workers logged as refused by the fence, once
+    all are (or at the timeout)."""
     deadline = time.monotonic() + timeout_s
-    fenced = 0
     while True:
-        fenced = sum(int(m.group(1)) for m in FENCED_RE.finditer(read_log()))
-        if fenced >= want or time.monotonic() > deadline:
+        logged = {int(i) for m in FENCED_RE.finditer(read_log()) for i in m.group(1).split(",")}
+        fenced = len(logged & set(ids))
+        if fenced >= len(ids) or time.monotonic() > deadline:
             return fenced
         await asyncio.sleep(POLL_S)
 
