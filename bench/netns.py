@@ -11,6 +11,11 @@ crosses its own link, :meth:`Network.cut` (``ip link set … down`` on the root 
 partitions that host for real: established connections stall, new ones fail, as when
 a cable is pulled, and :meth:`Network.restore` brings the same connections back.
 
+With ``bridged=True`` the hosts also see each other (a RabbitMQ cluster's nodes must):
+the root-side ends join one bridge ``<tag><pid>br`` holding ``10.213.N.254/24``, and the
+hosts take ``10.213.N.(i+1)/24``. It is still layer 2 only: nothing is forwarded at the IP
+level, and cutting a host's link still partitions it from everyone.
+
 Everything is removed at the end, always: :class:`Network` is a context manager,
 registers an ``atexit`` hook, and on creation removes what a previous run that
 crashed (its pid no longer alive) left behind, found by the name prefix: namespaces,
@@ -100,6 +105,18 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGTERM)
 
 
+def _kill_inside(netns: str) -> list[int]:
+    """SIGKILL every process still inside ``netns`` (only this module's runs put any there:
+    an engine's stray worker, a daemon such as ``epmd -daemon`` that left its session).
+    A namespace holding a process outlives ``ip netns del``, and so would its traffic."""
+    out = _ip("netns", "pids", netns, check=False).stdout
+    pids = [int(p) for p in out.split() if p.isdigit()]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
+
+
 @dataclass(frozen=True, slots=True)
 class Host:
     """One namespace and its link."""
@@ -132,11 +149,13 @@ class Network:
             names say who made them.
         subnet: the third octet N of ``10.213.N.0/24``; by default derived from the pid,
             so two runs at once use different subnets.
+        bridged: hosts on one bridge, reaching each other (see the module docstring).
     """
 
     count: int
     tag: str = "b"
     subnet: int | None = None
+    bridged: bool = False
     hosts: list[Host] = field(default_factory=list)
     _forwarders: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _cut: set[str] = field(default_factory=set)
@@ -181,30 +200,49 @@ class Network:
         try:
             STATE_DIR.mkdir(parents=True, exist_ok=True)
             self._save_state()
+            if self.bridged:
+                _ip("link", "add", self.bridge, "type", "bridge")
+                _ip("addr", "add", f"{self._address(254)}/24", "dev", self.bridge)
+                _ip("link", "set", self.bridge, "up")
             for i in range(self.count):
                 self.hosts.append(self._make_host(i))
         except BaseException:
             self.close()
             raise
 
+    @property
+    def bridge(self) -> str:
+        """The bridge's name (``bridged`` networks only)."""
+        return f"{self.prefix}br"
+
+    def _address(self, offset: int) -> str:
+        base = int(ipaddress.IPv4Address(f"{SUBNET_BASE}.{self.subnet}.0"))
+        return str(ipaddress.IPv4Address(base + offset))
+
     def _make_host(self, i: int) -> Host:
-        base = int(ipaddress.IPv4Address(f"{SUBNET_BASE}.{self.subnet}.0")) + 4 * i
+        if self.bridged:
+            outer_ip, inner_ip, length = self._address(254), self._address(i + 1), 24
+        else:
+            outer_ip, inner_ip, length = self._address(4 * i + 1), self._address(4 * i + 2), 30
         host = Host(
             index=i,
             name=f"host-{i + 1}",
             netns=f"{self.prefix}-{i}",
             outer_link=f"{self.prefix}h{i}",
             inner_link=f"{self.prefix}n{i}",
-            outer_ip=str(ipaddress.IPv4Address(base + 1)),
-            inner_ip=str(ipaddress.IPv4Address(base + 2)),
+            outer_ip=outer_ip,
+            inner_ip=inner_ip,
         )
         _ip("netns", "add", host.netns)
         _ip("link", "add", host.outer_link, "type", "veth", "peer", "name", host.inner_link)
         _ip("link", "set", host.inner_link, "netns", host.netns)
-        _ip("addr", "add", f"{host.outer_ip}/30", "dev", host.outer_link)
+        if self.bridged:
+            _ip("link", "set", host.outer_link, "master", self.bridge)
+        else:
+            _ip("addr", "add", f"{host.outer_ip}/{length}", "dev", host.outer_link)
         _ip("link", "set", host.outer_link, "up")
         inside = ("-n", host.netns)
-        _ip(*inside, "addr", "add", f"{host.inner_ip}/30", "dev", host.inner_link)
+        _ip(*inside, "addr", "add", f"{host.inner_ip}/{length}", "dev", host.inner_link)
         _ip(*inside, "link", "set", host.inner_link, "up")
         _ip(*inside, "link", "set", "lo", "up")
         return host
@@ -226,8 +264,11 @@ class Network:
             if proc.stderr is not None:
                 proc.stderr.close()
         for i in range(self.count):
+            _kill_inside(f"{self.prefix}-{i}")
             _ip("netns", "del", f"{self.prefix}-{i}", check=False)
             _ip("link", "del", f"{self.prefix}h{i}", check=False)
+        if self.bridged:
+            _ip("link", "del", self.bridge, check=False)
         with contextlib.suppress(OSError):
             self._state_file.unlink()
         with contextlib.suppress(Exception):
@@ -241,7 +282,7 @@ class Network:
         ``reuseaddr,fork``: each connection gets its own child, so one stalled by a cut
         link does not hold up the others when it comes back.
         """
-        for host in self.hosts:
+        for host in {h.outer_ip: h for h in self.hosts}.values():  # bridged: one address
             argv = [
                 "socat",
                 f"TCP-LISTEN:{port},bind={host.outer_ip},reuseaddr,fork",
@@ -321,7 +362,7 @@ class Network:
         self._state_file.write_text(json.dumps(state))
 
 
-_NAME_RE = re.compile(rf"^{PREFIX}[a-z]{{1,2}}(\d+)(?:-\d+|[hn]\d+)\Z")
+_NAME_RE = re.compile(rf"^{PREFIX}[a-z]{{1,2}}(\d+)(?:-\d+|[hn]\d+|br)\Z")
 
 
 def _owner(name: str) -> int | None:
@@ -355,6 +396,7 @@ def remove_leftovers() -> list[str]:
     for name in _ip("netns", "list", check=False).stdout.split():
         owner = _owner(name)
         if owner is not None and not _alive(owner):
+            removed += [f"process {pid}" for pid in _kill_inside(name)]
             _ip("netns", "del", name, check=False)
             removed.append(f"namespace {name}")
     links = _ip("-o", "link", "show", check=False).stdout

@@ -44,8 +44,9 @@ _READY = text(
 )
 
 
-def over_link(settings: Settings, host: Host) -> Settings:
-    """``settings`` as seen from ``host``: every service at its link's forwarder."""
+def over_link(settings: Settings, host: Host, amqp_url: str | None = None) -> Settings:
+    """``settings`` as seen from ``host``: every service at its link's forwarder (the
+    broker at ``amqp_url`` instead when given: a cluster node the host reaches directly)."""
 
     def moved(url: str, extra_query: str = "") -> str:
         parts = urlsplit(url)
@@ -59,7 +60,7 @@ def over_link(settings: Settings, host: Host) -> Settings:
 
     return settings.evolve(
         database_url=moved(settings.database_url),
-        amqp_url=moved(settings.amqp_url, f"heartbeat={AMQP_HEARTBEAT_S}"),
+        amqp_url=amqp_url or moved(settings.amqp_url, f"heartbeat={AMQP_HEARTBEAT_S}"),
         redis_url=moved(settings.redis_url),
         host_name=host.name,
     )
@@ -108,9 +109,16 @@ class EngineFlags:
 class HostEngine:
     """One host's engine process (and, through it, its workers)."""
 
-    def __init__(self, host: Host, settings: Settings, flags: EngineFlags, log_path: Path) -> None:
+    def __init__(
+        self,
+        host: Host,
+        settings: Settings,
+        flags: EngineFlags,
+        log_path: Path,
+        amqp_url: str | None = None,
+    ) -> None:
         self.host = host
-        self.settings = over_link(settings, host)
+        self.settings = over_link(settings, host, amqp_url)
         self.flags = flags
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -205,6 +213,8 @@ class Fleet:
         count: how many hosts get an engine.
         flags: the engines' flags.
         log_dir: where each engine's output goes (``<host>.log``).
+        amqp_urls: the broker each host's engine uses, by host name (a cluster node);
+            the shared broker through the host's forwarder when absent.
     """
 
     def __init__(
@@ -214,10 +224,13 @@ class Fleet:
         count: int,
         flags: EngineFlags,
         log_dir: Path,
+        amqp_urls: dict[str, str] | None = None,
     ) -> None:
         self.network = network
+        urls = amqp_urls or {}
         self.engines = [
-            HostEngine(h, settings, flags, log_dir / f"{h.name}.log") for h in network.hosts[:count]
+            HostEngine(h, settings, flags, log_dir / f"{h.name}.log", urls.get(h.name))
+            for h in network.hosts[:count]
         ]
 
     async def start(self, db: Database) -> None:
