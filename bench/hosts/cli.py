@@ -8,7 +8,9 @@ Creates ``--hosts`` namespaces with veth links and forwarders to the shared serv
 2. a partition: the last host's link cut while it runs jobs, restored once they ran
    elsewhere (lost, completed twice, rescue and recovery time, late completions fenced);
 3. a remote scale: ``queueconsole scale --host`` from host-1 changes the last host's
-   workers, read back with ``status --json``.
+   workers, read back with ``status --json``;
+4. a broker node down: three more hosts on a bridge, each with an engine and a node of a
+   3-node RabbitMQ cluster; one node stopped once a third of the work is done.
 
 Needs root (``ip netns``) and ``socat``. Every namespace, link, forwarder and engine is
 removed at the end, also on Ctrl-C or an error. Exit status: 0 when the partition lost
@@ -30,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 
 from bench.common import print_table
+from bench.hosts.broker_cluster import ClusterRow, broker_node_down
 from bench.hosts.fleet import EngineFlags, service_ports
 from bench.hosts.scenarios import (
     PartitionRow,
@@ -82,6 +85,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--skip-throughput", action="store_true", help="only the partition and the scale"
+    )
+    parser.add_argument(
+        "--skip-cluster", action="store_true", help="no RabbitMQ cluster run (it boots 3 nodes)"
     )
     parser.add_argument("--log-dir", type=Path, default=None, help="keep engine logs here")
     args = parser.parse_args(argv)
@@ -174,6 +180,41 @@ def scale_cells(row: ScaleRow) -> list[object]:
     ]
 
 
+def cluster_cells(row: ClusterRow, workers: int) -> list[object]:
+    return [
+        f"broker node down ({row.queue_type})",
+        3 * workers,
+        row.jobs,
+        _num(row.seconds),
+        _num(row.jobs / row.seconds if row.seconds > 0 else 0.0, 0),
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        row.tally.lost,
+        row.tally.completed_twice,
+        "-",
+    ]
+
+
+def cluster_lines(row: ClusterRow) -> list[str]:
+    lines = [
+        f"broker cluster: 3 RabbitMQ nodes, one per host; {row.queue_type} queue on "
+        f"{row.queue_home}; stopped {row.stopped} after a third of the jobs; "
+        f"{row.tally.completed} of {row.jobs} completed, lost {row.tally.lost}, "
+        f"completed twice {row.tally.completed_twice}"
+    ]
+    if row.queue_type != "quorum":
+        lines.append(
+            "  note: this engine declared classic queues (QUEUECONSOLE_QUEUE_TYPE=quorum was "
+            "passed but not known to it), so the stopped node was one not holding the queue"
+        )
+    if not row.settled:
+        lines.append("  note: jobs were still open at the end")
+    return lines
+
+
 def scale_lines(row: ScaleRow) -> list[str]:
     return [
         f"remote scale: `scale --host {row.host}` exit {row.exit_code}, {row.answers} "
@@ -209,6 +250,11 @@ async def run(args: argparse.Namespace, log_dir: Path) -> int:
             ok &= scale.exit_code == 0 and sum(scale.after.get(scale.host, {}).values()) == 1
         else:
             lines.append("partition and remote scale need at least 2 hosts")
+    if not args.skip_cluster:
+        cluster = await broker_node_down(settings, max(args.jobs // 3, 100), flags, log_dir, say)
+        rows.append(cluster_cells(cluster, args.workers))
+        lines += cluster_lines(cluster)
+        ok &= cluster.tally.clean and cluster.settled
     print_table(HEADERS, rows)
     for line in lines:
         print(line)
