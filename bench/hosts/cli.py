@@ -57,6 +57,7 @@ HEADERS = (
     "cpu s rabbitmq",
     "cpu s redis",
     "claim conflicts",
+    "pg conns",
     "lost",
     "completed >1",
     "recovery (s)",
@@ -123,6 +124,7 @@ def throughput_cells(row: ThroughputRow) -> list[object]:
         _num(row.rabbitmq_cpu_s),
         _num(row.redis_cpu_s),
         row.claim_conflicts,
+        row.connections,
         row.tally.lost,
         row.tally.completed_twice,
         "-",
@@ -134,6 +136,7 @@ def partition_cells(row: PartitionRow, workers: int) -> list[object]:
         f"partition {row.cut_host}",
         row.hosts * workers,
         row.jobs,
+        "-",
         "-",
         "-",
         "-",
@@ -163,21 +166,7 @@ def partition_lines(row: PartitionRow) -> list[str]:
 
 def scale_cells(row: ScaleRow) -> list[object]:
     after = sum(row.after.get(row.host, {}).values())
-    return [
-        f"scale --host {row.host}",
-        after,
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-        "-",
-    ]
+    return [f"scale --host {row.host}", after, *(["-"] * (len(HEADERS) - 2))]
 
 
 def cluster_cells(row: ClusterRow, workers: int) -> list[object]:
@@ -187,6 +176,7 @@ def cluster_cells(row: ClusterRow, workers: int) -> list[object]:
         row.jobs,
         _num(row.seconds),
         _num(row.jobs / row.seconds if row.seconds > 0 else 0.0, 0),
+        "-",
         "-",
         "-",
         "-",

@@ -99,6 +99,10 @@ _SECOND_RUNS = text(
     "AND to_state = 'running' AND from_state IS DISTINCT FROM to_state AND attempt > 1"
 )
 _NOW_S = text("SELECT extract(epoch FROM clock_timestamp())::float8")
+_CONNECTIONS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND application_name LIKE 'queueconsole%' AND client_addr IS NOT NULL"
+)
 
 
 @contextlib.asynccontextmanager
@@ -158,6 +162,8 @@ class ThroughputRow:
     redis_cpu_s: float
     claim_conflicts: int
     tally: Tally
+    connections: int = 0
+    """PostgreSQL connections the engines held at the end (pools stay open)."""
 
     @property
     def per_second(self) -> float:
@@ -198,6 +204,8 @@ async def throughput(
             settled = await settle(db, total)
             seconds = time.monotonic() - began
             cpu = {name: meter.read(groups[name]()) for name, meter in meters.items()}
+            async with db.connection() as conn:
+                connections = int(await conn.scalar(_CONNECTIONS) or 0)
             if not settled:
                 say(f"{hosts} host(s): jobs still open after {SETTLE_TIMEOUT_S:g} s")
             async with db.connection() as conn:
@@ -217,6 +225,7 @@ async def throughput(
         cpu["redis"],
         conflicts,
         counted,
+        connections,
     )
 
 
