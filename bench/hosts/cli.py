@@ -262,7 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def on_term(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    # Our own handler for both: asyncio.run's SIGINT handler only cancels the main task
+    # once, which a retrying submit may absorb; an exception out of the loop cannot be,
+    # and asyncio.run then cancels every task, so every `finally` still cleans up.
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="qc-hosts-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -270,3 +274,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NetnsError as exc:
         print(f"bench.hosts: {exc}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt as exc:
+        print(f"bench.hosts: interrupted ({exc}); namespaces and engines removed", file=sys.stderr)
+        return 130
