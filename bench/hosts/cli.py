@@ -132,8 +132,9 @@ def throughput_cells(row: ThroughputRow) -> list[object]:
 
 
 def partition_cells(row: PartitionRow, workers: int) -> list[object]:
+    name = "partition" if row.hiccup_s is None else f"hiccup {row.hiccup_s:g} s"
     return [
-        f"partition {row.cut_host}",
+        f"{name} {row.cut_host}",
         row.hosts * workers,
         row.jobs,
         "-",
@@ -151,6 +152,13 @@ def partition_cells(row: PartitionRow, workers: int) -> list[object]:
 
 
 def partition_lines(row: PartitionRow) -> list[str]:
+    if row.hiccup_s is not None:
+        return [
+            f"hiccup: {row.cut_host}'s link down {row.hiccup_s:g} s (heartbeat timeout "
+            f"{row.heartbeat_timeout_s:g} s) while it held {row.held} run(s): {row.rescued} "
+            f"handed back, {row.fenced} late completion(s) refused",
+            *(f"  note: {n}" for n in row.notes),
+        ]
     lines = [
         f"partition: {row.cut_host} held {row.held} run(s) when its link went down; "
         f"{row.rescued} handed back by heartbeat in {_num(row.rescue_s)} s "
@@ -234,6 +242,13 @@ async def run(args: argparse.Namespace, log_dir: Path) -> int:
             rows.append(partition_cells(part, args.workers))
             lines += partition_lines(part)
             ok &= part.tally.clean and part.rescued == part.held
+            hiccup_s = args.heartbeat_timeout_s / 2.5
+            blip = await partition(
+                network, settings, args.hosts, 100, flags, log_dir, say, hiccup_s=hiccup_s
+            )
+            rows.append(partition_cells(blip, args.workers))
+            lines += partition_lines(blip)
+            ok &= blip.tally.clean
             scale = await remote_scale(network, settings, args.hosts, flags, log_dir, say)
             rows.append(scale_cells(scale))
             lines += scale_lines(scale)

@@ -252,6 +252,9 @@ class PartitionRow:
     heartbeat_timeout_s: float
     tally: Tally
     notes: tuple[str, ...] = field(default=())
+    hiccup_s: float | None = None
+    """How long the link was down when it was a hiccup (restored after a fixed time);
+    None for a partition held until the host's runs completed elsewhere."""
 
 
 async def partition(
@@ -264,8 +267,11 @@ async def partition(
     say: Say,
     *,
     long_job_s: float = 6.0,
+    hiccup_s: float | None = None,
 ) -> PartitionRow:
-    """Cut the last host's link while it runs long jobs; restore it once they ran elsewhere.
+    """Cut the last host's link while it runs long jobs; restore it once they ran elsewhere
+    (or, with ``hiccup_s``, after that many seconds: shorter than the heartbeat timeout,
+    nothing should be rescued and nothing run twice).
 
     Long jobs (``long_job_s`` each, one per worker of the fleet) are submitted first, so
     every host runs some when the cut lands; the rest of the workload flows around them.
@@ -276,9 +282,10 @@ async def partition(
     batches = build(jobs, seed=11, mix=THROUGHPUT_MIX, long_jobs=long_jobs, queues=(flags.queue,))
     total = count(batches)
     notes: list[str] = []
-    async with scratch(settings, "p") as own:
+    label = "partition" if hiccup_s is None else "hiccup"
+    async with scratch(settings, label[0]) as own:
         db = Database(own)
-        sub = log_dir / "partition"
+        sub = log_dir / label
         sub.mkdir(parents=True, exist_ok=True)
         fleet = Fleet(network, own, hosts, flags, sub)
         victim = fleet.engines[-1]
@@ -292,25 +299,33 @@ async def partition(
                 # Read after the cut: from now on the host cannot claim anything more, so
                 # this is exactly what it was running when it went dark.
                 held = await _running_on(db, victim.host.name)
-                say(f"partition: cut {victim.host.name} holding {len(held)} run(s)")
+                say(f"{label}: cut {victim.host.name} holding {len(held)} run(s)")
                 ids = [job_id for job_id, _ in held]
                 try:
-                    done_elsewhere = await _wait_completed_elsewhere(
-                        db, ids, victim.host.name, flags.heartbeat_timeout_s * 6 + long_job_s
-                    )
-                    # Let the cut-off host's own runs finish inside the partition, so it has
-                    # completions to deliver late.
-                    await asyncio.sleep(max(0.0, long_job_s - (await db_now(db) - cut_at)) + 1)
+                    if hiccup_s is not None:
+                        await asyncio.sleep(hiccup_s)
+                        done_elsewhere = len(ids)
+                    else:
+                        done_elsewhere = await _wait_completed_elsewhere(
+                            db, ids, victim.host.name, flags.heartbeat_timeout_s * 6 + long_job_s
+                        )
+                        # Let the cut-off host's own runs finish inside the partition, so it
+                        # has completions to deliver late.
+                        left = long_job_s - (await db_now(db) - cut_at)
+                        await asyncio.sleep(max(0.0, left) + 1)
                 finally:
                     network.restore(victim.host)
-                say(f"partition: {victim.host.name} restored")
+                say(f"{label}: {victim.host.name} restored")
                 await submitting
             if not await settle(db, total):
                 notes.append(f"jobs still open {SETTLE_TIMEOUT_S:g} s after the restore")
-            fenced = await _wait_fenced(victim.log_text, ids, flags.heartbeat_timeout_s * 6)
             async with db.connection() as conn:
                 rescued = {r.job_id: r.at_s for r in await conn.execute(_RESCUED, {"ids": ids})}
                 completions = list(await conn.execute(_COMPLETED_BY, {"ids": ids}))
+            # Only a rescued run can come back late: wait for exactly those refusals.
+            fenced = await _wait_fenced(
+                victim.log_text, list(rescued), flags.heartbeat_timeout_s * 6
+            )
             counted = await tally(db)
         finally:
             if network.is_cut(victim.host):
@@ -333,6 +348,7 @@ async def partition(
         heartbeat_timeout_s=flags.heartbeat_timeout_s,
         tally=counted,
         notes=tuple(notes),
+        hiccup_s=hiccup_s,
     )
 
 
