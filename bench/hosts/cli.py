@@ -166,6 +166,11 @@ def partition_lines(row: PartitionRow) -> list[str]:
         f"another host within {_num(row.recovery_s)} s; after the restore "
         f"{row.fenced} late completion(s) refused by the attempt fence",
     ]
+    if row.known < row.held:
+        lines.append(
+            f"  note: {row.held - row.known} of the runs were claims whose answer the cut "
+            "swallowed: the host never ran them, so they had nothing to deliver late"
+        )
     lines += [f"  note: {n}" for n in row.notes]
     if row.tally.lost:
         lines += [f"  lost: {d}" for d in row.tally.lost_detail]

@@ -79,6 +79,12 @@ _RUNNING_ON = text(
     "SELECT j.id, j.attempts FROM jobs j JOIN workers w ON w.id = j.worker_id "
     "WHERE j.state = 'running' AND w.host = :host ORDER BY j.id"
 )
+# A run the worker itself reported (its heartbeat names the job): the claim's answer
+# reached the host, so the host really runs it, and a late completion will follow.
+_RUNNING_KNOWN = text(
+    "SELECT j.id FROM jobs j JOIN workers w ON w.id = j.worker_id "
+    "WHERE j.state = 'running' AND w.host = :host AND w.current_job_id = j.id ORDER BY j.id"
+)
 _RESCUED = text(
     """
     SELECT e.job_id, extract(epoch FROM min(e.at))::float8 AS at_s FROM job_events e
@@ -245,6 +251,10 @@ class PartitionRow:
     """Of those, jobs another host completed while the link was down."""
     fenced: int
     """Completions the cut-off host tried after the link came back, refused by the fence."""
+    known: int
+    """Held runs the host's own heartbeats had reported before the cut. The others were
+    claims whose answer the cut swallowed: the host never ran them, so they cannot come
+    back late (they are rescued all the same)."""
     rescue_s: float
     """From the cut to the last of its runs handed back (heartbeat timeout + rescuer)."""
     recovery_s: float
@@ -293,7 +303,7 @@ async def partition(
             await fleet.start(db)
             async with open_client(own, database=db) as client:
                 submitting = asyncio.create_task(submit_all(client, batches))
-                await _wait_running(db, victim.host.name)
+                known = await _wait_running(db, victim.host.name)
                 cut_at = await db_now(db)
                 network.cut(victim.host)
                 # Read after the cut: from now on the host cannot claim anything more, so
@@ -322,9 +332,13 @@ async def partition(
             async with db.connection() as conn:
                 rescued = {r.job_id: r.at_s for r in await conn.execute(_RESCUED, {"ids": ids})}
                 completions = list(await conn.execute(_COMPLETED_BY, {"ids": ids}))
-            # Only a rescued run can come back late: wait for exactly those refusals.
+            # Only a rescued run can come back late, and surely only one the host knew it
+            # ran: wait for those refusals, count every rescued one refused.
             fenced = await _wait_fenced(
-                victim.log_text, list(rescued), flags.heartbeat_timeout_s * 6
+                victim.log_text,
+                list(rescued),
+                [i for i in known if i in rescued],
+                flags.heartbeat_timeout_s * 6,
             )
             counted = await tally(db)
         finally:
@@ -343,6 +357,7 @@ async def partition(
         rescued=len(rescued),
         completed_elsewhere=len(elsewhere),
         fenced=fenced,
+        known=len([i for i in known if i in ids]),
         rescue_s=max((t - cut_at for t in rescued.values()), default=float("nan")),
         recovery_s=max((c.at_s - cut_at for c in elsewhere), default=float("nan")),
         heartbeat_timeout_s=flags.heartbeat_timeout_s,
@@ -358,12 +373,14 @@ async def _running_on(db: Database, host: str) -> list[tuple[int, int]]:
         return [(r.id, r.attempts) for r in await conn.execute(_RUNNING_ON, {"host": host})]
 
 
-async def _wait_running(db: Database, host: str, timeout_s: float = 60.0) -> None:
-    """Until ``host`` runs at least one job."""
+async def _wait_running(db: Database, host: str, timeout_s: float = 60.0) -> list[int]:
+    """Until ``host``'s workers report running a job; returns the jobs they report."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if await _running_on(db, host):
-            return
+        async with db.connection() as conn:
+            known = [r.id for r in await conn.execute(_RUNNING_KNOWN, {"host": host})]
+        if known:
+            return known
         await asyncio.sleep(POLL_S / 4)
     raise RuntimeError(f"{host} never ran a job within {timeout_s:g} s")
 
@@ -384,15 +401,16 @@ async def _wait_completed_elsewhere(
     return done
 
 
-async def _wait_fenced(read_log: Callable[[], str], ids: Sequence[int], timeout_s: float) -> int:
+async def _wait_fenced(
+    read_log: Callable[[], str], ids: Sequence[int], expected: Sequence[int], timeout_s: float
+) -> int:
     """How many of ``ids`` the cut-off host's workers logged as refused by the fence, once
-    all are (or at the timeout)."""
+    every one of ``expected`` is (or at the timeout)."""
     deadline = time.monotonic() + timeout_s
     while True:
         logged = {int(i) for m in FENCED_RE.finditer(read_log()) for i in m.group(1).split(",")}
-        fenced = len(logged & set(ids))
-        if fenced >= len(ids) or time.monotonic() > deadline:
-            return fenced
+        if set(expected) <= logged or time.monotonic() > deadline:
+            return len(logged & set(ids))
         await asyncio.sleep(POLL_S)
 
 

@@ -5,8 +5,9 @@ RabbitMQ and Redis only over their own link; the second host's link goes down wh
 runs jobs. What a user would notice is asserted: its runs are handed back by the
 heartbeat rescuer (``WorkerLost``) and completed by the other host; once the link is
 back, the cut-off host's own completions of those runs arrive late and the attempt fence
-refuses every one; at the end no job is lost and none completed twice. Nothing here is
-timed: the figures the bench prints (rescue and recovery seconds) are not asserted.
+refuses every one the host knew it ran; at the end no job is lost and none completed
+twice. Nothing here is timed: the figures the bench prints (rescue and recovery seconds)
+are not asserted.
 
 Namespaces need root; without it (or without ``ip``/``socat``) the tests are skipped with
 the reason. Every namespace, link, forwarder and engine is removed at the end, also when
@@ -92,7 +93,10 @@ async def test_a_partitioned_hosts_runs_are_rescued_and_its_late_completions_fen
     assert row.held >= 1, explain
     assert row.rescued == row.held, explain  # handed back by heartbeat (WorkerLost)
     assert row.completed_elsewhere == row.held, explain
-    assert row.fenced == row.held, explain  # every late completion refused by the fence
+    # Every run the host knew it ran came back late and was refused by the fence. (A claim
+    # whose answer the cut swallowed is rescued too, but the host never ran it.)
+    assert row.known >= 1, explain
+    assert row.known <= row.fenced <= row.rescued, explain
     assert row.tally.lost == 0, explain
     assert row.tally.completed_twice == 0, explain
     assert row.tally.completed == row.jobs, explain
