@@ -166,10 +166,10 @@ def partition_lines(row: PartitionRow) -> list[str]:
         f"another host within {_num(row.recovery_s)} s; after the restore "
         f"{row.fenced} late completion(s) refused by the attempt fence",
     ]
-    if row.known < row.held:
+    if row.fenced < row.rescued:
         lines.append(
-            f"  note: {row.held - row.known} of the runs were claims whose answer the cut "
-            "swallowed: the host never ran them, so they had nothing to deliver late"
+            f"  note: {row.rescued - row.fenced} rescued run(s) never came back late: claims "
+            "whose answer the cut swallowed, which the host never ran"
         )
     lines += [f"  note: {n}" for n in row.notes]
     if row.tally.lost:

@@ -252,9 +252,10 @@ class PartitionRow:
     fenced: int
     """Completions the cut-off host tried after the link came back, refused by the fence."""
     known: int
-    """Held runs the host's own heartbeats had reported before the cut. The others were
-    claims whose answer the cut swallowed: the host never ran them, so they cannot come
-    back late (they are rescued all the same)."""
+    """Held runs the host's own heartbeats had reported before the cut (one per worker at
+    most: a heartbeat names one job), surely run there and so surely coming back late. A
+    held run may also be a claim whose answer the cut swallowed: rescued all the same, but
+    never run on the host, so it cannot come back."""
     rescue_s: float
     """From the cut to the last of its runs handed back (heartbeat timeout + rescuer)."""
     recovery_s: float
