@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -39,6 +40,7 @@ CONFIG_RELATIVE_PATH = Path("queueconsole", "config.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}\Z")  # \Z: no trailing newline
+_HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 _SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "sslpassword"})
 MASK = "***"
 
@@ -80,6 +82,10 @@ class Settings:
     """Routing rules (:mod:`engine.routes`): the queue and priority of a job whose submitter
     names none, by type pattern; ``[[routes]]`` tables in the config file, or a JSON list in
     ``QUEUECONSOLE_ROUTES``. Given as a list of mappings, they are validated here."""
+    host_name: str = ""
+    """What this machine's engine and workers call their host (worker ids, ``status``,
+    ``scale --host``); empty means the operating system's host name. Set it where
+    several hosts share one kernel's name: containers, network namespaces, clones."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.routes, Routes):
@@ -94,6 +100,8 @@ class Settings:
                 f"namespace {self.namespace!r} is not usable: start with a letter, then up to "
                 "39 letters, digits, '_' or '-'"
             )
+        if self.host_name:
+            check_host_name(self.host_name, "host_name")
         for name, schemes in (
             ("database_url", ("postgresql", "postgres", "postgresql+asyncpg")),
             ("amqp_url", ("amqp", "amqps")),
@@ -133,6 +141,11 @@ class Settings:
         return replace(self, **changes)
 
     @property
+    def host(self) -> str:
+        """This host's name: :attr:`host_name`, else the operating system's."""
+        return self.host_name or socket.gethostname()
+
+    @property
     def database_name(self) -> str:
         """The database the engine uses (the path of ``database_url``)."""
         return urlsplit(self.database_url).path.lstrip("/") or "postgres"
@@ -150,6 +163,16 @@ class Settings:
     def redact(self, text: str) -> str:
         """``text`` with every configured password replaced by ``***``."""
         return redact(text, self.secrets())
+
+
+def check_host_name(name: str, what: str) -> None:
+    """ConfigError unless ``name`` can be a host name: it ends up in worker ids, broker
+    connection names and log lines, so no spaces, no control characters, no ``:``."""
+    if not _HOST_NAME_RE.match(name):
+        raise ConfigError(
+            f"{what} {name!r} is not a usable host name: up to 63 letters, digits, '.', "
+            "'_' or '-', starting with a letter or digit"
+        )
 
 
 DEAD_LETTER_MAX_LENGTH_LIMIT = 10_000_000  # copies; a bigger dead queue is a second database

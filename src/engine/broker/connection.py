@@ -16,7 +16,6 @@ import collections
 import contextlib
 import logging
 import os
-import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -71,7 +70,7 @@ class ChannelLost(EngineError):
 def default_name(settings: Settings, role: str) -> str:
     """A client-provided connection name RabbitMQ shows in ``rabbitmqctl list_connections``:
     the namespace first, so an operator (or a test) can tell whose connection it is."""
-    return f"{settings.namespace}:{role}:{socket.gethostname()}:{os.getpid()}"
+    return f"{settings.namespace}:{role}:{settings.host}:{os.getpid()}"
 
 
 def connection_parameters(

@@ -137,10 +137,17 @@ class Engine:
         await self.services_db.close()
         await self.db.close()
 
-    async def scale(self, queue: str, workers: int, *, everywhere: bool = False) -> None:
-        """Scale this engine's pool of ``queue``; ``everywhere`` tells every supervisor."""
+    async def scale(
+        self, queue: str, workers: int, *, everywhere: bool = False, host: str | None = None
+    ) -> None:
+        """Scale this engine's pool of ``queue``; ``everywhere`` tells every supervisor;
+        ``host`` (another host than this one's) tells only the engines on that host."""
         if everywhere:
             await self._control.publish({"cmd": "scale", "queue": queue, "workers": workers})
+        elif host is not None and host != self.supervisor.host:
+            await self._control.publish(
+                {"cmd": "scale", "queue": queue, "workers": workers, "host": host}
+            )
         else:
             await self.supervisor.scale(queue, workers)
 
@@ -152,6 +159,9 @@ class Engine:
     async def _on_control(self, command: dict[str, Any]) -> None:
         if command.get("cmd") != SCALE_COMMAND:
             return
+        host = command.get("host")
+        if host is not None and host != self.supervisor.host:
+            return  # meant for the engines of another host; they answer
         queue, workers = command.get("queue"), command.get("workers")
         request_id = command.get("request_id")
         if not isinstance(queue, str) or isinstance(workers, bool) or not isinstance(workers, int):

@@ -189,13 +189,14 @@ class ActionService:
 
     # -- queues and workers ------------------------------------------------------------
 
-    async def scale(self, queue: str, workers: int) -> Outcome:
-        """Run ``workers`` worker processes on ``queue``."""
+    async def scale(self, queue: str, workers: int, *, host: str | None = None) -> Outcome:
+        """Run ``workers`` worker processes on ``queue`` (only on ``host`` when given)."""
         workers = max(0, min(MAX_WORKERS_PER_QUEUE, workers))
+        where = f" on {host}" if host is not None else ""
         return await self._run(
-            f"scaling queue {queue}",
-            lambda: self.link.scale(queue, workers),
-            f"queue {queue}: {workers} worker{'s' if workers != 1 else ''} requested",
+            f"scaling queue {queue}{where}",
+            lambda: self.link.scale(queue, workers, host=host),
+            f"queue {queue}{where}: {workers} worker{'s' if workers != 1 else ''} requested",
         )
 
     async def recycle(self, worker_id: str) -> Outcome:

@@ -89,6 +89,10 @@ class WorkersView:
         """Workers asked for on ``queue`` (0 when none)."""
         return dict(self.per_queue).get(queue, 0)
 
+    def count_on(self, queue: str, host: str) -> int:
+        """Live workers of ``queue`` on ``host``: what ``+``/``-`` on a worker start from."""
+        return sum(1 for w in self.workers if w.live and w.host == host and queue in w.queues)
+
 
 @dataclass(frozen=True, slots=True)
 class FailuresView:
@@ -185,6 +189,9 @@ class Selection:
     workflow_id: int | None = None
     queue: str | None = None
     worker_id: str | None = None
+    host: str | None = None
+    """The selected worker's host, when the cursor is on a worker: ``+``/``-`` then scale
+    that worker's queue on that host only (``scale --host``)."""
     group: FailureGroup | None = None
     schedule: ScheduleInfo | None = None
     marked: tuple[int, ...] = ()
