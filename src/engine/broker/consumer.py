@@ -11,6 +11,16 @@ new channel whose AMQP tags restart at 1, and acking an old number there
 would acknowledge a different message (or make the broker close the
 channel); with generations an ack for a dead channel is recognised and
 dropped. RabbitMQ redelivers whatever that channel held unacked.
+
+Quorum queues (``queue_type = "quorum"``) have no priorities, so an engine
+queue is one broker queue per level. Consumers subscribed to every level
+would be pushed low-priority messages while higher ones wait (and RabbitMQ
+gives no reply that is ordered after the pushes in flight, so they cannot be
+held back reliably). So with quorum queues a fetcher takes messages with
+``basic.get``, every level emptied before the next one down, keeping at most
+``limit`` unacknowledged: the order a classic priority queue gives. The cost:
+one round trip per message, and an idle worker looks again after at most
+:data:`FETCH_IDLE_MAX_S` (at once when an ack makes room).
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from pika.spec import Basic, BasicProperties
 from engine.broker.acks import plan_acks
 from engine.broker.connection import AsyncChannel, BrokerConnection, ChannelLost, default_name
 from engine.broker.messages import Delivery, Garbage, decode
-from engine.broker.names import Names
+from engine.broker.names import MAX_PRIORITY, Names
 from engine.broker.reconnect import KeptConnection
 from engine.broker.topology import declare_queues
 from engine.config import Settings
@@ -40,6 +50,8 @@ TAG_BITS = 40
 """Low bits of a handed-out delivery tag that hold the AMQP tag; a channel would need
 a trillion deliveries to overflow them."""
 
+FETCH_IDLE_MIN_S = 0.01  # seconds: quorum fetcher's first wait after finding every level empty
+FETCH_IDLE_MAX_S = 0.25  # seconds: its longest wait, the pick-up delay of an idle worker
 STOP_GRACE_S = 5.0  # seconds a batch being handled may take to finish once stop() is called
 
 __all__ = ["Consumer", "Delivery", "Garbage", "OnBatch"]
@@ -72,7 +84,7 @@ class Consumer:
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, not {prefetch}")
         self.settings = settings
-        self.names = Names(settings.namespace)
+        self.names = Names.of(settings)
         self.queues = tuple(dict.fromkeys(queues))
         self.prefetch = prefetch
         self.limit = prefetch if limit is None else max(1, min(limit, prefetch))
@@ -85,6 +97,12 @@ class Consumer:
         self._outstanding: set[int] = set()
         self._consumer_tags: list[str] = []
         self._buffer: list[Delivery | Garbage] = []
+        self._level_of: dict[int, int] = {}
+        """Quorum queues: the priority level of each buffered message below the top, by tag."""
+        self._fetcher: asyncio.Task[None] | None = None
+        """Quorum queues: the task fetching messages for the live channel."""
+        self._room = asyncio.Event()
+        """Set when an ack, a new limit, a pause or a stop may concern the fetcher."""
         self._wakeup = asyncio.Event()
         self._flow = asyncio.Lock()
         self._paused = False
@@ -146,6 +164,7 @@ class Consumer:
         go back to the queue. A batch being handled carries on."""
         async with self._flow:
             self._paused = True
+            await self._stop_fetching()
             channel, tags, self._consumer_tags = self._channel, self._consumer_tags, []
             if channel is not None:
                 try:
@@ -155,6 +174,7 @@ class Consumer:
                     pass  # the connection went: nothing more will arrive anyway
             held = [d.delivery_tag for d in self._buffer]
             self._buffer.clear()
+            self._level_of.clear()
             self._settle(held, requeue=True)
 
     async def resume(self) -> None:
@@ -162,7 +182,8 @@ class Consumer:
         async with self._flow:
             self._paused = False
             channel = self._channel
-            if channel is not None and channel.is_open and not self._consumer_tags:
+            idle = not self._consumer_tags and self._fetcher is None
+            if channel is not None and channel.is_open and idle:
                 # On ChannelLost the reconnect sets consuming up again, as we are not paused.
                 with contextlib.suppress(ChannelLost):
                     await self._consume(channel)
@@ -175,6 +196,7 @@ class Consumer:
         """
         self._stopping = True
         try:
+            await self._stop_fetching()
             channel, tags, self._consumer_tags = self._channel, self._consumer_tags, []
             if channel is not None:
                 with contextlib.suppress(ChannelLost):
@@ -200,9 +222,10 @@ class Consumer:
         """Run on every new connection: declare, limit, consume (unless paused)."""
         channel = await connection.channel()
         await declare_queues(channel, self.names, self.queues)
-        await channel.basic_qos(self.prefetch)
-        if self.limit < self.prefetch:
-            await channel.basic_qos(self.limit, global_qos=True)
+        if not self.names.quorum:  # gets are not limited by qos; the fetcher counts
+            await channel.basic_qos(self.prefetch)
+            if self.limit < self.prefetch:
+                await channel.basic_qos(self.limit, global_qos=True)
         async with self._flow:
             self._generation += 1
             self._outstanding = set()
@@ -233,6 +256,9 @@ class Consumer:
         channel = self._channel
         if channel is None or not channel.is_open:
             return  # the next connection's setup applies it
+        if self.names.quorum:
+            self._room.set()  # the fetcher reads the limit before each round
+            return
         try:
             await channel.basic_qos(limit, global_qos=True)
         except Exception as exc:  # the channel is closing; its successor applies it
@@ -241,6 +267,11 @@ class Consumer:
     async def _consume(self, channel: AsyncChannel) -> None:
         base = self._generation << TAG_BITS
         outstanding = self._outstanding
+        if self.names.quorum:
+            self._fetcher = asyncio.create_task(
+                self._fetch(channel, self._generation), name=f"broker-fetch:{self.name}"
+            )
+            return
         for queue in self.queues:
             callback = partial(self._on_message, queue, base, outstanding)
             self._consumer_tags.append(
@@ -269,8 +300,12 @@ class Consumer:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._buffer and not self._stopping:
+                if self.names.quorum:  # stable: fetch order within a level
+                    self._buffer.sort(key=self._level, reverse=True)
                 batch = self._buffer[: self.prefetch]
                 del self._buffer[: self.prefetch]
+                for item in batch:
+                    self._level_of.pop(item.delivery_tag, None)
                 try:
                     await self._on_batch(batch)
                 except Exception:
@@ -278,8 +313,74 @@ class Consumer:
                     log.exception("on_batch failed; %d deliveries go back to the queue", len(batch))
                     self._settle([d.delivery_tag for d in batch], requeue=True)
 
+    def _level(self, item: Delivery | Garbage) -> int:
+        return self._level_of.get(item.delivery_tag, MAX_PRIORITY)
+
+    async def _fetch(self, channel: AsyncChannel, generation: int) -> None:
+        """Quorum queues: keep up to ``limit`` messages fetched, highest level first,
+        until the channel goes, a pause or stop; wait a little longer each time all
+        levels were empty, and at once when an ack makes room."""
+        idle_s = FETCH_IDLE_MIN_S
+        while self._fetching(channel, generation):
+            self._room.clear()
+            room = self.limit - len(self._outstanding)
+            if room <= 0:
+                await self._room.wait()
+                continue
+            try:
+                fetched = await self._fetch_round(channel, generation, room)
+            except ChannelLost:
+                return  # the reconnect sets up again; what the channel held is redelivered
+            if fetched:
+                idle_s = FETCH_IDLE_MIN_S
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), idle_s)
+            idle_s = min(idle_s * 2, FETCH_IDLE_MAX_S)
+
+    def _fetching(self, channel: AsyncChannel, generation: int) -> bool:
+        return (
+            channel.is_open
+            and generation == self._generation
+            and not self._paused
+            and not self._stopping
+        )
+
+    async def _fetch_round(self, channel: AsyncChannel, generation: int, room: int) -> int:
+        """Fetch up to ``room`` messages, each level emptied before the next one down;
+        returns how many. Raises ChannelLost."""
+        base, outstanding = generation << TAG_BITS, self._outstanding
+        fetched = 0
+        for level in self.names.levels():
+            for queue in self.queues:
+                while fetched < room:
+                    got = await channel.basic_get(self.names.level_queue(queue, level))
+                    if got is None:
+                        break
+                    method, _properties, body = got
+                    tag = cast(int, method.delivery_tag)
+                    outstanding.add(tag)
+                    if not self._fetching(channel, generation):
+                        self._settle([base + tag], requeue=True)  # paused or stopping meanwhile
+                        return fetched
+                    item = decode(body, base + tag, method.redelivered, queue)
+                    if level != MAX_PRIORITY:
+                        self._level_of[item.delivery_tag] = level
+                    self._buffer.append(item)
+                    self._wakeup.set()
+                    fetched += 1
+        return fetched
+
+    async def _stop_fetching(self) -> None:
+        """Let the fetcher finish its current get (handing back what it brings)."""
+        fetcher, self._fetcher = self._fetcher, None
+        if fetcher is not None and fetcher is not asyncio.current_task():
+            self._room.set()
+            await asyncio.gather(fetcher, return_exceptions=True)
+
     def _settle(self, tags: Sequence[int], requeue: bool | None) -> None:
         """Ack (``requeue`` None) or nack the tags that belong to the live channel."""
+        self._room.set()
         channel = self._channel
         if channel is None or not channel.is_open or not tags:
             return
@@ -311,6 +412,8 @@ class Consumer:
         self._consumer_tags = []
         self._outstanding = set()
         self._buffer.clear()
+        self._level_of.clear()
+        self._room.set()
 
     def _on_channel_closed(self, channel: AsyncChannel, reason: BaseException | None) -> None:
         if channel is not self._channel or self._stopping:
