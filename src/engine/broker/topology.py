@@ -38,10 +38,12 @@ default queue type is quorum still gives us what we rely on."""
 QUORUM_WORK_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 """Quorum queues: replicated, no priorities (one queue per level instead)."""
 
-_INEQUIVALENT_TYPE = re.compile(
-    r"inequivalent arg 'x-queue-type' for queue '(?P<queue>[^']*)'.*"
-    r"current is '(?P<current>[^']*)'"
+_INEQUIVALENT = re.compile(
+    r"inequivalent arg '(?P<arg>[^']*)' for queue '(?P<queue>[^']*)'"
+    r"(?:.*current is '(?P<current>[^']*)')?"
 )
+CLASSIC_ONLY_ARGUMENTS = frozenset({"x-max-priority"})
+"""Arguments only our classic queues carry: refused for one means it is a classic queue."""
 
 
 class QueueTypeMismatch(ConfigError):
@@ -54,14 +56,20 @@ def work_queue_arguments(names: Names) -> dict[str, Any]:
 
 
 def type_mismatch(exc: ChannelLost, names: Names) -> QueueTypeMismatch | None:
-    """The one-line error a refused declaration stands for, if the refusal was about the
-    queue type (RabbitMQ's text names the queue and its current type)."""
+    """The one-line error a refused declaration stands for, if the refusal says the queue
+    has the other type: RabbitMQ names the queue and the first argument that differs
+    (``x-queue-type``, or ``x-max-priority`` when a classic queue is declared as quorum)."""
     if exc.reply_code != PRECONDITION_FAILED:
         return None
-    found = _INEQUIVALENT_TYPE.search(str(exc.reason))
+    found = _INEQUIVALENT.search(str(exc.reason))
     if found is None:
         return None
-    current = found["current"]
+    if found["arg"] == "x-queue-type" and found["current"]:
+        current = found["current"]
+    elif found["arg"] in CLASSIC_ONLY_ARGUMENTS and names.quorum:
+        current = "classic"
+    else:
+        return None
     return QueueTypeMismatch(
         f"RabbitMQ queue {found['queue']!r} exists as a {current} queue but queue_type is "
         f"{names.queue_type} (QUEUECONSOLE_QUEUE_TYPE or queue_type in the config file): "
