@@ -39,7 +39,7 @@ class ApiState:
 async def open_state(settings: Settings, *, auth_required: bool) -> AsyncIterator[ApiState]:
     """Open every connection the routes use (one database pool, shared); close them on exit."""
     async with open_client(settings) as client:
-        reader = StatusReader(settings, db=client.db)
+        reader = StatusReader(settings, db=client.reads)
         metrics = MetricsExporter(settings, db=client.db)
         await metrics.start()
         try:

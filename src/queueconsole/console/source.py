@@ -21,6 +21,7 @@ from engine.snapshots import (
     JobFilter,
     JobSort,
     MinuteHistory,
+    ReadReplicaStatus,
     SortKey,
     WorkflowGraph,
 )
@@ -85,6 +86,7 @@ class DataSource:
         """
         at = self.clock()
         services = await self.link.health()
+        read_replica = await self._read_replica()
         postgres_up = all(s.up for s in services if s.name == POSTGRESQL)
         supervised = WorkersView()
         try:
@@ -95,7 +97,9 @@ class DataSource:
         except Exception:  # a supervisor hiccup must not hide the queues
             log.exception("supervisor snapshot failed")
         if not postgres_up:
-            return Overview(at, services, (), supervised, self.history.series())
+            return Overview(
+                at, services, (), supervised, self.history.series(), read_replica=read_replica
+            )
         parts: DashboardParts | None = None
         now = time.monotonic()
         recent = self._parts is not None and now - self._parts[0] < DASHBOARD_EVERY_S
@@ -127,7 +131,18 @@ class DataSource:
             throughput = parts.throughput
         if parts is not None and parts.failures_rate is not None:
             failures = parts.failures_rate
-        return Overview(at, services, queues, workers, (depth, throughput, failures))
+        return Overview(
+            at, services, queues, workers, (depth, throughput, failures), read_replica=read_replica
+        )
+
+    async def _read_replica(self) -> ReadReplicaStatus | None:
+        """Where reads go now (measured at most every second); never raises."""
+        try:
+            async with asyncio.timeout(FETCH_TIMEOUT_S):
+                return await self.link.client.read_replica()
+        except (EngineError, TimeoutError, OSError) as exc:
+            log.warning("read replica state unknown: %s", exc)
+            return None
 
     async def minute_history(self, window: timedelta) -> MinuteHistory:
         """Every queue's per-minute history over ``window`` from PostgreSQL (the rollup
