@@ -247,7 +247,7 @@ def streaming_pair() -> Iterator[StreamingPair]:
 def wait_replayed(pair: StreamingPair, timeout_s: float = 60.0) -> None:
     """Block until the replica has replayed everything the primary has written so far
     (a hang guard, not a measurement)."""
-    target = pair.primary.sql("SELECT pg_current_wal_lsn()")
+    target = pair.primary.sql("SELECT pg_current_wal_insert_lsn()")  # written or not
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         behind = pair.replica.sql(f"SELECT pg_wal_lsn_diff('{target}', pg_last_wal_replay_lsn())")
