@@ -153,3 +153,46 @@ def test_bad_replica_settings_are_refused_naming_the_setting(
         load_settings(environ=environ)
     assert message in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_status_command_shows_the_replica_in_json_and_text(
+    pair: StreamingPair,
+    replica_settings: Settings,
+    qc: Callable[..., tuple[int, str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QUEUECONSOLE_DATABASE_URL", replica_settings.database_url)
+    monkeypatch.setenv("QUEUECONSOLE_READ_DATABASE_URL", replica_settings.read_database_url)
+    code, out, err = qc("status", "--json")
+    assert code == 0, err
+    shown = json.loads(out)["read_replica"]
+    assert shown["using"] == "replica"
+    assert shown["url_host"] == f"127.0.0.1:{pair.replica.port}"
+    code, out, err = qc("status")
+    assert code == 0, err
+    assert f"reads: replica (replica 127.0.0.1:{pair.replica.port}, lag " in out
+
+
+async def test_the_console_overview_shows_where_reads_go(
+    pair: StreamingPair, replica_settings: Settings
+) -> None:
+    from queueconsole.console.app import ConsoleApp
+    from queueconsole.console.link import AttachedLink
+    from tests.console.conftest import healthy, screen_text
+
+    async with Client(replica_settings) as client:
+        link = AttachedLink(replica_settings, client, probe=healthy)
+        app = ConsoleApp(link, refresh_s=None)
+        try:
+            async with app.run_test(size=(160, 40)) as pilot:
+                await app.refresh_now()
+                await pilot.pause()
+                on_replica = screen_text(app)
+                await asyncio.to_thread(pair.replica.stop)
+                await app.refresh_now()
+                await pilot.pause()
+                on_primary = screen_text(app)
+        finally:
+            await link.stop()
+    assert "reads replica lag " in on_replica
+    assert "reads primary (replica unreachable" in on_primary

@@ -86,7 +86,6 @@ class DataSource:
         """
         at = self.clock()
         services = await self.link.health()
-        read_replica = await self._read_replica()
         postgres_up = all(s.up for s in services if s.name == POSTGRESQL)
         supervised = WorkersView()
         try:
@@ -98,7 +97,12 @@ class DataSource:
             log.exception("supervisor snapshot failed")
         if not postgres_up:
             return Overview(
-                at, services, (), supervised, self.history.series(), read_replica=read_replica
+                at,
+                services,
+                (),
+                supervised,
+                self.history.series(),
+                read_replica=await self._read_replica(),
             )
         parts: DashboardParts | None = None
         now = time.monotonic()
@@ -131,6 +135,8 @@ class DataSource:
             throughput = parts.throughput
         if parts is not None and parts.failures_rate is not None:
             failures = parts.failures_rate
+        # Asked last: the reads above may just have found the replica down.
+        read_replica = await self._read_replica()
         return Overview(
             at, services, queues, workers, (depth, throughput, failures), read_replica=read_replica
         )
