@@ -13,14 +13,16 @@ channel); with generations an ack for a dead channel is recognised and
 dropped. RabbitMQ redelivers whatever that channel held unacked.
 
 Quorum queues (``queue_type = "quorum"``) have no priorities, so an engine
-queue is one broker queue per level. Consumers subscribed to every level
-would be pushed low-priority messages while higher ones wait (and RabbitMQ
-gives no reply that is ordered after the pushes in flight, so they cannot be
-held back reliably). So with quorum queues a fetcher takes messages with
-``basic.get``, every level emptied before the next one down, keeping at most
-``limit`` unacknowledged: the order a classic priority queue gives. The cost:
-one round trip per message, and an idle worker looks again after at most
-:data:`FETCH_IDLE_MAX_S` (at once when an ack makes room).
+queue is one broker queue per level, each with a consumer here; the buffer is
+handed over highest level first. A batch that would hand over a lower-level
+delivery first asks the higher levels that may hold more (``engine.broker.
+levels``) with ``basic.get``, then makes one more round trip on the channel
+(a passive declare): RabbitMQ answers it after the deliveries our earlier
+acks released, which may still have been on their way. Fetched messages go
+after those in their level, so each level stays first in, first out. The
+order is then a classic priority queue's. Quorum queues refuse a channel-wide
+prefetch (``global`` ``basic.qos``), so :meth:`Consumer.set_limit` starts the
+consumers again with the new per-consumer limit.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from pika.spec import Basic, BasicProperties
 
 from engine.broker.acks import plan_acks
 from engine.broker.connection import AsyncChannel, BrokerConnection, ChannelLost, default_name
+from engine.broker.levels import LevelAccount
 from engine.broker.messages import Delivery, Garbage, decode
-from engine.broker.names import MAX_PRIORITY, Names
+from engine.broker.names import Names
 from engine.broker.reconnect import KeptConnection
 from engine.broker.topology import declare_queues
 from engine.config import Settings
@@ -49,9 +52,8 @@ log = logging.getLogger(__name__)
 TAG_BITS = 40
 """Low bits of a handed-out delivery tag that hold the AMQP tag; a channel would need
 a trillion deliveries to overflow them."""
+TAG_MASK = (1 << TAG_BITS) - 1
 
-FETCH_IDLE_MIN_S = 0.01  # seconds: quorum fetcher's first wait after finding every level empty
-FETCH_IDLE_MAX_S = 0.25  # seconds: its longest wait, the pick-up delay of an idle worker
 STOP_GRACE_S = 5.0  # seconds a batch being handled may take to finish once stop() is called
 
 __all__ = ["Consumer", "Delivery", "Garbage", "OnBatch"]
@@ -97,12 +99,8 @@ class Consumer:
         self._outstanding: set[int] = set()
         self._consumer_tags: list[str] = []
         self._buffer: list[Delivery | Garbage] = []
-        self._level_of: dict[int, int] = {}
-        """Quorum queues: the priority level of each buffered message below the top, by tag."""
-        self._fetcher: asyncio.Task[None] | None = None
-        """Quorum queues: the task fetching messages for the live channel."""
-        self._room = asyncio.Event()
-        """Set when an ack, a new limit, a pause or a stop may concern the fetcher."""
+        self._levels = LevelAccount(self.limit)
+        """Quorum queues: the level of each unsettled delivery of the live channel."""
         self._wakeup = asyncio.Event()
         self._flow = asyncio.Lock()
         self._paused = False
@@ -164,7 +162,6 @@ class Consumer:
         go back to the queue. A batch being handled carries on."""
         async with self._flow:
             self._paused = True
-            await self._stop_fetching()
             channel, tags, self._consumer_tags = self._channel, self._consumer_tags, []
             if channel is not None:
                 try:
@@ -174,7 +171,6 @@ class Consumer:
                     pass  # the connection went: nothing more will arrive anyway
             held = [d.delivery_tag for d in self._buffer]
             self._buffer.clear()
-            self._level_of.clear()
             self._settle(held, requeue=True)
 
     async def resume(self) -> None:
@@ -182,8 +178,7 @@ class Consumer:
         async with self._flow:
             self._paused = False
             channel = self._channel
-            idle = not self._consumer_tags and self._fetcher is None
-            if channel is not None and channel.is_open and idle:
+            if channel is not None and channel.is_open and not self._consumer_tags:
                 # On ChannelLost the reconnect sets consuming up again, as we are not paused.
                 with contextlib.suppress(ChannelLost):
                     await self._consume(channel)
@@ -196,7 +191,6 @@ class Consumer:
         """
         self._stopping = True
         try:
-            await self._stop_fetching()
             channel, tags, self._consumer_tags = self._channel, self._consumer_tags, []
             if channel is not None:
                 with contextlib.suppress(ChannelLost):
@@ -222,13 +216,16 @@ class Consumer:
         """Run on every new connection: declare, limit, consume (unless paused)."""
         channel = await connection.channel()
         await declare_queues(channel, self.names, self.queues)
-        if not self.names.quorum:  # gets are not limited by qos; the fetcher counts
+        if self.names.quorum:
+            await channel.basic_qos(self.limit)  # per consumer: no global qos on quorum queues
+        else:
             await channel.basic_qos(self.prefetch)
             if self.limit < self.prefetch:
                 await channel.basic_qos(self.limit, global_qos=True)
         async with self._flow:
             self._generation += 1
             self._outstanding = set()
+            self._levels = LevelAccount(self.limit)
             self._consumer_tags = []
             self._channel = channel
             channel.raw.add_on_cancel_callback(self._on_broker_cancel)
@@ -256,31 +253,42 @@ class Consumer:
         channel = self._channel
         if channel is None or not channel.is_open:
             return  # the next connection's setup applies it
-        if self.names.quorum:
-            self._room.set()  # the fetcher reads the limit before each round
-            return
         try:
-            await channel.basic_qos(limit, global_qos=True)
+            if self.names.quorum:
+                await self._resubscribe(channel, limit)
+            else:
+                await channel.basic_qos(limit, global_qos=True)
         except Exception as exc:  # the channel is closing; its successor applies it
             log.debug("%s: limit %d not applied now: %s", self.name, limit, exc)
+
+    async def _resubscribe(self, channel: AsyncChannel, limit: int) -> None:
+        """Quorum queues: a per-consumer limit holds for consumers started after it, so
+        cancel ours and start them again (what they hold stays ours to settle)."""
+        async with self._flow:
+            if channel is not self._channel:
+                return
+            tags, self._consumer_tags = self._consumer_tags, []
+            for tag in tags:
+                await channel.basic_cancel(tag)
+            await channel.basic_qos(limit)
+            self._levels.credit = limit
+            if not self._paused:
+                await self._consume(channel)
 
     async def _consume(self, channel: AsyncChannel) -> None:
         base = self._generation << TAG_BITS
         outstanding = self._outstanding
-        if self.names.quorum:
-            self._fetcher = asyncio.create_task(
-                self._fetch(channel, self._generation), name=f"broker-fetch:{self.name}"
-            )
-            return
-        for queue in self.queues:
-            callback = partial(self._on_message, queue, base, outstanding)
-            self._consumer_tags.append(
-                await channel.basic_consume(self.names.queue(queue), callback)
-            )
+        for level in self.names.levels():  # classic: the one queue, at the top level
+            for queue in self.queues:
+                callback = partial(self._on_message, queue, level, base, outstanding)
+                self._consumer_tags.append(
+                    await channel.basic_consume(self.names.level_queue(queue, level), callback)
+                )
 
     def _on_message(
         self,
         queue: str,
+        level: int,
         base: int,
         outstanding: set[int],
         _channel: Channel,
@@ -292,6 +300,8 @@ class Consumer:
         tag = cast(int, method.delivery_tag)  # basic.deliver always carries one (AMQP 0-9-1)
         outstanding.add(tag)
         self._buffer.append(decode(body, base + tag, method.redelivered, queue))
+        if self.names.quorum:
+            self._levels.received(tag, level, pushed=True)
         self._wakeup.set()
 
     async def _dispatch(self) -> None:
@@ -300,12 +310,10 @@ class Consumer:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._buffer and not self._stopping:
-                if self.names.quorum:  # stable: fetch order within a level
-                    self._buffer.sort(key=self._level, reverse=True)
+                if self.names.quorum:
+                    await self._prefer_higher_levels()
                 batch = self._buffer[: self.prefetch]
                 del self._buffer[: self.prefetch]
-                for item in batch:
-                    self._level_of.pop(item.delivery_tag, None)
                 try:
                     await self._on_batch(batch)
                 except Exception:
@@ -314,80 +322,67 @@ class Consumer:
                     self._settle([d.delivery_tag for d in batch], requeue=True)
 
     def _level(self, item: Delivery | Garbage) -> int:
-        return self._level_of.get(item.delivery_tag, MAX_PRIORITY)
+        return self._levels.level(item.delivery_tag & TAG_MASK)
 
-    async def _fetch(self, channel: AsyncChannel, generation: int) -> None:
-        """Quorum queues: keep up to ``limit`` messages fetched, highest level first,
-        until the channel goes, a pause or stop; wait a little longer each time all
-        levels were empty, and at once when an ack makes room."""
-        idle_s = FETCH_IDLE_MIN_S
-        while self._fetching(channel, generation):
-            self._room.clear()
-            room = self.limit - len(self._outstanding)
-            if room <= 0:
-                await self._room.wait()
-                continue
-            try:
-                fetched = await self._fetch_round(channel, generation, room)
-            except ChannelLost:
-                return  # the reconnect sets up again; what the channel held is redelivered
-            if fetched:
-                idle_s = FETCH_IDLE_MIN_S
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room.wait(), idle_s)
-            idle_s = min(idle_s * 2, FETCH_IDLE_MAX_S)
+    def _displaceable(self, level: int, extra: Sequence[Delivery | Garbage]) -> int:
+        """Places of the next batch that messages below ``level`` would take."""
+        size = min(self.prefetch, len(self._buffer) + len(extra))
+        at_or_above = sum(1 for i in [*self._buffer, *extra] if self._level(i) >= level)
+        return max(0, size - at_or_above)
 
-    def _fetching(self, channel: AsyncChannel, generation: int) -> bool:
-        return (
-            channel.is_open
-            and generation == self._generation
-            and not self._paused
-            and not self._stopping
-        )
-
-    async def _fetch_round(self, channel: AsyncChannel, generation: int, room: int) -> int:
-        """Fetch up to ``room`` messages, each level emptied before the next one down;
-        returns how many. Raises ChannelLost."""
-        base, outstanding = generation << TAG_BITS, self._outstanding
-        fetched = 0
-        for level in self.names.levels():
-            for queue in self.queues:
-                while fetched < room:
-                    got = await channel.basic_get(self.names.level_queue(queue, level))
-                    if got is None:
-                        break
-                    method, _properties, body = got
-                    tag = cast(int, method.delivery_tag)
-                    outstanding.add(tag)
-                    if not self._fetching(channel, generation):
-                        self._settle([base + tag], requeue=True)  # paused or stopping meanwhile
-                        return fetched
-                    item = decode(body, base + tag, method.redelivered, queue)
-                    if level != MAX_PRIORITY:
-                        self._level_of[item.delivery_tag] = level
-                    self._buffer.append(item)
-                    self._wakeup.set()
-                    fetched += 1
-        return fetched
-
-    async def _stop_fetching(self) -> None:
-        """Let the fetcher finish its current get (handing back what it brings)."""
-        fetcher, self._fetcher = self._fetcher, None
-        if fetcher is not None and fetcher is not asyncio.current_task():
-            self._room.set()
-            await asyncio.gather(fetcher, return_exceptions=True)
+    async def _prefer_higher_levels(self) -> None:
+        """Sort the buffer highest level first; if the next batch would hand over a
+        lower-level delivery, first take what the higher levels may still have."""
+        self._buffer.sort(key=self._level, reverse=True)  # stable: arrival order per level
+        batch = self._buffer[: self.prefetch]
+        if not batch:
+            return
+        lowest = min(self._level(i) for i in batch)
+        levels = self._levels.to_check(lowest)
+        channel, generation = self._channel, self._generation
+        if not levels or channel is None or not channel.is_open or self._paused:
+            return
+        base, outstanding, account = generation << TAG_BITS, self._outstanding, self._levels
+        fetched: list[Delivery | Garbage] = []
+        try:
+            for level in levels:
+                for queue in self.queues:
+                    while self._displaceable(level, fetched) > 0:
+                        got = await channel.basic_get(self.names.level_queue(queue, level))
+                        if got is None:
+                            break
+                        method, _properties, body = got
+                        tag = cast(int, method.delivery_tag)
+                        outstanding.add(tag)
+                        account.received(tag, level, pushed=False)
+                        fetched.append(decode(body, base + tag, method.redelivered, queue))
+                        if generation != self._generation or self._paused:
+                            self._settle([i.delivery_tag for i in fetched], requeue=True)
+                            return
+            # The barrier: its reply comes after any delivery the broker had sent us.
+            await channel.queue_declare(self.names.queue(self.queues[0]), passive=True)
+        except ChannelLost:
+            return  # the reconnect sets up again; what the channel held is redelivered
+        if generation != self._generation or self._paused:
+            self._settle([i.delivery_tag for i in fetched], requeue=True)
+            return
+        for level in levels:
+            account.checked(level)
+        self._buffer.extend(fetched)  # after the deliveries that were on their way
+        self._buffer.sort(key=self._level, reverse=True)
 
     def _settle(self, tags: Sequence[int], requeue: bool | None) -> None:
         """Ack (``requeue`` None) or nack the tags that belong to the live channel."""
-        self._room.set()
         channel = self._channel
         if channel is None or not channel.is_open or not tags:
             return
         generation = self._generation
         base = generation << TAG_BITS
         outstanding = self._outstanding
-        plan = plan_acks((t - base for t in tags if t >> TAG_BITS == generation), outstanding)
+        mine = [t - base for t in tags if t >> TAG_BITS == generation]
+        if self.names.quorum:
+            self._levels.settled(mine)
+        plan = plan_acks(mine, outstanding)
         raw = channel.raw
         try:
             if plan.upto is not None:
@@ -412,8 +407,6 @@ class Consumer:
         self._consumer_tags = []
         self._outstanding = set()
         self._buffer.clear()
-        self._level_of.clear()
-        self._room.set()
 
     def _on_channel_closed(self, channel: AsyncChannel, reason: BaseException | None) -> None:
         if channel is not self._channel or self._stopping:
