@@ -74,3 +74,21 @@ async def test_quorum_levels_are_separate_quorum_queues_bound_by_level(quorum: S
             )
             assert declared.method.message_count == 2
             await channel.close()
+
+
+async def test_a_limit_below_the_prefetch_works_on_quorum_queues(quorum: Space):
+    (queue,) = quorum.use("default")
+    await _publish(quorum, [Runnable(i, 1, queue, i % 4) for i in range(1, 41)])
+    collector = Collector()
+    # Quorum queues refuse consumers on a channel with a channel-wide (global) limit.
+    consumer = Consumer(quorum.settings, [queue], 10, collector, limit=3)
+    collector.consumer = consumer
+    await consumer.start()
+    try:
+        await collector.wait_for(1)
+        await consumer.set_limit(2)
+        items = await collector.wait_for(40)
+        assert consumer.connected and consumer.reconnects == 0, "the channel was not closed"
+    finally:
+        await consumer.stop()
+    assert sorted(i.job_id for i in items) == list(range(1, 41))  # type: ignore[union-attr]
