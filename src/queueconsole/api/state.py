@@ -40,7 +40,7 @@ async def open_state(settings: Settings, *, auth_required: bool) -> AsyncIterato
     """Open every connection the routes use (one database pool, shared); close them on exit."""
     async with open_client(settings) as client:
         reader = StatusReader(settings, db=client.reads)
-        metrics = MetricsExporter(settings, db=client.db)
+        metrics = MetricsExporter(settings, db=client.reads)
         await metrics.start()
         try:
             yield ApiState(
