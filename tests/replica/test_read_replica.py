@@ -196,3 +196,31 @@ async def test_the_console_overview_shows_where_reads_go(
             await link.stop()
     assert "reads replica lag " in on_replica
     assert "reads primary (replica unreachable" in on_primary
+
+
+async def test_the_http_api_get_routes_read_from_the_replica(
+    pair: StreamingPair, replica_settings: Settings
+) -> None:
+    import httpx
+
+    from tests.api.conftest import serving
+
+    settings = replica_settings.evolve(read_max_lag_s=3600.0)
+    async with Client(settings) as client:
+        first = (await client.submit("demo.noop")).id
+        await asyncio.to_thread(wait_replayed, pair)
+        pair.replica.sql("SELECT pg_wal_replay_pause()")
+        second = (await client.submit("demo.noop")).id
+    async with (
+        serving(settings, auth=False) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as http,
+    ):
+        listed = (await http.get("/v1/jobs")).json()
+        status = (await http.get("/v1/status")).json()
+        submitted = (await http.post("/v1/jobs", json={"type": "demo.noop"})).status_code
+        missing = (await http.get(f"/v1/jobs/{second}")).status_code
+    shown = [j["id"] for j in listed["jobs"]]
+    assert first in shown and second not in shown, "the paused replica has not seen it"
+    assert status["read_replica"]["using"] == "replica"
+    assert submitted in (200, 201), "a POST writes to the primary"
+    assert missing == 404
