@@ -4,10 +4,10 @@
 the read API's queries (``Client``'s reads, the dashboard) then go to it, which
 takes their load off the primary that claims and writes jobs. A replica may be
 down or trail behind; showing data seconds old is fine, minutes old is not. So
-before a read, at most every :data:`CHECK_INTERVAL_S`, :class:`ReplicaReads`
-measures the replica's lag and sends reads to the primary while the replica is
-unreachable or trails by more than ``read_max_lag_s``, and back to the replica
-once it has caught up.
+before a read, at most every :data:`CHECK_INTERVAL_S` (:data:`DOWN_RECHECK_S`
+while it does not answer), :class:`ReplicaReads` measures the replica's lag
+and sends reads to the primary while the replica is unreachable or trails by
+more than ``read_max_lag_s``, and back to the replica once it has caught up.
 
 Lag: the primary's WAL position is read first, then the replica's replayed
 position. A replica that has replayed at least that far is current (lag 0),
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_S = 1.0  # seconds a lag measurement is trusted before reads measure again
+DOWN_RECHECK_S = 5.0  # seconds before a replica that did not answer is tried again
 CHECK_TIMEOUT_S = 2.0  # seconds a measurement may take; longer counts as the replica down
 REPLICA_POOL_SIZE = 4  # connections kept to the replica (the console and API read a few at once)
 
@@ -128,9 +129,13 @@ class ReplicaReads(Database):
         await self.replica.close()
 
     def _fresh(self) -> bool:
-        return (
-            self._checked_at is not None and time.monotonic() - self._checked_at < CHECK_INTERVAL_S
-        )
+        """Whether the last check still holds. A replica that did not answer is left
+        alone longer: each try may wait for a connect timeout, and reads wait with it."""
+        if self._checked_at is None:
+            return False
+        down = self._status.lag_s is None and not self._status.on_replica
+        interval = DOWN_RECHECK_S if down else CHECK_INTERVAL_S
+        return time.monotonic() - self._checked_at < interval
 
     async def _mark_down(self, reason: str) -> None:
         self._status = ReadReplicaStatus(self._status.url_host, None, USING_PRIMARY, reason)
