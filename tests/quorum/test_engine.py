@@ -139,3 +139,22 @@ def test_an_unknown_queue_type_is_refused_naming_the_setting() -> None:
 
     with pytest.raises(ConfigError, match="queue_type 'mirrored' is not one of classic, quorum"):
         load_settings(environ={"QUEUECONSOLE_QUEUE_TYPE": "mirrored"})
+
+
+def test_queue_type_and_the_replica_come_from_the_config_file_too(tmp_path) -> None:
+    from engine.config import resolve_settings
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        'queue_type = "quorum"\n'
+        'read_database_url = "postgresql://reader@replica:5432/queueconsole"\n'
+        "read_max_lag_s = 2.5\n",
+        encoding="utf-8",
+    )
+    resolved = resolve_settings(path, environ={})
+    assert resolved.settings.queue_type == "quorum"
+    assert resolved.settings.read_database_url.startswith("postgresql://reader@replica")
+    assert resolved.settings.read_max_lag_s == 2.5
+    assert str(resolved.sources["queue_type"]) == f"file {path}"
+    overridden = resolve_settings(path, environ={"QUEUECONSOLE_QUEUE_TYPE": "classic"})
+    assert overridden.settings.queue_type == "classic", "the variable ranks above the file"
