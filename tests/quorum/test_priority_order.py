@@ -6,6 +6,7 @@ import pytest
 
 from engine.broker.admin import admin_connection
 from engine.broker.consumer import Consumer
+from engine.broker.depth import DepthProbe
 from engine.broker.publisher import Publisher
 from engine.priority import Priority
 from engine.store.changes import Runnable
@@ -92,3 +93,22 @@ async def test_a_limit_below_the_prefetch_works_on_quorum_queues(quorum: Space):
     finally:
         await consumer.stop()
     assert sorted(i.job_id for i in items) == list(range(1, 41))  # type: ignore[union-attr]
+
+
+async def test_quorum_depth_adds_up_the_levels_and_counts_the_consumers(quorum: Space):
+    (queue,) = quorum.use("default")
+    await _publish(quorum, [Runnable(i, 1, queue, i % 4) for i in range(1, 10)])
+    probe = DepthProbe(quorum.settings, use_management=False)
+    try:
+        before = (await probe.depths([queue]))[queue]
+        consumer = Consumer(quorum.settings, [queue], 1, Collector(ack=False))
+        await consumer.start()
+        try:
+            during = (await probe.depths([queue]))[queue]
+        finally:
+            await consumer.stop()
+    finally:
+        await probe.close()
+    assert (before.ready, before.consumers) == (9, 0)
+    # At least the worker's top-level consumer (a quorum queue also counts a basic.get).
+    assert during.consumers is not None and during.consumers >= 1

@@ -117,11 +117,12 @@ def _sum(values: Sequence[int | None]) -> int | None:
 
 def combine(levels: Sequence[BrokerDepth]) -> BrokerDepth:
     """One engine queue's depth from its broker queues' (highest level first): messages
-    add up; consumers are unknown, as workers fetch from quorum queues without
-    subscribing (``engine.broker.consumer``), so the broker counts none."""
+    add up; every worker consumes every level, so the top level's consumers count."""
     if len(levels) == 1:
         return levels[0]
-    return BrokerDepth(_sum([d.ready for d in levels]), _sum([d.unacked for d in levels]), None)
+    return BrokerDepth(
+        _sum([d.ready for d in levels]), _sum([d.unacked for d in levels]), levels[0].consumers
+    )
 
 
 async def queue_depths(settings: Settings, queues: Sequence[str]) -> dict[str, BrokerDepth]:
