@@ -31,6 +31,9 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/queueconsole"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_NAMESPACE = "qc"
+QUEUE_TYPES = ("classic", "quorum")
+"""RabbitMQ queue types the work and dead-letter queues may be declared as."""
+DEFAULT_READ_MAX_LAG_S = 5.0  # seconds a read replica may trail the primary and still be used
 
 ENV_PREFIX = "QUEUECONSOLE_"
 CONFIG_ENV = "QUEUECONSOLE_CONFIG"
@@ -86,11 +89,25 @@ class Settings:
     """What this machine's engine and workers call their host (worker ids, ``status``,
     ``scale --host``); empty means the operating system's host name. Set it where
     several hosts share one kernel's name: containers, network namespaces, clones."""
+    queue_type: str = "classic"
+    """``classic`` (one priority queue per engine queue) or ``quorum`` (replicated Raft
+    queues; RabbitMQ 3.x gives them no priorities, so one queue per priority level).
+    Queues keep the type they were declared with: switching needs empty, deleted queues."""
+    read_database_url: str = ""
+    """A streaming replica of ``database_url`` for the console's and the read API's
+    queries; empty reads from the primary. Writes and claims always use the primary."""
+    read_max_lag_s: float = DEFAULT_READ_MAX_LAG_S
+    """Seconds the replica may trail the primary; past it (or when it is down) reads go to
+    the primary until it has caught up."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.routes, Routes):
             object.__setattr__(self, "routes", parse_routes(self.routes, "routes"))
-        for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+        for name, allowed in (
+            ("log_level", LOG_LEVELS),
+            ("log_format", LOG_FORMATS),
+            ("queue_type", QUEUE_TYPES),
+        ):
             value = getattr(self, name)
             if not isinstance(value, str) or value.lower() not in allowed:
                 raise ConfigError(f"{name} {value!r} is not one of {', '.join(allowed)}")
@@ -114,6 +131,15 @@ class Settings:
                     f"{name} {mask_url(str(url))!r} must start with "
                     + " or ".join(f"{s}://" for s in schemes)
                 )
+        if self.read_database_url:
+            scheme = urlsplit(self.read_database_url).scheme
+            if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+                raise ConfigError(
+                    f"read_database_url {mask_url(self.read_database_url)!r} must start with "
+                    "postgresql:// or postgres:// (or be empty to read from the primary)"
+                )
+        if not 0 < self.read_max_lag_s <= 86_400:
+            raise ConfigError("read_max_lag_s must be more than 0 and at most 86400 seconds")
         for module in self.job_modules:
             if not re.match(r"^[A-Za-z_][\w.]*\Z", module):
                 raise ConfigError(f"job_modules entry {module!r} is not a Python module name")
@@ -153,7 +179,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every password in the configured URLs, for :func:`redact`."""
         found: list[str] = []
-        for url in (self.database_url, self.amqp_url, self.redis_url):
+        for url in (self.database_url, self.read_database_url, self.amqp_url, self.redis_url):
             parts = urlsplit(url)
             if parts.password:
                 found.extend({parts.password, unquote(parts.password)})

@@ -17,12 +17,13 @@ from typing import Any
 
 from engine.broker.control import ControlBus
 from engine.broker.depth import queue_depths
+from engine.broker.topology import check_queue_type
 from engine.client import Client
 from engine.config import Settings
 from engine.db.connection import DatabaseHandle
 from engine.db.database import Database
 from engine.db.driver import DriverDatabase
-from engine.errors import EngineError
+from engine.errors import EngineError, ServiceUnavailable
 from engine.hooks import AfterCommit
 from engine.maintenance.base import PeriodicService, ServiceGroup
 from engine.maintenance.count_reconciler import CountReconciler
@@ -108,6 +109,10 @@ class Engine:
         """
         if self._started:
             return
+        try:
+            await check_queue_type(self.settings, self.options.workers)
+        except ServiceUnavailable as exc:  # workers wait for the broker; a mismatch stops us
+            log.warning("queue types not checked, the broker is unavailable: %s", exc)
         self._group.start()
         try:
             try:

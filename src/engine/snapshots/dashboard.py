@@ -17,6 +17,7 @@ from engine.snapshots.events import EventsSection
 from engine.snapshots.failures import FailuresSection
 from engine.snapshots.health import ServiceHealth
 from engine.snapshots.queues import QueuesSection
+from engine.snapshots.replica import ReadReplicaStatus
 from engine.snapshots.throughput import LatencySection, ThroughputSection
 from engine.snapshots.workers import Worker, WorkersSection
 
@@ -37,6 +38,8 @@ class Dashboard:
     """Time spent waiting on PostgreSQL while building this snapshot (summed per query)."""
     timings_ms: tuple[tuple[str, float], ...] = field(default=())
     """Wall time of each section, for the curious and the benchmark."""
+    read_replica: ReadReplicaStatus | None = None
+    """Where the reads went and the replica's lag; None without ``read_database_url``."""
 
     def service(self, name: str) -> ServiceHealth | None:
         """Health of ``postgresql``, ``rabbitmq`` or ``redis``."""
@@ -64,6 +67,7 @@ class Dashboard:
                     ("failures", self.failures.available, SOURCE_POSTGRESQL, self.failures.error),
                 )
             },
+            "read_replica": None if self.read_replica is None else self.read_replica.to_json(),
             "throughput": {
                 "completed": tp.completed,
                 "failed": tp.failed,

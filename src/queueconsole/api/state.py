@@ -45,8 +45,8 @@ async def open_state(
     of those sharing a port does: see :mod:`engine.metrics.exporter`).
     """
     async with open_client(settings) as client:
-        reader = StatusReader(settings, db=client.db)
-        metrics = MetricsExporter(settings, db=client.db, count_events=count_events)
+        reader = StatusReader(settings, db=client.reads)
+        metrics = MetricsExporter(settings, db=client.reads, count_events=count_events)
         await metrics.start()
         try:
             yield ApiState(

@@ -154,7 +154,7 @@ class _Reads:
     ) -> None:
         self.settings = settings
         self.use_dashboard = use_dashboard
-        self.reader = StatusReader(settings, client.db)
+        self.reader = StatusReader(settings, client.reads)
         """The engine's read side over the client's pool: dashboards and probes."""
         self.watch = HealthWatch(settings, self.reader, probe=probe)
         self._client = client

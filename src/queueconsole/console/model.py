@@ -21,6 +21,7 @@ from engine.snapshots import (
     JobPage,
     JobSort,
     QueueCounts,
+    ReadReplicaStatus,
     ServiceHealth,
     SortKey,
     Worker,
@@ -157,6 +158,8 @@ class Overview:
     queues: tuple[QueueRow, ...] = ()
     workers: WorkersView = field(default_factory=WorkersView)
     charts: tuple[Series, ...] = ()
+    read_replica: ReadReplicaStatus | None = None
+    """Where reads go and the replica's lag; None without ``read_database_url``."""
 
     @property
     def down(self) -> tuple[ServiceHealth, ...]:
