@@ -8,7 +8,8 @@ scratch database and vhost. Clients hold keep-alive connections and submit
 ``POST /v1/jobs`` one request at a time each:
 
 - a lean asyncio HTTP/1.1 client (below), with 1 and with 32 connections: the
-  server's cost, as little of the client's as possible;
+  server's cost, as little of the client's as possible; the 32 connections also
+  against ``queueconsole api --workers 2`` (two processes on the port);
 - httpx with 32 connections, what a Python service would likely use.
 
 The same number of jobs is then submitted in this process with
@@ -32,6 +33,7 @@ from engine.config import Settings
 JOB = {"type": "bench.noop", "payload": {"n": 1}}
 CONCURRENT_CLIENTS = 32  # the issue's target: ≥ 2,000 submits/s with 32 clients
 IN_PROCESS_CALLERS = 50
+MULTI_WORKERS = 2  # `api --workers` of the second server: one process per core here
 START_TIMEOUT_S = 60.0  # seconds the API process may take to answer /healthz
 RUN_TIMEOUT_S = 300.0  # seconds one measurement may take
 
@@ -99,14 +101,21 @@ class HttpBench:
         settings: the suite's scratch database, vhost and namespace.
         procs: the suite's processes (the API process is stopped with them).
         loop: the suite's event loop (the in-process client lives on it).
+        workers: ``queueconsole api --workers``.
     """
 
     def __init__(
-        self, settings: Settings, procs: Processes, loop: asyncio.AbstractEventLoop
+        self,
+        settings: Settings,
+        procs: Processes,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        workers: int = 1,
     ) -> None:
         self.settings = settings
         self.procs = procs
         self.loop = loop
+        self.workers = workers
         self.port = 0
         self.token = ""
         self._proc: Proc | None = None
@@ -117,7 +126,8 @@ class HttpBench:
 
         async def make_token() -> str:
             async with Client(self.settings) as client:
-                return (await client.create_token("bench-http", "submit")).secret
+                name = f"bench-http-{self.workers}"
+                return (await client.create_token(name, "submit")).secret
 
         self.token = self.loop.run_until_complete(make_token())
         with socket.socket() as s:
@@ -133,10 +143,10 @@ class HttpBench:
         )
         env.pop("QUEUECONSOLE_CONFIG", None)
         self._proc = self.procs.start(
-            "api",
+            f"api-{self.workers}",
             [
                 *(self.procs.python, "-m", "queueconsole", "api", "--port", str(self.port)),
-                *("--log-level", "warning"),
+                *("--workers", str(self.workers), "--log-level", "warning"),
             ],
             env,
         )
@@ -224,9 +234,11 @@ class HttpBench:
         return {"rate": self.loop.run_until_complete(run())}
 
 
-def systems(bench: HttpBench | None, n: int, ours: str) -> list[tuple[str, str, Any, str | None]]:
+def systems(
+    bench: HttpBench | None, multi: HttpBench | None, n: int, ours: str
+) -> list[tuple[str, str, Any, str | None]]:
     """The http section's rows as ``bench.suite.measure`` takes them; ``ours`` (the 32-client
-    lean row) is what the others' ratio divides."""
+    lean row) is what the others' ratio divides; ``multi`` serves with several processes."""
     missing = None if bench is not None else "n/a (the API did not start)"
 
     def run(fn: Callable[[], dict[str, float]]) -> Callable[[int], dict[str, float]] | None:
@@ -239,6 +251,12 @@ def systems(bench: HttpBench | None, n: int, ours: str) -> list[tuple[str, str, 
             f"HTTP, {CONCURRENT_CLIENTS} keep-alive clients (lean asyncio); N={n:,}",
             run(lambda: b.lean(n, CONCURRENT_CLIENTS)) if b else None,
             missing,
+        ),
+        (
+            "ours over HTTP",
+            f"{CONCURRENT_CLIENTS} keep-alive clients, api --workers {MULTI_WORKERS}; N={n:,}",
+            (lambda _rep: multi.lean(n, CONCURRENT_CLIENTS)) if multi is not None else None,
+            None if multi is not None else "n/a (the API did not start)",
         ),
         (
             "ours over HTTP",

@@ -88,6 +88,8 @@ class Options:
     """The one-at-a-time section's sizes."""
     http_n: int = 5_000
     """Jobs per run of the http section (:mod:`bench.http`)."""
+    event_lag_s: float = 10.0
+    """Seconds of load while the http section measures event-stream lag."""
 
     def e2e_n(self, peer: Peer | None) -> int:
         """Jobs per end-to-end run of a system (None: ours)."""
@@ -234,6 +236,8 @@ class Suite:
         self.single: list[Trial] = []
         """The one-at-a-time section's trials, when it ran."""
         self.single_load: list[tuple[float, float, float]] = []
+        self.event_lag: dict[str, Any] | None = None
+        """The http section's event-stream lag (:func:`bench.http_events.measure`)."""
         self.procs = Processes()
         self.loop = asyncio.new_event_loop()
 
@@ -439,25 +443,43 @@ class Suite:
         Client (one caller and 50), all on the same database, alternating."""
         from bench import http
 
-        bench: http.HttpBench | None = http.HttpBench(settings, self.procs, self.loop)
-        try:
-            assert bench is not None
-            bench.start()
-        except Exception as exc:  # reported as n/a rows; the suite goes on
-            print(f"[http] the API did not start: {exc}", file=sys.stderr)
-            bench = None
+        def started(workers: int) -> http.HttpBench | None:
+            server = http.HttpBench(settings, self.procs, self.loop, workers=workers)
+            try:
+                server.start()
+            except Exception as exc:  # reported as n/a rows; the suite goes on
+                print(f"[http] the API (--workers {workers}) did not start: {exc}", file=sys.stderr)
+                server.close()
+                return None
+            return server
+
+        bench = started(1)
+        multi = started(http.MULTI_WORKERS)
         try:
             measure(
                 self.results,
                 "http",
-                http.systems(bench, self.options.http_n, OURS),
+                http.systems(bench, multi, self.options.http_n, OURS),
                 lambda _s: (("rate", "submits/s", ",.0f"),),
                 self.options.reps,
                 compare=lambda system, metric: None if system == OURS else ("http", metric),
             )
         finally:
-            if bench is not None:
-                bench.close()
+            for server in (bench, multi):
+                if server is not None:
+                    server.close()
+        self._event_lag()
+
+    def _event_lag(self) -> None:
+        """Event-stream lag while about 1,000 jobs/s run (its own database and engine)."""
+        from bench import http_events
+
+        try:
+            self.event_lag = self.loop.run_until_complete(
+                http_events.measure(seconds=self.options.event_lag_s)
+            )
+        except Exception as exc:  # reported, not fatal: the other sections stand
+            print(f"[http] event-stream lag could not be measured: {exc}", file=sys.stderr)
 
     def _single(
         self, settings: Any, vhost: Vhost, ours: Ours | None, ours_missing: str | None
@@ -645,6 +667,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         json_path=args.json_path,
         single=single_options.from_arguments(parser, args, quick=quick),
         http_n=_given(args.http_n, 1_000 if quick else 5_000),
+        event_lag_s=3.0 if quick else 10.0,
     )
     for name in ("n", "slow_n", "reps", "bulk_n", "workflow_n", "prefetch", "batch", "http_n"):
         if getattr(options, name) is not None and getattr(options, name) < 1:
@@ -679,12 +702,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     if "single" in options.only:
         print_tables(suite.single, options.single, options.reps, suite.single_load)
+    if suite.event_lag is not None:
+        from bench import http_events
+
+        lag = suite.event_lag
+        print(
+            f"event-stream lag over SSE: {lag['jobs']:,} jobs at {lag['rate_submitted']:,.0f}/s "
+            f"(target {lag['rate_target']:,.0f}/s), {lag['workers']} workers; "
+            f"{lag['jobs_unseen']} jobs never seen"
+        )
+        print_table(http_events.HEADERS, http_events.rows(lag))
+        print()
     if options.json_path:
         with open(options.json_path, "w", encoding="utf-8") as f:
             json.dump(
                 {
                     "options": dataclasses.asdict(options),
                     "single": [t.as_json() for t in suite.single],
+                    "event_lag": suite.event_lag,
                     "rows": [
                         {
                             "section": r.section,

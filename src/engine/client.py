@@ -60,6 +60,7 @@ from engine.readapi.graph import DEFAULT_LIMIT as GRAPH_LIMIT
 from engine.readapi.graph import default_workflow_job, workflow_graph, workflow_graph_by_id
 from engine.readapi.history import history
 from engine.readapi.jobs import job_detail, job_logs, job_page, queue_counts
+from engine.readapi.replica import ReplicaReads
 from engine.snapshots import (
     PREVIEW_ROOTS,
     BulkAction,
@@ -81,6 +82,7 @@ from engine.snapshots import (
     LogPage,
     MinuteHistory,
     QueueCounts,
+    ReadReplicaStatus,
     SortKey,
     TokenInfo,
     WorkflowGraph,
@@ -138,6 +140,9 @@ class Client:
         self.settings = settings
         self._owns_db = database is None
         self.db = database if database is not None else Database(settings)
+        self.reads: Database = ReplicaReads(self.db) if settings.read_database_url else self.db
+        """Where the read methods' queries go: the read replica while it keeps up
+        (``read_database_url``), else :attr:`db`. Writes and operator previews use ``db``."""
         self.hooks: list[AfterCommit] = list(hooks)
         self._background = BackgroundHooks(self.hooks) if background_hooks else None
         # The group-commit path's own small asyncpg pool (opened on the first submit):
@@ -173,6 +178,8 @@ class Client:
             await self._background.flush(FLUSH_WAIT_S)
         await self._committer.close()
         await self._driver.close()
+        if self.reads is not self.db:
+            await self.reads.close()
         if self._owns_db:
             await self.db.close()
 
@@ -576,7 +583,7 @@ class Client:
     async def job(self, job_id: int) -> JobDetail:
         """One job with its dependencies, events and logs."""
         _check_id(job_id)
-        async with self.db.connection() as conn:
+        async with self.reads.connection() as conn:
             return await job_detail(conn, job_id)
 
     async def jobs(
@@ -590,27 +597,27 @@ class Client:
     ) -> JobPage:
         """A page of jobs, newest first; or in ``sort``'s order, after the ``next_after``
         of the previous page."""
-        async with self.db.connection() as conn:
+        async with self.reads.connection() as conn:
             return await job_page(
                 conn, flt or JobFilter(), limit=limit, before=before, sort=sort, after=after
             )
 
     async def queue_counts(self) -> list[QueueCounts]:
         """Jobs per state for every queue."""
-        async with self.db.connection() as conn:
+        async with self.reads.connection() as conn:
             return await queue_counts(conn)
 
     async def history(self, window: timedelta, queue: str | None = None) -> MinuteHistory:
         """Completed, failed, wait p50/p95 and depth per queue over ``window`` (up to 7
         days), per minute or per N-minute bucket, ending with the current minute."""
-        async with self.db.connection() as conn:
+        async with self.reads.connection() as conn:
             return await history(conn, window, queue)
 
     async def workflow_graph(self, job_id: int, *, limit: int = GRAPH_LIMIT) -> WorkflowGraph:
         """The dependency graph a job belongs to (its workflow, or its connected component),
         at most ``limit`` jobs: what the console's DAG view draws."""
         _check_id(job_id)
-        async with self.db.connection() as conn:
+        async with self.reads.connection() as conn:
             return await workflow_graph(conn, job_id, limit=limit)
 
     async def workflow_job(self, workflow_id: int | None = None) -> int | None:
@@ -622,7 +629,7 @@ class Client:
             or not 0 < workflow_id < 2**63
         ):
             return None  # cannot be a workflow id (typed into the console): there is none
-        async with self.db.connection() as conn:
+        async with self.reads.connection() as conn:
             return await default_workflow_job(conn, workflow_id)
 
     async def workflow(self, workflow_id: int, *, limit: int = GRAPH_LIMIT) -> WorkflowGraph:
@@ -630,18 +637,22 @@ class Client:
 
         Raises :class:`~engine.errors.WorkflowNotFound` when no job belongs to it.
         """
-        async with self.db.connection() as conn:
+        async with self.reads.connection() as conn:
             return await workflow_graph_by_id(conn, workflow_id, limit=limit)
 
     async def job_logs(self, job_id: int, *, after: int = 0, limit: int = 500) -> LogPage:
         """A job's log lines after line id ``after``, oldest first (to follow a job's logs)."""
         _check_id(job_id)
-        async with self.db.connection() as conn:
+        async with self.reads.connection() as conn:
             return await job_logs(conn, job_id, after=after, limit=limit)
+
+    async def read_replica(self) -> ReadReplicaStatus | None:
+        """Where reads go now and how far the replica trails; None without a replica."""
+        return await self.reads.status() if isinstance(self.reads, ReplicaReads) else None
 
     async def failure_groups(self) -> FailuresSection:
         """FAILED jobs grouped by error, largest group first (the Failures pane's groups)."""
-        return await failure_groups(self.db)
+        return await failure_groups(self.reads)
 
     # -- HTTP API tokens (engine.store.tokens) --------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -30,6 +31,9 @@ DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/queueconsole"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_NAMESPACE = "qc"
+QUEUE_TYPES = ("classic", "quorum")
+"""RabbitMQ queue types the work and dead-letter queues may be declared as."""
+DEFAULT_READ_MAX_LAG_S = 5.0  # seconds a read replica may trail the primary and still be used
 
 ENV_PREFIX = "QUEUECONSOLE_"
 CONFIG_ENV = "QUEUECONSOLE_CONFIG"
@@ -39,6 +43,7 @@ CONFIG_RELATIVE_PATH = Path("queueconsole", "config.toml")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
 _NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}\Z")  # \Z: no trailing newline
+_HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 _SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "sslpassword"})
 MASK = "***"
 
@@ -80,11 +85,29 @@ class Settings:
     """Routing rules (:mod:`engine.routes`): the queue and priority of a job whose submitter
     names none, by type pattern; ``[[routes]]`` tables in the config file, or a JSON list in
     ``QUEUECONSOLE_ROUTES``. Given as a list of mappings, they are validated here."""
+    host_name: str = ""
+    """What this machine's engine and workers call their host (worker ids, ``status``,
+    ``scale --host``); empty means the operating system's host name. Set it where
+    several hosts share one kernel's name: containers, network namespaces, clones."""
+    queue_type: str = "classic"
+    """``classic`` (one priority queue per engine queue) or ``quorum`` (replicated Raft
+    queues; RabbitMQ 3.x gives them no priorities, so one queue per priority level).
+    Queues keep the type they were declared with: switching needs empty, deleted queues."""
+    read_database_url: str = ""
+    """A streaming replica of ``database_url`` for the console's and the read API's
+    queries; empty reads from the primary. Writes and claims always use the primary."""
+    read_max_lag_s: float = DEFAULT_READ_MAX_LAG_S
+    """Seconds the replica may trail the primary; past it (or when it is down) reads go to
+    the primary until it has caught up."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.routes, Routes):
             object.__setattr__(self, "routes", parse_routes(self.routes, "routes"))
-        for name, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS)):
+        for name, allowed in (
+            ("log_level", LOG_LEVELS),
+            ("log_format", LOG_FORMATS),
+            ("queue_type", QUEUE_TYPES),
+        ):
             value = getattr(self, name)
             if not isinstance(value, str) or value.lower() not in allowed:
                 raise ConfigError(f"{name} {value!r} is not one of {', '.join(allowed)}")
@@ -94,6 +117,8 @@ class Settings:
                 f"namespace {self.namespace!r} is not usable: start with a letter, then up to "
                 "39 letters, digits, '_' or '-'"
             )
+        if self.host_name:
+            check_host_name(self.host_name, "host_name")
         for name, schemes in (
             ("database_url", ("postgresql", "postgres", "postgresql+asyncpg")),
             ("amqp_url", ("amqp", "amqps")),
@@ -106,6 +131,15 @@ class Settings:
                     f"{name} {mask_url(str(url))!r} must start with "
                     + " or ".join(f"{s}://" for s in schemes)
                 )
+        if self.read_database_url:
+            scheme = urlsplit(self.read_database_url).scheme
+            if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+                raise ConfigError(
+                    f"read_database_url {mask_url(self.read_database_url)!r} must start with "
+                    "postgresql:// or postgres:// (or be empty to read from the primary)"
+                )
+        if not 0 < self.read_max_lag_s <= 86_400:
+            raise ConfigError("read_max_lag_s must be more than 0 and at most 86400 seconds")
         for module in self.job_modules:
             if not re.match(r"^[A-Za-z_][\w.]*\Z", module):
                 raise ConfigError(f"job_modules entry {module!r} is not a Python module name")
@@ -133,6 +167,11 @@ class Settings:
         return replace(self, **changes)
 
     @property
+    def host(self) -> str:
+        """This host's name: :attr:`host_name`, else the operating system's."""
+        return self.host_name or socket.gethostname()
+
+    @property
     def database_name(self) -> str:
         """The database the engine uses (the path of ``database_url``)."""
         return urlsplit(self.database_url).path.lstrip("/") or "postgres"
@@ -140,7 +179,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every password in the configured URLs, for :func:`redact`."""
         found: list[str] = []
-        for url in (self.database_url, self.amqp_url, self.redis_url):
+        for url in (self.database_url, self.read_database_url, self.amqp_url, self.redis_url):
             parts = urlsplit(url)
             if parts.password:
                 found.extend({parts.password, unquote(parts.password)})
@@ -150,6 +189,16 @@ class Settings:
     def redact(self, text: str) -> str:
         """``text`` with every configured password replaced by ``***``."""
         return redact(text, self.secrets())
+
+
+def check_host_name(name: str, what: str) -> None:
+    """ConfigError unless ``name`` can be a host name: it ends up in worker ids, broker
+    connection names and log lines, so no spaces, no control characters, no ``:``."""
+    if not _HOST_NAME_RE.match(name):
+        raise ConfigError(
+            f"{what} {name!r} is not a usable host name: up to 63 letters, digits, '.', "
+            "'_' or '-', starting with a letter or digit"
+        )
 
 
 DEAD_LETTER_MAX_LENGTH_LIMIT = 10_000_000  # copies; a bigger dead queue is a second database

@@ -87,6 +87,7 @@ async def test_no_engine_listening_exits_4_after_the_wait(migrated, cli_env):
     assert code == 4
     assert json.loads(out) == {
         "queue": "default",
+        "host": None,
         "workers": 2,
         "answers": [],
         "refused": 0,

@@ -69,23 +69,29 @@ class TolerantChannel:
 
 async def purge(settings: Settings, queues: Sequence[str]) -> dict[str, int]:
     """Drop the ready messages of these engine queues; how many each had (0 if missing)."""
-    names = Names(settings.namespace)
+    names = Names.of(settings)
     purged: dict[str, int] = {}
     async with admin_connection(settings, "purge") as connection:
         channel = TolerantChannel(connection)
         for queue in dict.fromkeys(queues):
-            broker_name = names.queue(queue)
-            purge = partial(AsyncChannel.queue_purge, queue=broker_name)
-            purged[queue] = await channel.run(purge, 0)
+            purged[queue] = 0
+            for broker_name in names.broker_queues(queue):
+                purge = partial(AsyncChannel.queue_purge, queue=broker_name)
+                purged[queue] += await channel.run(purge, 0)
     return purged
 
 
 async def delete_namespace(settings: Settings, names: Names, queues: Sequence[str]) -> None:
     """Delete these engine queues, the dead-letter queue and the namespace's exchanges,
-    with any messages in them. What does not exist is skipped."""
+    with any messages in them. What does not exist is skipped. Both queue types' names
+    go, so a namespace is left empty whichever type it was declared with."""
+    quorum = Names(names.namespace, "quorum")
+    broker_queues = [
+        name for q in dict.fromkeys(queues) for name in [names.queue(q), *quorum.broker_queues(q)]
+    ]
     async with admin_connection(settings, "delete") as connection:
         channel = TolerantChannel(connection)
-        for queue in [*(names.queue(q) for q in dict.fromkeys(queues)), names.dead_letter_queue]:
+        for queue in [*dict.fromkeys(broker_queues), names.dead_letter_queue]:
             await channel.run(partial(AsyncChannel.queue_delete, queue=queue), None)
         for exchange in (names.work_exchange, names.dead_letter_exchange, names.control_exchange):
             await channel.run(partial(AsyncChannel.exchange_delete, exchange=exchange), None)

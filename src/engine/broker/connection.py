@@ -16,7 +16,6 @@ import collections
 import contextlib
 import logging
 import os
-import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -71,7 +70,7 @@ class ChannelLost(EngineError):
 def default_name(settings: Settings, role: str) -> str:
     """A client-provided connection name RabbitMQ shows in ``rabbitmqctl list_connections``:
     the namespace first, so an operator (or a test) can tell whose connection it is."""
-    return f"{settings.namespace}:{role}:{socket.gethostname()}:{os.getpid()}"
+    return f"{settings.namespace}:{role}:{settings.host}:{os.getpid()}"
 
 
 def connection_parameters(
@@ -438,6 +437,26 @@ class AsyncChannel:
 
         await self.call(start)
         return tag[0]
+
+    async def basic_get(self, queue: str) -> tuple[Basic.GetOk, BasicProperties, bytes] | None:
+        """Take one message from ``queue`` (to be acked like a delivery); None when it has
+        none ready."""
+
+        def start(cb: Callable[[Any], None]) -> None:
+            def on_empty(_frame: Any) -> None:
+                cb(None)
+
+            def on_message(
+                _ch: Channel, method: Basic.GetOk, properties: BasicProperties, body: bytes
+            ) -> None:
+                self.raw.callbacks.remove(self.raw.channel_number, Basic.GetEmpty, on_empty)
+                cb((method, properties, body))
+
+            self.raw.add_callback(on_empty, [Basic.GetEmpty], one_shot=True)
+            self.raw.basic_get(queue, on_message)
+
+        result: tuple[Basic.GetOk, BasicProperties, bytes] | None = await self.call(start)
+        return result
 
     async def basic_cancel(self, consumer_tag: str) -> None:
         """Stop a consumer; returns once the broker sends no more for it."""

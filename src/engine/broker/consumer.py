@@ -11,6 +11,18 @@ new channel whose AMQP tags restart at 1, and acking an old number there
 would acknowledge a different message (or make the broker close the
 channel); with generations an ack for a dead channel is recognised and
 dropped. RabbitMQ redelivers whatever that channel held unacked.
+
+Quorum queues (``queue_type = "quorum"``) have no priorities, so an engine
+queue is one broker queue per level, each with a consumer here; the buffer is
+handed over highest level first. A batch that would hand over a lower-level
+delivery first asks the higher levels that may hold more (``engine.broker.
+levels``) with ``basic.get``, then makes one more round trip on the channel
+(a passive declare): RabbitMQ answers it after the deliveries our earlier
+acks released, which may still have been on their way. Fetched messages go
+after those in their level, so each level stays first in, first out. The
+order is then a classic priority queue's. Quorum queues refuse a channel-wide
+prefetch (``global`` ``basic.qos``), so :meth:`Consumer.set_limit` starts the
+consumers again with the new per-consumer limit.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from pika.spec import Basic, BasicProperties
 
 from engine.broker.acks import plan_acks
 from engine.broker.connection import AsyncChannel, BrokerConnection, ChannelLost, default_name
+from engine.broker.levels import LevelAccount
 from engine.broker.messages import Delivery, Garbage, decode
 from engine.broker.names import Names
 from engine.broker.reconnect import KeptConnection
@@ -39,6 +52,7 @@ log = logging.getLogger(__name__)
 TAG_BITS = 40
 """Low bits of a handed-out delivery tag that hold the AMQP tag; a channel would need
 a trillion deliveries to overflow them."""
+TAG_MASK = (1 << TAG_BITS) - 1
 
 STOP_GRACE_S = 5.0  # seconds a batch being handled may take to finish once stop() is called
 
@@ -72,7 +86,7 @@ class Consumer:
         if prefetch < 1:
             raise ValueError(f"prefetch must be at least 1, not {prefetch}")
         self.settings = settings
-        self.names = Names(settings.namespace)
+        self.names = Names.of(settings)
         self.queues = tuple(dict.fromkeys(queues))
         self.prefetch = prefetch
         self.limit = prefetch if limit is None else max(1, min(limit, prefetch))
@@ -85,6 +99,8 @@ class Consumer:
         self._outstanding: set[int] = set()
         self._consumer_tags: list[str] = []
         self._buffer: list[Delivery | Garbage] = []
+        self._levels = LevelAccount(self.limit)
+        """Quorum queues: the level of each unsettled delivery of the live channel."""
         self._wakeup = asyncio.Event()
         self._flow = asyncio.Lock()
         self._paused = False
@@ -200,12 +216,16 @@ class Consumer:
         """Run on every new connection: declare, limit, consume (unless paused)."""
         channel = await connection.channel()
         await declare_queues(channel, self.names, self.queues)
-        await channel.basic_qos(self.prefetch)
-        if self.limit < self.prefetch:
-            await channel.basic_qos(self.limit, global_qos=True)
+        if self.names.quorum:
+            await channel.basic_qos(self.limit)  # per consumer: no global qos on quorum queues
+        else:
+            await channel.basic_qos(self.prefetch)
+            if self.limit < self.prefetch:
+                await channel.basic_qos(self.limit, global_qos=True)
         async with self._flow:
             self._generation += 1
             self._outstanding = set()
+            self._levels = LevelAccount(self.limit)
             self._consumer_tags = []
             self._channel = channel
             channel.raw.add_on_cancel_callback(self._on_broker_cancel)
@@ -234,22 +254,41 @@ class Consumer:
         if channel is None or not channel.is_open:
             return  # the next connection's setup applies it
         try:
-            await channel.basic_qos(limit, global_qos=True)
+            if self.names.quorum:
+                await self._resubscribe(channel, limit)
+            else:
+                await channel.basic_qos(limit, global_qos=True)
         except Exception as exc:  # the channel is closing; its successor applies it
             log.debug("%s: limit %d not applied now: %s", self.name, limit, exc)
+
+    async def _resubscribe(self, channel: AsyncChannel, limit: int) -> None:
+        """Quorum queues: a per-consumer limit holds for consumers started after it, so
+        cancel ours and start them again (what they hold stays ours to settle)."""
+        async with self._flow:
+            if channel is not self._channel:
+                return
+            tags, self._consumer_tags = self._consumer_tags, []
+            for tag in tags:
+                await channel.basic_cancel(tag)
+            await channel.basic_qos(limit)
+            self._levels.credit = limit
+            if not self._paused:
+                await self._consume(channel)
 
     async def _consume(self, channel: AsyncChannel) -> None:
         base = self._generation << TAG_BITS
         outstanding = self._outstanding
-        for queue in self.queues:
-            callback = partial(self._on_message, queue, base, outstanding)
-            self._consumer_tags.append(
-                await channel.basic_consume(self.names.queue(queue), callback)
-            )
+        for level in self.names.levels():  # classic: the one queue, at the top level
+            for queue in self.queues:
+                callback = partial(self._on_message, queue, level, base, outstanding)
+                self._consumer_tags.append(
+                    await channel.basic_consume(self.names.level_queue(queue, level), callback)
+                )
 
     def _on_message(
         self,
         queue: str,
+        level: int,
         base: int,
         outstanding: set[int],
         _channel: Channel,
@@ -261,6 +300,8 @@ class Consumer:
         tag = cast(int, method.delivery_tag)  # basic.deliver always carries one (AMQP 0-9-1)
         outstanding.add(tag)
         self._buffer.append(decode(body, base + tag, method.redelivered, queue))
+        if self.names.quorum:
+            self._levels.received(tag, level, pushed=True)
         self._wakeup.set()
 
     async def _dispatch(self) -> None:
@@ -269,6 +310,8 @@ class Consumer:
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._buffer and not self._stopping:
+                if self.names.quorum:
+                    await self._prefer_higher_levels()
                 batch = self._buffer[: self.prefetch]
                 del self._buffer[: self.prefetch]
                 try:
@@ -278,6 +321,56 @@ class Consumer:
                     log.exception("on_batch failed; %d deliveries go back to the queue", len(batch))
                     self._settle([d.delivery_tag for d in batch], requeue=True)
 
+    def _level(self, item: Delivery | Garbage) -> int:
+        return self._levels.level(item.delivery_tag & TAG_MASK)
+
+    def _displaceable(self, level: int, extra: Sequence[Delivery | Garbage]) -> int:
+        """Places of the next batch that messages below ``level`` would take."""
+        size = min(self.prefetch, len(self._buffer) + len(extra))
+        at_or_above = sum(1 for i in [*self._buffer, *extra] if self._level(i) >= level)
+        return max(0, size - at_or_above)
+
+    async def _prefer_higher_levels(self) -> None:
+        """Sort the buffer highest level first; if the next batch would hand over a
+        lower-level delivery, first take what the higher levels may still have."""
+        self._buffer.sort(key=self._level, reverse=True)  # stable: arrival order per level
+        batch = self._buffer[: self.prefetch]
+        if not batch:
+            return
+        lowest = min(self._level(i) for i in batch)
+        levels = self._levels.to_check(lowest)
+        channel, generation = self._channel, self._generation
+        if not levels or channel is None or not channel.is_open or self._paused:
+            return
+        base, outstanding, account = generation << TAG_BITS, self._outstanding, self._levels
+        fetched: list[Delivery | Garbage] = []
+        try:
+            for level in levels:
+                for queue in self.queues:
+                    while self._displaceable(level, fetched) > 0:
+                        got = await channel.basic_get(self.names.level_queue(queue, level))
+                        if got is None:
+                            break
+                        method, _properties, body = got
+                        tag = cast(int, method.delivery_tag)
+                        outstanding.add(tag)
+                        account.received(tag, level, pushed=False)
+                        fetched.append(decode(body, base + tag, method.redelivered, queue))
+                        if generation != self._generation or self._paused:
+                            self._settle([i.delivery_tag for i in fetched], requeue=True)
+                            return
+            # The barrier: its reply comes after any delivery the broker had sent us.
+            await channel.queue_declare(self.names.queue(self.queues[0]), passive=True)
+        except ChannelLost:
+            return  # the reconnect sets up again; what the channel held is redelivered
+        if generation != self._generation or self._paused:
+            self._settle([i.delivery_tag for i in fetched], requeue=True)
+            return
+        for level in levels:
+            account.checked(level)
+        self._buffer.extend(fetched)  # after the deliveries that were on their way
+        self._buffer.sort(key=self._level, reverse=True)
+
     def _settle(self, tags: Sequence[int], requeue: bool | None) -> None:
         """Ack (``requeue`` None) or nack the tags that belong to the live channel."""
         channel = self._channel
@@ -286,7 +379,10 @@ class Consumer:
         generation = self._generation
         base = generation << TAG_BITS
         outstanding = self._outstanding
-        plan = plan_acks((t - base for t in tags if t >> TAG_BITS == generation), outstanding)
+        mine = [t - base for t in tags if t >> TAG_BITS == generation]
+        if self.names.quorum:
+            self._levels.settled(mine)
+        plan = plan_acks(mine, outstanding)
         raw = channel.raw
         try:
             if plan.upto is not None:

@@ -39,7 +39,7 @@ class ControlBus:
 
     def __init__(self, settings: Settings, *, name: str | None = None) -> None:
         self.settings = settings
-        self.names = Names(settings.namespace)
+        self.names = Names.of(settings)
         self.name = name or default_name(settings, "control")
         self._outbound = OutboundLink(
             settings, self.name + ":out", MAX_IN_FLIGHT, on_new_channel=self._forget_exchange

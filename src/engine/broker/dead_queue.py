@@ -53,7 +53,7 @@ def dead_letter_arguments(settings: Settings) -> dict[str, Any]:
     """The queue arguments the configured bounds stand for."""
     age = parse_duration(settings.dead_letter_max_age, "dead_letter_max_age")
     return {
-        "x-queue-type": "classic",
+        "x-queue-type": settings.queue_type,
         "x-max-length": settings.dead_letter_max_length,
         "x-message-ttl": int(age.total_seconds() * 1000),
         "x-overflow": "drop-head",
@@ -332,7 +332,7 @@ async def rebound(connection: BrokerConnection, names: Names, arguments: dict[st
     holding = names.dead_letter_queue + ".rebound"
     ttl_ms = int(arguments["x-message-ttl"])
     await declare_exchange(connection, names)
-    await _declare_queue(connection, holding, {"x-queue-type": "classic"})
+    await _declare_queue(connection, holding, {"x-queue-type": arguments["x-queue-type"]})
     await _bind(connection, holding, names)
     if await message_count(connection, names.dead_letter_queue) is not None:
         await _unbind(connection, names.dead_letter_queue, names)

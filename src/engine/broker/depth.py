@@ -43,7 +43,7 @@ class DepthProbe:
         self, settings: Settings, *, name: str | None = None, use_management: bool = True
     ) -> None:
         self.settings = settings
-        self.names = Names(settings.namespace)
+        self.names = Names.of(settings)
         self.name = name or default_name(settings, "depth")
         self._api = ManagementApi.from_amqp_url(settings.amqp_url) if use_management else None
         self._api_retry_at = 0.0
@@ -54,22 +54,27 @@ class DepthProbe:
         """Where the last answer came from: ``"management"`` or ``"amqp"``."""
 
     async def depths(self, queues: Sequence[str]) -> dict[str, BrokerDepth]:
-        """Depth of each engine queue. Raises :class:`~engine.errors.ServiceUnavailable`
-        when neither the management API nor AMQP answers."""
+        """Depth of each engine queue (with quorum queues, its levels' sums). Raises
+        :class:`~engine.errors.ServiceUnavailable` when neither the management API nor
+        AMQP answers."""
         wanted = list(dict.fromkeys(queues))
-        broker_names = {q: self.names.queue(q) for q in wanted}
+        levels = {q: self.names.broker_queues(q) for q in wanted}
+        broker_names = [name for names in levels.values() for name in names]
         if self._api is not None and time.monotonic() >= self._api_retry_at:
             try:
-                stats = await asyncio.to_thread(self._api.fetch_queues, list(broker_names.values()))
+                stats = await asyncio.to_thread(self._api.fetch_queues, broker_names)
             except ManagementUnavailable as exc:
                 log.debug("management API not used: %s", exc)
                 self._api_retry_at = time.monotonic() + MANAGEMENT_RETRY_S
             else:
                 self.source = "management"
-                return {q: BrokerDepth(*counts(stats[broker_names[q]])) for q in wanted}
-        depths = await self._passive(broker_names)
+                return {
+                    q: combine([BrokerDepth(*counts(stats[name])) for name in levels[q]])
+                    for q in wanted
+                }
+        found = await self._passive(broker_names)
         self.source = "amqp"
-        return depths
+        return {q: combine([found[name] for name in levels[q]]) for q in wanted}
 
     async def close(self) -> None:
         """Close the AMQP connection, if one was opened."""
@@ -78,17 +83,17 @@ class DepthProbe:
         if connection is not None:
             await connection.close()
 
-    async def _passive(self, broker_names: dict[str, str]) -> dict[str, BrokerDepth]:
+    async def _passive(self, broker_names: Sequence[str]) -> dict[str, BrokerDepth]:
         async with self._lock:
             if self._connection is None or not self._connection.is_open or self._channel is None:
                 self._connection = await connect(self.settings, self.name)
                 self._channel = TolerantChannel(self._connection)
             depths: dict[str, BrokerDepth] = {}
-            for queue, broker_name in broker_names.items():
+            for broker_name in broker_names:
                 declared = await self._channel.run(
                     partial(AsyncChannel.queue_declare, queue=broker_name, passive=True), None
                 )
-                depths[queue] = (
+                depths[broker_name] = (
                     EMPTY
                     if declared is None
                     else BrokerDepth(
@@ -98,6 +103,26 @@ class DepthProbe:
                     )
                 )
             return depths
+
+
+def _sum(values: Sequence[int | None]) -> int | None:
+    """A total, or None when any part is unknown."""
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def combine(levels: Sequence[BrokerDepth]) -> BrokerDepth:
+    """One engine queue's depth from its broker queues' (highest level first): messages
+    add up; every worker consumes every level, so the top level's consumers count."""
+    if len(levels) == 1:
+        return levels[0]
+    return BrokerDepth(
+        _sum([d.ready for d in levels]), _sum([d.unacked for d in levels]), levels[0].consumers
+    )
 
 
 async def queue_depths(settings: Settings, queues: Sequence[str]) -> dict[str, BrokerDepth]:

@@ -31,7 +31,7 @@ from engine.broker.dead_queue import copy_headers, dead_letter_arguments, ensure
 from engine.broker.messages import CONTENT_TYPE, PERSISTENT, message_id, work_body
 from engine.broker.names import Names
 from engine.broker.outbound import OutboundLink
-from engine.broker.topology import declare_queues
+from engine.broker.topology import QueueTypeMismatch, declare_queues
 from engine.config import Settings, mask_url
 from engine.errors import ServiceUnavailable
 from engine.store.changes import ChangeSet, Runnable, Transition
@@ -56,12 +56,15 @@ class Publisher:
         self, settings: Settings, *, name: str | None = None, max_in_flight: int = MAX_IN_FLIGHT
     ) -> None:
         self.settings = settings
-        self.names = Names(settings.namespace)
+        self.names = Names.of(settings)
         self.name = name or default_name(settings, "publisher")
         self._link = OutboundLink(
             settings, self.name, max_in_flight, on_new_channel=self._forget_topology
         )
         self._declared: set[str] = set()
+        """Routing keys whose queues this channel declared (every level of their queue)."""
+        self._queue_of: dict[str, str] = {}
+        """The engine queue of each routing key seen (quorum: one key per level)."""
         self._dead_letter_declared = False
         self._outage_started: float | None = None
         self._outage_warned_at = 0.0
@@ -84,10 +87,11 @@ class Publisher:
         if not runnables:
             return
         exchange = self.names.work_exchange
+        routing_key = self.names.routing_key
         messages = [
             Outgoing(
                 exchange,
-                r.queue,
+                routing_key(r.queue, r.priority),
                 work_body(r.job_id, r.attempt),
                 BasicProperties(
                     content_type=CONTENT_TYPE,
@@ -98,6 +102,8 @@ class Publisher:
             )
             for r in runnables
         ]
+        for r in runnables:
+            self._queue_of.setdefault(routing_key(r.queue, r.priority), r.queue)
         await self._send(messages, self._declare_work)
 
     async def dead_letter(self, transitions: Sequence[Transition]) -> None:
@@ -163,6 +169,9 @@ class Publisher:
                 await self.publish(runnables)
             except ServiceUnavailable as exc:
                 failures.append(f"{len(runnables)} runnable job(s): {exc.reason}")
+                skipped += len(runnables)
+            except QueueTypeMismatch as exc:  # the engine's start-up check names it too
+                failures.append(f"{len(runnables)} runnable job(s): {exc}")
                 skipped += len(runnables)
         if dead_letters:
             try:
@@ -234,9 +243,14 @@ class Publisher:
     async def _declare_work(self, channel: ConfirmedChannel, messages: list[Outgoing]) -> None:
         missing = {m.routing_key for m in messages} - self._declared
         if missing:
-            await declare_queues(channel.channel, self.names, sorted(missing))
+            queues = sorted({self._queue_of[key] for key in missing})
+            await declare_queues(channel.channel, self.names, queues)
             if channel.is_open:
-                self._declared |= missing
+                self._declared |= {
+                    self.names.routing_key(q, level)
+                    for q in queues
+                    for level in self.names.levels()
+                }
 
     async def _declare_dead_letter(self, channel: ConfirmedChannel, _: list[Outgoing]) -> None:
         if not self._dead_letter_declared:

@@ -46,6 +46,9 @@ class Database:
             no limit. A connection whose peer vanished without a reset would
             otherwise hold a worker forever: its heartbeat stops, and jobs delivered
             to it wait while it looks alive to the broker.
+        pre_ping: test each pooled connection as it is handed out (one round trip), so a
+            server that restarted fails when the connection is taken, not in the middle
+            of a query; a read replica's reads fall back to the primary on it.
     """
 
     def __init__(
@@ -55,8 +58,10 @@ class Database:
         pool_size: int = 5,
         application_name: str = "queueconsole",
         operation_timeout_s: float | None = None,
+        pre_ping: bool = False,
     ) -> None:
         self.settings = settings
+        self._pre_ping = pre_ping
         self.operation_timeout_s = operation_timeout_s
         self.masked_url = mask_url(settings.database_url)
         self._pool_size = pool_size
@@ -81,7 +86,7 @@ class Database:
             sqlalchemy_url(self.settings.database_url),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=False,
+            pool_pre_ping=self._pre_ping,
             pool_recycle=3600,
             connect_args={
                 "timeout": CONNECT_TIMEOUT_S,

@@ -136,7 +136,7 @@ async def sweep(settings: Settings, db: DatabaseHandle, *, wait_s: float = 0.0) 
     holder = _holder()
     if not await _take_lease(db, holder, wait_s):
         return DeadSweep(swept=False)
-    names = Names(settings.namespace)
+    names = Names.of(settings)
     arguments = dead_letter_arguments(settings)
     complete = False
     kept: list[Any] = []

@@ -12,6 +12,14 @@ read) and answers 200 or 503 with a small JSON body.
 Counters count what this server saw since it started (Prometheus handles
 restarts); events published while Redis was down are not seen, but the
 ``queueconsole_jobs`` gauge comes from PostgreSQL's counts and is exact.
+
+When several processes serve one port (``queueconsole api --workers N``), a
+scrape lands on any of them, so they must all answer the same counters: one
+process counts (``count_events``), the others only read its figures through
+prometheus_client's multiprocess files (``PROMETHEUS_MULTIPROC_DIR``, which the
+group's parent sets before any metric exists). Counting in every process and
+summing would multiply the figures; counting in each and answering its own
+would make the counters jump back and forth between scrapes.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -45,6 +54,12 @@ HEALTH_TIMEOUT_S = 1.0  # seconds each /healthz probe may take; load balancers w
 SUBSCRIBE_RETRY_S = 2.0  # seconds between attempts to (re)subscribe to the event channel
 WAIT_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)  # seconds
 RUN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)  # seconds
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
+
+
+def multiprocess_dir() -> str | None:
+    """The directory processes serving one port share their counters through, if any."""
+    return os.environ.get(MULTIPROCESS_DIR_ENV) or None
 
 
 class _Snapshot(Collector):
@@ -124,6 +139,8 @@ class MetricsExporter:
         require_redis: whether ``/healthz`` fails while Redis is down. Off by
             default: the engine runs every job correctly without Redis (it is a
             cache), so a health check should not restart a healthy engine for it.
+        count_events: follow the event channel into the counters and histograms. Off
+            in all but one of the processes sharing a port (see the module's notes).
     """
 
     def __init__(
@@ -134,9 +151,11 @@ class MetricsExporter:
         cache: StatusCache | None = None,
         broker_depths: BrokerDepths | None = None,
         require_redis: bool = False,
+        count_events: bool = True,
     ) -> None:
         self.settings = settings
         self.require_redis = require_redis
+        self.count_events = count_events
         self.broker_depths = broker_depths
         self._owns_db = db is None
         self._owns_cache = cache is None
@@ -147,33 +166,41 @@ class MetricsExporter:
         )
         self.cache = cache if cache is not None else StatusCache(settings)
         self.registry = CollectorRegistry(auto_describe=True)
+        """What a scrape answers: the snapshot's gauges and the counters."""
         self._snapshot = _Snapshot()
         self.registry.register(self._snapshot)
+        shared = multiprocess_dir()
+        # Shared: the counters below write to the files, and a scrape reads every
+        # process's files (only the counting process has any).
+        counters: CollectorRegistry | None = self.registry
+        if shared is not None:
+            multiprocess.MultiProcessCollector(self.registry, path=shared)  # type: ignore[no-untyped-call]
+            counters = None
         self.completed = Counter(
             "queueconsole_jobs_completed",
             "Runs that completed, seen on the event channel since this server started.",
             ["queue", "type"],
-            registry=self.registry,
+            registry=counters,
         )
         self.failed = Counter(
             "queueconsole_job_runs_failed",
             "Runs that ended in an error (to retrying or failed), seen since this server started.",
             ["queue", "type"],
-            registry=self.registry,
+            registry=counters,
         )
         self.wait_seconds = Histogram(
             "queueconsole_job_wait_seconds",
             "Time from queued to started, per queue.",
             ["queue"],
             buckets=WAIT_BUCKETS,
-            registry=self.registry,
+            registry=counters,
         )
         self.run_seconds = Histogram(
             "queueconsole_job_run_seconds",
             "Time from started to finished, per job type.",
             ["type"],
             buckets=RUN_BUCKETS,
-            registry=self.registry,
+            registry=counters,
         )
         self.subscribed = asyncio.Event()
         """Set while the event channel is subscribed (tests wait for it)."""
@@ -182,6 +209,8 @@ class MetricsExporter:
 
     async def start(self) -> None:
         """Subscribe to the event channel (the counters and histograms count from now)."""
+        if not self.count_events:
+            return
         self._listener = asyncio.create_task(self._listen(), name="metrics:events")
 
     async def stop(self) -> None:

@@ -30,6 +30,7 @@ from engine.queries.events import EVENT_LIST_RECENT, EVENT_THROUGHPUT_RECENT
 from engine.queries.jobs import JOB_FAILURE_GROUPS, JOB_LATENCY_RECENT, JOB_STATE_VERSION_MANY
 from engine.queries.queues import QUEUE_LIST
 from engine.queries.workers import WORKER_LIST_RECENT
+from engine.readapi.replica import ReplicaReads
 from engine.snapshots import (
     SOURCE_NONE,
     SOURCE_POSTGRESQL,
@@ -614,6 +615,7 @@ async def dashboard(
         results = [await _timed(n, timings, w()) for n, w in works]
     by_name = dict(zip((n for n, _ in works), results, strict=True))
     services: tuple[ServiceHealth, ...] = by_name.get("services", ())
+    read_replica = await db.status() if isinstance(db, ReplicaReads) else None
     return Dashboard(
         taken_at=datetime.now(UTC),
         queues=by_name["queues"],
@@ -625,4 +627,5 @@ async def dashboard(
         failures=by_name["failures"],
         db_ms=clock.ms,
         timings_ms=tuple(sorted(timings)),
+        read_replica=read_replica,
     )

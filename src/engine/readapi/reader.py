@@ -13,7 +13,8 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.doctor import DoctorReport, diagnose
 from engine.readapi.dashboard import dashboard
-from engine.snapshots import Dashboard, ServiceHealth
+from engine.readapi.replica import ReplicaReads
+from engine.snapshots import Dashboard, ReadReplicaStatus, ServiceHealth
 from engine.status.cache import StatusCache
 from engine.status.health import PROBE_TIMEOUT_S, probe_postgres, probe_rabbitmq, probe_redis
 
@@ -39,10 +40,17 @@ class StatusReader:
     ) -> None:
         self.settings = settings
         self._owns_db = db is None
-        self._db = (
+        self._primary = (
             db
             if db is not None
             else Database(settings, pool_size=pool_size, application_name=application_name)
+        )
+        # A shared handle is the owner's choice (a client passes its ``reads``); an own
+        # one reads from the replica when one is configured.
+        self._db: Database = (
+            ReplicaReads(self._primary)
+            if db is None and settings.read_database_url
+            else self._primary
         )
         self._cache = StatusCache(settings)
 
@@ -51,6 +59,10 @@ class StatusReader:
         return await dashboard(
             self._db, self.settings, cache=self._cache, probe_services=probe_services
         )
+
+    async def read_replica(self) -> ReadReplicaStatus | None:
+        """Where the reader's queries go and how far the replica trails; None without one."""
+        return await self._db.status() if isinstance(self._db, ReplicaReads) else None
 
     async def quick_checks(self) -> DoctorReport:
         """The doctor's checks that cost a round trip each (no ``rabbitmqctl``, no
@@ -79,4 +91,6 @@ class StatusReader:
             await self._cache.close()
         finally:
             if self._owns_db:
-                await self._db.close()
+                if self._db is not self._primary:
+                    await self._db.close()
+                await self._primary.close()

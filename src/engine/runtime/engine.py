@@ -17,12 +17,13 @@ from typing import Any
 
 from engine.broker.control import ControlBus
 from engine.broker.depth import queue_depths
+from engine.broker.topology import check_queue_type
 from engine.client import Client
 from engine.config import Settings
 from engine.db.connection import DatabaseHandle
 from engine.db.database import Database
 from engine.db.driver import DriverDatabase
-from engine.errors import EngineError
+from engine.errors import EngineError, ServiceUnavailable
 from engine.hooks import AfterCommit
 from engine.maintenance.base import PeriodicService, ServiceGroup
 from engine.maintenance.count_reconciler import CountReconciler
@@ -109,6 +110,10 @@ class Engine:
         """
         if self._started:
             return
+        try:
+            await check_queue_type(self.settings, self.options.workers)
+        except ServiceUnavailable as exc:  # workers wait for the broker; a mismatch stops us
+            log.warning("queue types not checked, the broker is unavailable: %s", exc)
         self._group.start()
         try:
             try:
@@ -138,10 +143,17 @@ class Engine:
         await self.services_db.close()
         await self.db.close()
 
-    async def scale(self, queue: str, workers: int, *, everywhere: bool = False) -> None:
-        """Scale this engine's pool of ``queue``; ``everywhere`` tells every supervisor."""
+    async def scale(
+        self, queue: str, workers: int, *, everywhere: bool = False, host: str | None = None
+    ) -> None:
+        """Scale this engine's pool of ``queue``; ``everywhere`` tells every supervisor;
+        ``host`` (another host than this one's) tells only the engines on that host."""
         if everywhere:
             await self._control.publish({"cmd": "scale", "queue": queue, "workers": workers})
+        elif host is not None and host != self.supervisor.host:
+            await self._control.publish(
+                {"cmd": "scale", "queue": queue, "workers": workers, "host": host}
+            )
         else:
             await self.supervisor.scale(queue, workers)
 
@@ -156,6 +168,9 @@ class Engine:
             return
         if command.get("cmd") != SCALE_COMMAND:
             return
+        host = command.get("host")
+        if host is not None and host != self.supervisor.host:
+            return  # meant for the engines of another host; they answer
         queue, workers = command.get("queue"), command.get("workers")
         request_id = command.get("request_id")
         if not isinstance(queue, str) or isinstance(workers, bool) or not isinstance(workers, int):

@@ -13,6 +13,10 @@ until :data:`SCALE_QUIET_S` passes without another (never past ``wait_s``):
 engines answer within milliseconds of each other, since deciding is one check
 and starting or draining processes happens after the answer. No answer at all
 means no engine is listening (or none that knows how to answer).
+
+A request may name a ``host``: only the engines whose host name
+(:attr:`engine.config.Settings.host`) is that one act and answer; the others
+ignore it without a word, so "no answer" then means no engine on that host.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ class ScaleOutcome:
     workers: int
     answers: tuple[ScaleAnswer, ...]
     wait_s: float
+    host: str | None = None
+    """The one host the request was for; None: every engine."""
 
     @property
     def refusals(self) -> tuple[ScaleAnswer, ...]:
@@ -93,6 +99,11 @@ class ScaleOutcome:
     def summary(self) -> str:
         """One line a person can act on: who refused and why, or how many accepted."""
         if not self.answers:
+            if self.host is not None:
+                return (
+                    f"no engine on host {self.host!r} answered within {self.wait_s:g} s: is "
+                    "one running there (`status` lists the hosts that have workers)?"
+                )
             return (
                 f"no engine answered within {self.wait_s:g} s: is `queueconsole engine` (or a "
                 "console) running against this installation?"
@@ -105,12 +116,18 @@ class ScaleOutcome:
                 f"{len(self.answers)} engine{'s' if len(self.answers) != 1 else ''}: {reasons}"
             )
         n = len(self.answers)
-        return f"queue {self.queue!r}: {self.workers} workers on {n} engine{'s' if n != 1 else ''}"
+        where = f" on host {self.host!r}" if self.host is not None else ""
+        return (
+            f"queue {self.queue!r}: {self.workers} workers on {n} engine{'s' if n != 1 else ''}"
+            + where
+        )
 
     def to_json(self) -> dict[str, Any]:
-        """``scale --json``: ``queue``, ``workers``, ``answers``, ``refused``, ``answered``."""
+        """``scale --json``: ``queue``, ``host``, ``workers``, ``answers``, ``refused``,
+        ``answered``."""
         return {
             "queue": self.queue,
+            "host": self.host,
             "workers": self.workers,
             "answers": [a.to_json() for a in self.answers],
             "refused": len(self.refusals),
@@ -157,8 +174,10 @@ class ScaleRequester:
         *,
         wait_s: float = SCALE_WAIT_S,
         quiet_s: float = SCALE_QUIET_S,
+        host: str | None = None,
     ) -> ScaleOutcome:
-        """Ask every engine to run ``workers`` processes on ``queue``; gather the answers.
+        """Ask every engine (only those on ``host`` if given) to run ``workers`` processes
+        on ``queue``; gather the answers.
 
         Raises :class:`~engine.errors.ServiceUnavailable` when the broker cannot be reached.
         """
@@ -172,9 +191,15 @@ class ScaleRequester:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         try:
-            await self.bus.publish(
-                {"cmd": SCALE_COMMAND, "queue": queue, "workers": workers, "request_id": request_id}
-            )
+            command: dict[str, Any] = {
+                "cmd": SCALE_COMMAND,
+                "queue": queue,
+                "workers": workers,
+                "request_id": request_id,
+            }
+            if host is not None:
+                command["host"] = host
+            await self.bus.publish(command)
             while True:
                 left = deadline - loop.time()
                 timeout = min(quiet_s, left) if answers else left
@@ -188,7 +213,7 @@ class ScaleRequester:
                         break  # quiet: the engines that will answer have
         finally:
             self._pending.pop(request_id, None)
-        return ScaleOutcome(queue, workers, tuple(answers), wait_s)
+        return ScaleOutcome(queue, workers, tuple(answers), wait_s, host)
 
 
 async def request_scale(
@@ -198,6 +223,9 @@ async def request_scale(
     *,
     wait_s: float = SCALE_WAIT_S,
     quiet_s: float = SCALE_QUIET_S,
+    host: str | None = None,
 ) -> ScaleOutcome:
     """One scale request on ``bus`` (see :class:`ScaleRequester`)."""
-    return await ScaleRequester(bus).request(queue, workers, wait_s=wait_s, quiet_s=quiet_s)
+    return await ScaleRequester(bus).request(
+        queue, workers, wait_s=wait_s, quiet_s=quiet_s, host=host
+    )

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -85,7 +84,7 @@ class Supervisor:
         extra_args: Sequence[str] = (),
     ) -> None:
         self.settings = settings
-        self.host = socket.gethostname()
+        self.host = settings.host
         self.id = f"{self.host}-{os.getpid()}"
         self.targets: dict[str, int] = dict(targets)
         self.memory_budget_mb = memory_budget_mb

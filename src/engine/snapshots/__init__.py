@@ -46,6 +46,7 @@ from engine.snapshots.jobs import (
     failure_group_key,
 )
 from engine.snapshots.queues import BrokerDepth, QueueCounts, QueuesSection, QueueView
+from engine.snapshots.replica import USING_PRIMARY, USING_REPLICA, ReadReplicaStatus
 from engine.snapshots.throughput import (
     LatencySection,
     ThroughputPoint,
@@ -69,6 +70,8 @@ __all__ = [
     "SOURCE_POSTGRESQL",
     "SOURCE_REDIS",
     "TOKEN_SCOPES",
+    "USING_PRIMARY",
+    "USING_REPLICA",
     "BrokerDepth",
     "BulkAction",
     "BulkDone",
@@ -104,6 +107,7 @@ __all__ = [
     "QueueHistory",
     "QueueView",
     "QueuesSection",
+    "ReadReplicaStatus",
     "ServiceHealth",
     "SortKey",
     "SupervisorSnapshot",

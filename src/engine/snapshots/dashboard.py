@@ -17,8 +17,9 @@ from engine.snapshots.events import EventsSection
 from engine.snapshots.failures import FailuresSection
 from engine.snapshots.health import ServiceHealth
 from engine.snapshots.queues import QueuesSection
+from engine.snapshots.replica import ReadReplicaStatus
 from engine.snapshots.throughput import LatencySection, ThroughputSection
-from engine.snapshots.workers import WorkersSection
+from engine.snapshots.workers import Worker, WorkersSection
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class Dashboard:
     """Time spent waiting on PostgreSQL while building this snapshot (summed per query)."""
     timings_ms: tuple[tuple[str, float], ...] = field(default=())
     """Wall time of each section, for the curious and the benchmark."""
+    read_replica: ReadReplicaStatus | None = None
+    """Where the reads went and the replica's lag; None without ``read_database_url``."""
 
     def service(self, name: str) -> ServiceHealth | None:
         """Health of ``postgresql``, ``rabbitmq`` or ``redis``."""
@@ -50,6 +53,7 @@ class Dashboard:
             "taken_at": self.taken_at.isoformat(),
             "queues": {q.name: q.to_json() for q in self.queues.queues},
             "workers": [w.to_json() for w in self.workers.workers],
+            "hosts": hosts_json(self.workers.workers),
             "services": {s.name: s.to_json() for s in self.services},
             "sections": {
                 name: {"available": available, "source": source, "error": error}
@@ -63,6 +67,7 @@ class Dashboard:
                     ("failures", self.failures.available, SOURCE_POSTGRESQL, self.failures.error),
                 )
             },
+            "read_replica": None if self.read_replica is None else self.read_replica.to_json(),
             "throughput": {
                 "completed": tp.completed,
                 "failed": tp.failed,
@@ -91,3 +96,16 @@ class Dashboard:
             "events": [e.to_json() for e in self.events.events],
             "failures": [g.to_json() for g in self.failures.groups],
         }
+
+
+def hosts_json(workers: tuple[Worker, ...]) -> dict[str, dict[str, int]]:
+    """``hosts`` in ``status --json``: live workers per host and queue, so a ``scale --host``
+    shows where it landed without reading every worker."""
+    hosts: dict[str, dict[str, int]] = {}
+    for worker in workers:
+        if not worker.live:
+            continue
+        per_queue = hosts.setdefault(worker.host, {})
+        for queue in worker.queues:
+            per_queue[queue] = per_queue.get(queue, 0) + 1
+    return {host: dict(sorted(q.items())) for host, q in sorted(hosts.items())}

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import secrets
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from engine.db.driver import DriverDatabase
 from engine.hooks import AfterCommit, Closable, run_hooks
 from engine.resources import EPSILON_CPU, describe_capacity, describe_request
 from engine.snapshots import WorkerBeat
+from engine.states import State
 from engine.store import workers as store
 from engine.store.changes import ChangeSet
 from engine.store.transitions import (
@@ -112,6 +112,9 @@ class _Stats:
     failed: int = 0
     garbage: int = 0
     refused: int = 0
+    fenced: int = 0
+    """Completions the attempt fence refused: runs cancelled meanwhile, or handed elsewhere
+    while this worker was presumed lost (cut off from the database, stopped by a debugger)."""
     claims: int = 0
     claimed: int = 0
     flushes: int = 0
@@ -124,9 +127,7 @@ class Worker:
     def __init__(self, settings: Settings, options: WorkerOptions) -> None:
         self.settings = settings
         self.options = options
-        self.id = options.worker_id or (
-            f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
-        )
+        self.id = options.worker_id or (f"{settings.host}-{os.getpid()}-{secrets.token_hex(2)}")
         self.stats = _Stats()
         # asyncpg's own pool: the job path needs no SQLAlchemy engine (see engine.db.driver)
         self._db = DriverDatabase(settings, pool_size=3, operation_timeout_s=DB_OPERATION_TIMEOUT_S)
@@ -181,7 +182,7 @@ class Worker:
         """Write this worker's row (at start, and again if it was presumed lost)."""
         info = WorkerBeat(
             self.id,
-            socket.gethostname(),
+            self.settings.host,
             os.getpid(),
             tuple(self.options.queues),
             supervisor_id=self.options.supervisor_id,
@@ -647,7 +648,19 @@ class Worker:
             self._finished[:0] = batch  # keep them; the next flush tries again
             self._finished_ready.set()
             raise
-        self.stats.done += len(successes)
+        completed = {t.job_id for t in changes.transitions if t.to_state is State.COMPLETED}
+        fenced = [s.job_id for s in successes if s.job_id not in completed]
+        if fenced:
+            # Nothing was written for them: another worker owns (or finished) the attempt.
+            self.stats.fenced += len(fenced)
+            log.warning(
+                "worker %s: %d late completion(s) refused by the attempt fence (jobs %s): "
+                "cancelled meanwhile, or handed to another worker while this one was presumed lost",
+                self.id,
+                len(fenced),
+                ", ".join(str(i) for i in fenced[:10]),
+            )
+        self.stats.done += len(successes) - len(fenced)
         self.stats.failed += len(failures)
         self.stats.flushes += 1
         await run_hooks(self._hooks, changes)
@@ -706,7 +719,7 @@ class Worker:
         state = "draining" if self._stop.is_set() else ("busy" if running else "idle")
         beat = WorkerBeat(
             self.id,
-            socket.gethostname(),
+            self.settings.host,
             os.getpid(),
             tuple(self.options.queues),
             state=state,

@@ -45,6 +45,7 @@ def create_app(
     auth: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     lifespans: Sequence[FeatureLifespan] = FEATURE_LIFESPANS,
+    count_events: bool = True,
 ) -> FastAPI:
     """The API for one installation.
 
@@ -53,13 +54,15 @@ def create_app(
         auth: require tokens (False only behind a loopback address; the command checks).
         max_body_bytes: larger request bodies are refused with 413 before being read.
         lifespans: features' context managers run while the app serves.
+        count_events: feed ``/metrics``'s counters from the event channel (all but one
+            of several processes sharing a port leave it to that one).
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             app.state.api = await stack.enter_async_context(
-                open_state(settings, auth_required=auth)
+                open_state(settings, auth_required=auth, count_events=count_events)
             )
             for feature in lifespans:
                 await stack.enter_async_context(feature(app, settings))

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 
 from engine.snapshots import TokenInfo
 from queueconsole.api.state import state_of
+from queueconsole.api.tokens import TokenCache
 
 REALM = "queueconsole"
 POLICY_VIOLATION = 1008  # the WebSocket close code for a refused connection (RFC 6455)
@@ -53,7 +54,17 @@ async def check(connection: HTTPConnection, secret: str | None, scope: Scope) ->
         return None
     if not secret:
         raise Refused(401, "this route needs a token: Authorization: Bearer <secret>", None)
-    token = await state.tokens.token(secret)
+    return await verify(state.tokens, secret, scope)
+
+
+async def verify(tokens: TokenCache, secret: str, scope: Scope) -> TokenInfo:
+    """The live token behind ``secret`` if its scope includes ``scope``, else
+    :class:`Refused` (401 unknown or revoked, 403 too small a scope).
+
+    The one check every entry point that takes a token uses: the API's routes and
+    streams through :func:`check`, and ``queueconsole serve`` for its browser sessions.
+    """
+    token = await tokens.token(secret)
     if token is None:
         raise Refused(401, "the token is unknown or revoked", "invalid_token")
     if not token.allows(scope.value):
@@ -63,6 +74,12 @@ async def check(connection: HTTPConnection, secret: str | None, scope: Scope) ->
             "insufficient_scope",
         )
     return token
+
+
+def bearer_secret(authorization: str) -> str | None:
+    """The secret of an ``Authorization: Bearer <secret>`` header value, else None."""
+    kind, _, value = authorization.partition(" ")
+    return (value.strip() or None) if kind.lower() == "bearer" else None
 
 
 def _challenge(refused: Refused, scope: Scope) -> HTTPException:
@@ -89,8 +106,7 @@ class _TokenCheck(HTTPBearer):
         self.allow_query_token = allow_query_token
 
     async def __call__(self, request: Request) -> TokenInfo | None:  # type: ignore[override]
-        kind, _, value = request.headers.get("authorization", "").partition(" ")
-        secret = value.strip() if kind.lower() == "bearer" else None
+        secret = bearer_secret(request.headers.get("authorization", ""))
         if not secret and self.allow_query_token:
             secret = request.query_params.get("token")
         try:
@@ -113,11 +129,7 @@ def require(
 
 
 def _websocket_secret(ws: WebSocket) -> str | None:
-    header = ws.headers.get("authorization", "")
-    kind, _, value = header.partition(" ")
-    if kind.lower() == "bearer" and value.strip():
-        return value.strip()
-    return ws.query_params.get("token") or None
+    return bearer_secret(ws.headers.get("authorization", "")) or ws.query_params.get("token")
 
 
 async def authenticate_websocket(ws: WebSocket, scope: Scope) -> bool:

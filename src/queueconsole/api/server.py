@@ -100,8 +100,12 @@ class _Server(uvicorn.Server):
             self.should_exit = True
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``, or a UserError saying why there cannot be one."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket on ``host:port``, or a UserError saying why there cannot be one.
+
+    ``reuse_port``: several processes listen on the same port and the kernel spreads
+    new connections over them (``queueconsole api --workers N``).
+    """
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -111,6 +115,8 @@ def bind(host: str, port: int) -> socket.socket:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(2048)
     except OSError as exc:
@@ -128,15 +134,23 @@ class ApiServer:
         host: address to listen on; 127.0.0.1 unless the API must be reached from elsewhere.
         port: TCP port; 0 picks a free one (:attr:`port` tells which after :meth:`start`).
         access_log: log one line per request at INFO (tokens in queries are hidden).
+        reuse_port: share the port with other processes (see :func:`bind`).
     """
 
     def __init__(
-        self, app: FastAPI, *, host: str = DEFAULT_HOST, port: int, access_log: bool = True
+        self,
+        app: FastAPI,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int,
+        access_log: bool = True,
+        reuse_port: bool = False,
     ) -> None:
         install_redaction()
         self.app = app
         self.host = host
         self.port = port
+        self.reuse_port = reuse_port
         config = uvicorn.Config(
             app,
             host=host,
@@ -154,7 +168,7 @@ class ApiServer:
 
     async def start(self) -> None:
         """Run the app's lifespan and listen; raise if either fails."""
-        sock = bind(self.host, self.port)
+        sock = bind(self.host, self.port, reuse_port=self.reuse_port)
         self.port = int(sock.getsockname()[1])
         self._task = asyncio.create_task(self._server.serve([sock]), name="api:uvicorn")
         async with asyncio.timeout(STARTUP_TIMEOUT_S):

@@ -36,11 +36,17 @@ class ApiState:
 
 
 @contextlib.asynccontextmanager
-async def open_state(settings: Settings, *, auth_required: bool) -> AsyncIterator[ApiState]:
-    """Open every connection the routes use (one database pool, shared); close them on exit."""
+async def open_state(
+    settings: Settings, *, auth_required: bool, count_events: bool = True
+) -> AsyncIterator[ApiState]:
+    """Open every connection the routes use (one database pool, shared); close them on exit.
+
+    ``count_events``: whether this process feeds ``/metrics``'s counters (one process
+    of those sharing a port does: see :mod:`engine.metrics.exporter`).
+    """
     async with open_client(settings) as client:
-        reader = StatusReader(settings, db=client.db)
-        metrics = MetricsExporter(settings, db=client.db)
+        reader = StatusReader(settings, db=client.reads)
+        metrics = MetricsExporter(settings, db=client.reads, count_events=count_events)
         await metrics.start()
         try:
             yield ApiState(

@@ -22,6 +22,7 @@ from queueconsole.cli.commands import (
     operations,
     routes,
     runtime,
+    serve,
     status,
 )
 from queueconsole.cli.commands.console import with_default_command
@@ -42,6 +43,7 @@ COMMAND_MODULES = (
     operations,
     dead,
     api,
+    serve,
     console,
 )
 

@@ -37,6 +37,10 @@ class Outcome:
     """True when read-only mode stopped the action before it touched anything."""
 
 
+READ_ONLY_FLAG = "started with --read-only"
+"""Why a console is read-only unless told otherwise."""
+
+
 class ActionService:
     """Retry, cancel, scale, recycle, pause and resume — or refuse to.
 
@@ -44,11 +48,21 @@ class ActionService:
         link: the engine to act on.
         read_only: refuse every change.
         notify: how outcomes are shown (the app's ``notify``).
+        read_only_reason: why, as a refusal says it: the flag, or (in a browser) the
+            token's scope, so the user knows what would lift it.
     """
 
-    def __init__(self, link: EngineLink, *, read_only: bool, notify: Notify) -> None:
+    def __init__(
+        self,
+        link: EngineLink,
+        *,
+        read_only: bool,
+        notify: Notify,
+        read_only_reason: str = READ_ONLY_FLAG,
+    ) -> None:
         self.link = link
         self.read_only = read_only
+        self.read_only_reason = read_only_reason
         self._notify = notify
 
     # -- guards -------------------------------------------------------------
@@ -57,7 +71,7 @@ class ActionService:
         """An outcome refusing ``what`` in read-only mode (notified), else None."""
         if not self.read_only:
             return None
-        message = f"read-only: {what} is disabled (started with --read-only)"
+        message = f"read-only: {what} is disabled ({self.read_only_reason})"
         self._notify(message, "warning")
         return Outcome(False, message, refused=True)
 
@@ -175,13 +189,14 @@ class ActionService:
 
     # -- queues and workers ------------------------------------------------------------
 
-    async def scale(self, queue: str, workers: int) -> Outcome:
-        """Run ``workers`` worker processes on ``queue``."""
+    async def scale(self, queue: str, workers: int, *, host: str | None = None) -> Outcome:
+        """Run ``workers`` worker processes on ``queue`` (only on ``host`` when given)."""
         workers = max(0, min(MAX_WORKERS_PER_QUEUE, workers))
+        where = f" on {host}" if host is not None else ""
         return await self._run(
-            f"scaling queue {queue}",
-            lambda: self.link.scale(queue, workers),
-            f"queue {queue}: {workers} worker{'s' if workers != 1 else ''} requested",
+            f"scaling queue {queue}{where}",
+            lambda: self.link.scale(queue, workers, host=host),
+            f"queue {queue}{where}: {workers} worker{'s' if workers != 1 else ''} requested",
         )
 
     async def recycle(self, worker_id: str) -> Outcome:

@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 
 from engine.errors import EngineError
-from queueconsole.console.actions import ActionService
+from queueconsole.console.actions import READ_ONLY_FLAG, ActionService
 from queueconsole.console.command_line import VERBS
 from queueconsole.console.commands import ConsoleCommands, PaletteEntry
 from queueconsole.console.dag.widget import DagView
@@ -80,6 +80,7 @@ class ConsoleApp(App[None]):
     Args:
         link: the engine (embedded, attached, or a bare client).
         read_only: refuse every change (``--read-only``).
+        read_only_reason: what a refusal gives as the reason (default: the flag).
         refresh_s: seconds between refreshes; None refreshes only on request
             (tests and screenshots drive :meth:`refresh_now` themselves).
         clock: what "now" is (frozen in snapshot tests).
@@ -131,6 +132,7 @@ class ConsoleApp(App[None]):
         link: EngineLink,
         *,
         read_only: bool = False,
+        read_only_reason: str = READ_ONLY_FLAG,
         refresh_s: float | None = REFRESH_S,
         clock: Clock = utc_now,
         history: History | None = None,
@@ -139,7 +141,12 @@ class ConsoleApp(App[None]):
         super().__init__()
         self.link = link
         self.source = DataSource(link, clock=clock, history=history)
-        self.actions = ActionService(link, read_only=read_only, notify=self._notify_plain)
+        self.actions = ActionService(
+            link,
+            read_only=read_only,
+            notify=self._notify_plain,
+            read_only_reason=read_only_reason,
+        )
         self.flows = Flows(self)
         self.refresh_s = refresh_s
         self.overview = Overview(at=clock(), services=())

@@ -237,6 +237,15 @@ class Flows:
         if self.service.refuse(f"scaling queue {sel.queue}"):
             return
         workers = self.app.overview.workers
+        if sel.host is not None:
+            # On a worker: its host's engine alone changes, from what that host runs now.
+            target = workers.count_on(sel.queue, sel.host) + delta
+            if target < 0:
+                self._say(f"queue {sel.queue} has no workers on {sel.host}", "information")
+                return
+            await self.service.scale(sel.queue, target, host=sel.host)
+            self.app.request_refresh()
+            return
         current = workers.count_for(sel.queue)
         target = current + delta
         if target < 0:

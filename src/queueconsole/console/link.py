@@ -119,8 +119,8 @@ class EngineLink(Protocol):
         """The local supervisor's snapshot (None without one)."""
         ...
 
-    async def scale(self, queue: str, workers: int) -> None:
-        """Ask for ``workers`` processes on ``queue``."""
+    async def scale(self, queue: str, workers: int, *, host: str | None = None) -> None:
+        """Ask for ``workers`` processes on ``queue`` (on ``host``'s engines only if given)."""
         ...
 
     async def recycle(self, worker_id: str) -> None:
@@ -161,7 +161,7 @@ class _Reads:
     ) -> None:
         self.settings = settings
         self.use_dashboard = use_dashboard
-        self.reader = StatusReader(settings, client.db)
+        self.reader = StatusReader(settings, client.reads)
         """The engine's read side over the client's pool: dashboards and probes."""
         self.watch = HealthWatch(settings, self.reader, probe=probe)
         self._client = client
@@ -249,9 +249,9 @@ class EmbeddedLink(_Reads):
         """The engine's supervisor, once it runs."""
         return self.engine.supervisor.snapshot() if self.started else None
 
-    async def scale(self, queue: str, workers: int) -> None:
-        """Scale this engine's pool of ``queue``."""
-        await self.engine.scale(queue, workers)
+    async def scale(self, queue: str, workers: int, *, host: str | None = None) -> None:
+        """Scale this engine's pool of ``queue``, or the engines' on another ``host``."""
+        await self.engine.scale(queue, workers, host=host)
 
     async def recycle(self, worker_id: str) -> None:
         """Replace a worker: this engine's own, or another's through the control bus."""
@@ -351,17 +351,23 @@ class AttachedLink(_Reads):
         except Exception as exc:  # the broker's trouble: the budget stays as last known
             log.warning("asking the engines for their memory budgets failed: %s", exc)
 
-    async def scale(self, queue: str, workers: int) -> None:
-        """Ask for ``workers`` processes on ``queue`` (supervisor, else every engine).
+    async def scale(self, queue: str, workers: int, *, host: str | None = None) -> None:
+        """Ask for ``workers`` processes on ``queue`` (supervisor, else every engine; with
+        ``host``, only that host's engines).
 
         Over the broker it waits for the engines' answers: a refusal by any of them
         raises :class:`ScaleRefused` naming the engine and its reason, and silence
         :class:`NoEngineAnswered`, so the console says what happened.
         """
-        if self.supervisor is not None:
+        here = self.supervisor is not None and (
+            host is None or host == self.supervisor.snapshot().host
+        )
+        if self.supervisor is not None and here:
             await self.supervisor.scale(queue, workers)
         elif self._requests is not None:
-            outcome = await self._requests.request(queue, workers, wait_s=self.scale_wait_s)
+            outcome = await self._requests.request(
+                queue, workers, wait_s=self.scale_wait_s, host=host
+            )
             if not outcome.answered:
                 raise NoEngineAnswered(outcome.summary())
             if outcome.refusals:

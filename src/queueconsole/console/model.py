@@ -21,6 +21,7 @@ from engine.snapshots import (
     JobPage,
     JobSort,
     QueueCounts,
+    ReadReplicaStatus,
     ServiceHealth,
     SortKey,
     Worker,
@@ -98,6 +99,10 @@ class WorkersView:
         """Workers asked for on ``queue`` (0 when none)."""
         return dict(self.per_queue).get(queue, 0)
 
+    def count_on(self, queue: str, host: str) -> int:
+        """Live workers of ``queue`` on ``host``: what ``+``/``-`` on a worker start from."""
+        return sum(1 for w in self.workers if w.live and w.host == host and queue in w.queues)
+
 
 @dataclass(frozen=True, slots=True)
 class FailuresView:
@@ -162,6 +167,8 @@ class Overview:
     queues: tuple[QueueRow, ...] = ()
     workers: WorkersView = field(default_factory=WorkersView)
     charts: tuple[Series, ...] = ()
+    read_replica: ReadReplicaStatus | None = None
+    """Where reads go and the replica's lag; None without ``read_database_url``."""
 
     @property
     def down(self) -> tuple[ServiceHealth, ...]:
@@ -194,6 +201,9 @@ class Selection:
     workflow_id: int | None = None
     queue: str | None = None
     worker_id: str | None = None
+    host: str | None = None
+    """The selected worker's host, when the cursor is on a worker: ``+``/``-`` then scale
+    that worker's queue on that host only (``scale --host``)."""
     group: FailureGroup | None = None
     schedule: ScheduleInfo | None = None
     marked: tuple[int, ...] = ()

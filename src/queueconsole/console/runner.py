@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine.config import Settings
+from queueconsole.console.actions import READ_ONLY_FLAG
 from queueconsole.console.app import Background, ConsoleApp
 from queueconsole.console.link import open_link
 
@@ -63,6 +64,7 @@ async def run_console(
     *,
     attach: bool = False,
     read_only: bool = False,
+    read_only_reason: str | None = None,
     workers: Mapping[str, int] | int | None = None,
     memory_budget_mb: int | None = None,
     background: Sequence[Background] = (),
@@ -72,7 +74,12 @@ async def run_console(
         link = await open_link(
             settings, attach=attach, workers=workers, memory_budget_mb=memory_budget_mb
         )
-        app = ConsoleApp(link, read_only=read_only, background=background)
+        app = ConsoleApp(
+            link,
+            read_only=read_only,
+            read_only_reason=read_only_reason or READ_ONLY_FLAG,
+            background=background,
+        )
         try:
             await app.run_async()
         finally:

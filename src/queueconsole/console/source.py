@@ -21,6 +21,7 @@ from engine.snapshots import (
     JobFilter,
     JobSort,
     MinuteHistory,
+    ReadReplicaStatus,
     SortKey,
     WorkflowGraph,
 )
@@ -95,7 +96,14 @@ class DataSource:
         except Exception:  # a supervisor hiccup must not hide the queues
             log.exception("supervisor snapshot failed")
         if not postgres_up:
-            return Overview(at, services, (), supervised, self.history.series())
+            return Overview(
+                at,
+                services,
+                (),
+                supervised,
+                self.history.series(),
+                read_replica=await self._read_replica(),
+            )
         parts: DashboardParts | None = None
         now = time.monotonic()
         recent = self._parts is not None and now - self._parts[0] < DASHBOARD_EVERY_S
@@ -127,7 +135,20 @@ class DataSource:
             throughput = parts.throughput
         if parts is not None and parts.failures_rate is not None:
             failures = parts.failures_rate
-        return Overview(at, services, queues, workers, (depth, throughput, failures))
+        # Asked last: the reads above may just have found the replica down.
+        read_replica = await self._read_replica()
+        return Overview(
+            at, services, queues, workers, (depth, throughput, failures), read_replica=read_replica
+        )
+
+    async def _read_replica(self) -> ReadReplicaStatus | None:
+        """Where reads go now (measured at most every second); never raises."""
+        try:
+            async with asyncio.timeout(FETCH_TIMEOUT_S):
+                return await self.link.client.read_replica()
+        except (EngineError, TimeoutError, OSError) as exc:
+            log.warning("read replica state unknown: %s", exc)
+            return None
 
     async def minute_history(self, window: timedelta) -> MinuteHistory:
         """Every queue's per-minute history over ``window`` from PostgreSQL (the rollup

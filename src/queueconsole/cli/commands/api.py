@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import shutil
 import signal
+import sys
+import tempfile
 from typing import Any
 
 from engine.config import Settings
@@ -21,6 +26,11 @@ DEFAULT_HOST = "127.0.0.1"  # the API is reachable from this machine only unless
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 SCOPES = ("read", "submit", "operate")
+MAX_WORKERS = 64  # more processes than this on one port is a mistake, not a setting
+# prometheus_client's own variable (engine.metrics.exporter reads it): where the
+# processes of `api --workers N` share /metrics counters. Set before prometheus_client
+# is imported, which is why the name is not imported from there.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def add_api_arguments(
@@ -68,6 +78,16 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Serve the HTTP API with uvicorn until SIGTERM or Ctrl-C.",
     )
     add_api_arguments(p, port_flags=("--port",), default_port=DEFAULT_PORT)
+    p.add_argument(
+        "--workers",
+        type=whole_number,
+        default=1,
+        metavar="N",
+        help="processes serving the port (default 1); one process tops out near one "
+        "core, so give about one per core the API may use",
+    )
+    # Internal: set by the parent on the processes it starts for --workers.
+    p.add_argument("--child-of", type=whole_number, default=None, help=argparse.SUPPRESS)
     add_logging_arguments(p)
     p.set_defaults(handler=run_api)
 
@@ -115,9 +135,20 @@ def check_api_arguments(args: argparse.Namespace) -> None:
 
 
 async def serve_until_stopped(args: argparse.Namespace, settings: Settings) -> int:
-    """``queueconsole api``: serve until SIGTERM/SIGINT, then finish open requests."""
+    """``queueconsole api``: serve until SIGTERM/SIGINT, then finish open requests.
+
+    With ``--workers N`` this process serves too and keeps N-1 children serving the
+    same port (:mod:`queueconsole.api.process_group`).
+    """
+    from engine.config import to_environ
     from engine.readapi.reader import StatusReader
     from queueconsole.api.app import create_app
+    from queueconsole.api.process_group import (
+        READY_LINE,
+        ApiChildren,
+        child_argv,
+        watch_parent,
+    )
     from queueconsole.api.server import ApiServer
 
     reader = StatusReader(settings, pool_size=1, application_name="queueconsole-api")
@@ -125,19 +156,49 @@ async def serve_until_stopped(args: argparse.Namespace, settings: Settings) -> i
         await reader.require_database()  # exit 3 naming PostgreSQL, 2 if not migrated
     finally:
         await reader.close()
-    app = create_app(settings, auth=not args.no_auth, max_body_bytes=args.max_body_bytes)
-    server = ApiServer(app, host=args.host, port=args.api_port)
+    parent_pid: int | None = args.child_of
+    shared_port = parent_pid is not None or args.workers > 1
+    app = create_app(
+        settings,
+        auth=not args.no_auth,
+        max_body_bytes=args.max_body_bytes,
+        count_events=parent_pid is None,
+    )
+    server = ApiServer(app, host=args.host, port=args.api_port, reuse_port=shared_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    children: ApiChildren | None = None
+    watcher: asyncio.Task[None] | None = None
     try:
-        auth = "no auth (loopback only)" if args.no_auth else "tokens required"
-        print(f"HTTP API on {server.url} ({auth}); docs at {server.url}/docs", flush=True)
+        if parent_pid is not None:
+            watcher = asyncio.create_task(watch_parent(parent_pid, stop))
+            print(READY_LINE, flush=True)
+        elif args.workers > 1:
+            argv = child_argv(
+                host=args.host,
+                port=server.port,
+                no_auth=args.no_auth,
+                max_body_bytes=args.max_body_bytes,
+            )
+            children = ApiChildren(argv, {**os.environ, **to_environ(settings)}, args.workers - 1)
+            await children.start()
+        if parent_pid is None:
+            auth = "no auth (loopback only)" if args.no_auth else "tokens required"
+            processes = f"; {args.workers} processes" if args.workers > 1 else ""
+            print(
+                f"HTTP API on {server.url} ({auth}{processes}); docs at {server.url}/docs",
+                flush=True,
+            )
         await stop.wait()
     finally:
-        await server.stop()
+        if watcher is not None:
+            watcher.cancel()
+        await asyncio.gather(
+            server.stop(), children.stop() if children is not None else asyncio.sleep(0)
+        )
     return 0
 
 
@@ -146,9 +207,25 @@ def run_api(args: argparse.Namespace, settings: Settings) -> int:
     import uvloop
 
     configure_logging(settings)
-    check_api_arguments(args)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(serve_until_stopped(args, settings))
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise UserError(f"--workers {args.workers}: give 1 to {MAX_WORKERS} processes")
+    shared: str | None = None
+    if args.workers > 1 and args.child_of is None:
+        # Before any metric exists (checking the arguments imports the API package):
+        # prometheus_client picks where counters live when it is imported.
+        if "prometheus_client" in sys.modules:
+            raise RuntimeError("prometheus_client was imported before --workers could set it up")
+        shared = tempfile.mkdtemp(prefix="queueconsole-api-metrics-")
+        os.environ[MULTIPROCESS_DIR_ENV] = shared
+    try:
+        check_api_arguments(args)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(serve_until_stopped(args, settings))
+    finally:
+        if shared is not None:
+            os.environ.pop(MULTIPROCESS_DIR_ENV, None)
+            with contextlib.suppress(OSError):
+                shutil.rmtree(shared)
 
 
 # -- tokens -------------------------------------------------------------------

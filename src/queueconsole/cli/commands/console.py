@@ -55,6 +55,9 @@ def _console_options(p: argparse.ArgumentParser, *, attach: bool = True) -> None
             help="monitor and control an engine running elsewhere instead of embedding one",
         )
     p.add_argument("--read-only", action="store_true", help="disable every action")
+    p.add_argument(  # `queueconsole serve` says which token made a browser console read-only
+        "--read-only-reason", metavar="TEXT", default=None, help=argparse.SUPPRESS
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -107,6 +110,7 @@ async def run_console_command(args: argparse.Namespace, settings: Settings) -> i
         settings,
         attach=args.attach,
         read_only=args.read_only,
+        read_only_reason=args.read_only_reason,
         workers=args.workers,
         memory_budget_mb=args.memory_budget_mb,
     )

@@ -37,6 +37,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="run one worker process (SIGTERM drains it and exits 0)",
     )
     add_worker_arguments(p)
+    add_host_name_argument(p)
     add_logging_arguments(p)
     p.set_defaults(handler=run_worker_command)
 
@@ -72,6 +73,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--reconcile-after-s", type=float, default=10.0, metavar="S")
     p.add_argument("--heartbeat-timeout-s", type=float, default=5.0, metavar="S")
     p.add_argument("--grace-s", type=float, default=30.0, metavar="S")
+    add_host_name_argument(p)
     add_api_arguments(p, port_flags=("--api-port", "--metrics-port"), default_port=None)
     add_logging_arguments(p)
     p.set_defaults(handler=run_engine_command)
@@ -91,8 +93,27 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help=f"how long to wait for the engines' answers ({SCALE_WAIT_S:g}); exit 1 if one "
         f"refuses, {EXIT_NO_ANSWER} if none answers",
     )
+    p.add_argument(
+        "--host",
+        default=None,
+        metavar="NAME",
+        help="only the engine(s) on this host change (its host_name, as `status` shows "
+        "it); every engine by default",
+    )
     p.add_argument("--json", action="store_true", help="print every engine's answer as JSON")
     p.set_defaults(handler=run_scale_command)
+
+
+def add_host_name_argument(p: argparse.ArgumentParser) -> None:
+    """``--host-name NAME``: the ``host_name`` setting, ranked above the environment."""
+    p.add_argument(
+        "--host-name",
+        dest="host_name",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help="the host name this engine and its workers report, and that `scale --host` "
+        "targets (QUEUECONSOLE_HOST_NAME; default: the machine's host name)",
+    )
 
 
 async def run_worker_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -172,6 +193,7 @@ async def run_scale_command(args: argparse.Namespace, settings: Settings) -> int
     """Ask every engine over the control exchange, then report their answers: exit 1 if
     any refused (the reason on stderr), :data:`EXIT_NO_ANSWER` if none answered in time."""
     from engine.broker.control import ControlBus
+    from engine.config import check_host_name
     from engine.queues.info import check_queue_name
     from engine.runtime.scaling import request_scale
     from engine.runtime.supervisor import MAX_WORKERS_PER_QUEUE
@@ -181,11 +203,15 @@ async def run_scale_command(args: argparse.Namespace, settings: Settings) -> int
             f"cannot scale to {args.workers} workers: give 0 to {MAX_WORKERS_PER_QUEUE}"
         )
     check_queue_name(args.queue)
+    if args.host is not None:
+        check_host_name(args.host, "--host")
     if args.wait > MAX_SCALE_WAIT_S:
         raise ValidationError(f"--wait {args.wait:g}: give at most {MAX_SCALE_WAIT_S:g} seconds")
     bus = ControlBus(settings)
     try:
-        outcome = await request_scale(bus, args.queue, args.workers, wait_s=args.wait)
+        outcome = await request_scale(
+            bus, args.queue, args.workers, wait_s=args.wait, host=args.host
+        )
     finally:
         await bus.close()
     if args.json:

@@ -161,3 +161,12 @@ def print_table(snap: Dashboard) -> None:
         state = f"up {s.latency_ms:.1f}ms" if s.up and s.latency_ms is not None else "down"
         why = f" ({s.error})" if s.error else ""
         print(printable(f"{s.name}: {state} at {s.url}{why}", keep_newlines=False))
+    replica = snap.read_replica
+    if replica is not None:
+        lag = "lag unknown" if replica.lag_s is None else f"lag {replica.lag_s:.1f}s"
+        print(
+            printable(
+                f"reads: {replica.using} (replica {replica.url_host}, {lag}: {replica.reason})",
+                keep_newlines=False,
+            )
+        )

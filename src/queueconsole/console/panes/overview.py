@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from engine.snapshots import MinuteHistory, ServiceHealth
+from engine.snapshots import MinuteHistory, ReadReplicaStatus, ServiceHealth
 from queueconsole.console.chart_ranges import (
     DEFAULT_RANGE,
     HISTORY_EVERY_S,
@@ -70,8 +70,11 @@ def queue_cells(q: QueueRow) -> tuple[object, ...]:
     )
 
 
-def health_text(services: tuple[ServiceHealth, ...]) -> Text:
-    """``PostgreSQL up 1.2ms  Redis up 0.3ms  RabbitMQ DOWN``."""
+def health_text(
+    services: tuple[ServiceHealth, ...], read_replica: ReadReplicaStatus | None = None
+) -> Text:
+    """``PostgreSQL up 1.2ms  Redis up 0.3ms  RabbitMQ DOWN``, then where reads go
+    when a read replica is configured (``reads replica lag 0.4s``)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("services ", style="bold")
     for s in services:
@@ -82,7 +85,18 @@ def health_text(services: tuple[ServiceHealth, ...]) -> Text:
         else:
             text.append("DOWN", style="bold red")
         text.append(" ")
+    if read_replica is not None:
+        text.append(" reads ")
+        text.append_text(replica_text(read_replica))
     return text
+
+
+def replica_text(status: ReadReplicaStatus) -> Text:
+    """``replica lag 0.4s`` in green, or ``primary (replica unreachable: ...)`` in yellow."""
+    lag = f" lag {status.lag_s:.1f}s" if status.lag_s is not None else ""
+    if status.on_replica:
+        return Text(f"replica{lag}", style="green")
+    return Text(f"primary{lag} ({status.reason})", style="yellow")
 
 
 def workers_text(view: WorkersView) -> Text:
@@ -194,7 +208,9 @@ class OverviewPane(Pane):
             self.query_one(chart_id, SeriesChart).view = view
 
     def on_overview(self, overview: Overview) -> None:
-        self.query_one("#services", Static).update(health_text(overview.services))
+        self.query_one("#services", Static).update(
+            health_text(overview.services, overview.read_replica)
+        )
         self.query_one("#workers-summary", Static).update(workers_text(overview.workers))
         table = self.query_one("#queues", KeyedTable)
         table.set_rows([(q.name, queue_cells(q)) for q in overview.queues])

@@ -78,6 +78,8 @@ class WorkersPane(Pane):
         super().__init__(id=id)
         self._memory: dict[str, deque[float]] = {}
         self._now = None
+        self._workers: dict[str, Worker] = {}
+        """The workers on screen by id: a selected row's host and queues."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="budget")
@@ -87,6 +89,7 @@ class WorkersPane(Pane):
 
     def on_overview(self, overview: Overview) -> None:
         view = overview.workers
+        self._workers = {w.id: w for w in view.workers}
         self._sample_memory(view.workers)
         self.query_one("#budget", Static).update(budget_text(view))
         rows = []
@@ -139,7 +142,12 @@ class WorkersPane(Pane):
 
     def selection(self) -> Selection:
         queue = self.query_one("#worker-queues", KeyedTable).selected_key
-        worker = self.query_one("#workers-table", KeyedTable).selected_key
+        table = self.query_one("#workers-table", KeyedTable)
+        worker = table.selected_key
+        chosen = self._workers.get(str(worker)) if worker is not None else None
+        if table.has_focus and chosen is not None and chosen.queues:
+            # The cursor is on a worker: + and - act on its queue on its host.
+            return Selection(queue=chosen.queues[0], worker_id=chosen.id, host=chosen.host)
         return Selection(
             queue=str(queue) if queue is not None else None,
             worker_id=str(worker) if worker is not None else None,
