@@ -26,5 +26,6 @@ def test_bulk_bench_cancels_every_matching_job_and_prints_the_figures(cli_env):
     out = done.stdout
     assert "bulk cancel of 300 jobs from the console" in out
     assert "frame gaps       max" in out and "memory (RSS)" in out
+    assert "message latency  max" in out
     assert "'cancelled': 300" in out  # server-side: every matching job, nothing else
     assert "'queued': 10" in out
