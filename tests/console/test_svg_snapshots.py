@@ -21,11 +21,19 @@ A mismatch fails the test and pytest-textual-snapshot writes ``snapshot_report.h
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+import pickle
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
-from pytest_textual_snapshot import SVGImageExtension
+from pytest_textual_snapshot import (
+    PseudoApp,
+    PseudoConsole,
+    SVGImageExtension,
+    node_to_report_path,
+)
+from rich.console import Console
 from sqlalchemy import text
 from syrupy import SnapshotAssertion
 
@@ -56,9 +64,38 @@ async def production_app(client) -> AsyncIterator[ConsoleApp]:
 
 
 @pytest.fixture
-def svg(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Syrupy's snapshot, one ``.svg`` file per picture (pytest-textual-snapshot's format)."""
-    return snapshot.use_extension(SVGImageExtension)
+def svg(snapshot: SnapshotAssertion, request: pytest.FixtureRequest) -> Callable[..., bool]:
+    """Compare the app's screen with the stored picture ``name``.
+
+    pytest-textual-snapshot's own ``snap_compare`` runs the app with ``App.run``, a loop
+    of its own, where the database fixtures' connections cannot follow; this does what
+    it does inside the test's loop: syrupy's SVG extension, and the data its HTML report
+    is built from when a picture differs.
+    """
+    pictures = snapshot.use_extension(SVGImageExtension)
+
+    def compare(app: ConsoleApp, name: str) -> bool:
+        actual = app.export_screenshot(title="queueconsole", simplify=True)
+        result = bool(pictures(name=name) == actual)
+        console = Console(legacy_windows=False, force_terminal=True)
+        path, line, test = request.node.reportinfo()
+        data = (
+            result,
+            str(pictures),
+            actual,
+            PseudoApp(PseudoConsole(console.legacy_windows, console.size)),
+            path,
+            line,
+            f"{test} {name}",
+            inspect.getdoc(request.node.function) or "",
+            "",
+            True,
+        )
+        report = node_to_report_path(request.node)
+        report.with_name(f"{report.name}_{name}").write_bytes(pickle.dumps(data))
+        return result
+
+    return compare
 
 
 async def add_schedules(client, db) -> None:
@@ -83,10 +120,6 @@ async def add_schedules(client, db) -> None:
         )
 
 
-def picture(app: ConsoleApp) -> str:
-    return app.export_screenshot(title="queueconsole", simplify=True)
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_every_pane(client, db, svg, size, production_app):
     """Overview, Jobs, DAG, Workers, Failures, Schedules and help, in that order."""
@@ -95,20 +128,20 @@ async def test_every_pane(client, db, svg, size, production_app):
     app = production_app
     async with app.run_test(size=size) as pilot:
         await shown(app, pilot)
-        assert picture(app) == svg(name="overview")
+        assert svg(app, "overview")
         await shown(app, pilot, "2")
-        assert picture(app) == svg(name="jobs")
+        assert svg(app, "jobs")
         app.show_dag(ids["load"], (await client.job(ids["load"])).workflow_id)
         await shown(app, pilot)
-        assert picture(app) == svg(name="dag")
+        assert svg(app, "dag")
         await shown(app, pilot, "4")
-        assert picture(app) == svg(name="workers")
+        assert svg(app, "workers")
         await shown(app, pilot, "5")
-        assert picture(app) == svg(name="failures")
+        assert svg(app, "failures")
         await shown(app, pilot, "6")
-        assert picture(app) == svg(name="schedules")
+        assert svg(app, "schedules")
         await shown(app, pilot, "question_mark")
-        assert picture(app) == svg(name="help")
+        assert svg(app, "help")
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -124,4 +157,4 @@ async def test_job_detail(client, db, svg, size, production_app):
         await settle(app, pilot)
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
-        assert picture(app) == svg(name="job-detail")
+        assert svg(app, "job-detail")
