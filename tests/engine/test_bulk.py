@@ -121,3 +121,42 @@ async def test_bulk_cancel_in_one_statement_matches_the_single_job_cancel(client
     ]
     assert totals[("default", "cancelled")] == 2
     assert totals.get(("default", "running"), 0) == totals.get(("default", "queued"), 0) == 0
+
+
+async def test_bulk_retry_moves_plain_jobs_at_once_and_weighs_the_rest_one_by_one(client, db):
+    """Failed (its blocked dependent released), retrying, a cancelled job with no
+    dependencies and a failed one with an idempotency key all become QUEUED; a cancelled
+    job whose dependency failed becomes BLOCKED; a completed one is skipped."""
+    from engine.store.transitions import retry_many
+    from tests.support.flow import complete, fail_once
+
+    flow = await client.submit_workflow(
+        [JobSpec("etl.step", ref="a"), JobSpec("etl.step", ref="b", depends_on=["a"])]
+    )
+    a, b = flow.ids["a"], flow.ids["b"]
+    await fail_for_good(db, [(a, "Boom", "boom")])
+    assert await state_of(db, b) is State.BLOCKED
+    retrying = await client.submit("api.call", max_retries=3)
+    await fail_once(db, retrying.id)
+    lone = await client.submit("api.call")
+    await client.cancel(lone.id)
+    keyed = await client.submit("api.call", idempotency_key="k-1")
+    await fail_for_good(db, [(keyed.id, "Boom", "boom")])
+    gated = await client.submit_workflow(
+        [JobSpec("etl.step", ref="x"), JobSpec("etl.step", ref="y", depends_on=["x"])]
+    )
+    x, y = gated.ids["x"], gated.ids["y"]
+    await fail_for_good(db, [(x, "Boom", "boom")])
+    await client.cancel(y)
+    finished = await client.submit("api.call")
+    await complete(db, finished.id)
+    ids = [a, retrying.id, lone.id, keyed.id, y, finished.id]
+    batch = await db.run(lambda conn: retry_many(conn, ids, "retried in bulk"))
+    assert (batch.done, batch.skipped) == (5, 1)
+    assert [await state_of(db, i) for i in (a, retrying.id, lone.id, keyed.id)] == [
+        State.QUEUED
+    ] * 4
+    assert await state_of(db, b) is State.PENDING  # released with its dependency
+    assert await state_of(db, y) is State.BLOCKED  # its dependency x still failed
+    assert await state_of(db, finished.id) is State.COMPLETED
+    assert {r.job_id for r in batch.changes.runnables} == {a, retrying.id, lone.id, keyed.id}

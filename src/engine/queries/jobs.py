@@ -182,6 +182,32 @@ JOB_CANCEL_MANY = Sql(
     """
 )
 
+# -- job_lock_many -- a bulk batch's rows, locked in id order before it acts on them.
+JOB_LOCK_MANY = Sql(
+    "SELECT id FROM jobs WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE"
+)
+
+# -- job_retry_many -- a bulk retry's plain cases, locked by the caller: FAILED and
+# -- RETRYING jobs, and CANCELLED ones that depend on nothing, none holding an
+# -- idempotency key -> QUEUED (a fresh attempt budget unless RETRYING). The rest go
+# -- through the single-job retry, which weighs their dependencies and keys.
+JOB_RETRY_MANY = Sql(
+    """
+    UPDATE jobs j SET state = 'queued', queued_at = now(), finished_at = NULL, run_at = NULL,
+        budget_base = CASE WHEN j.state = 'retrying' THEN j.budget_base ELSE j.attempts END,
+        wait_reason = NULL, version = j.version + 1
+    FROM (
+        SELECT id, state AS from_state FROM jobs
+        WHERE id = ANY(CAST(:ids AS bigint[])) AND idempotency_key IS NULL
+          AND (state IN ('failed', 'retrying')
+               OR (state = 'cancelled' AND deps_remaining <= 0
+                   AND NOT EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id)))
+    ) f
+    WHERE j.id = f.id
+    RETURNING j.id, j.queue, j.priority, j.type, j.attempts, j.version, f.from_state
+    """
+)
+
 _CLAIM_BATCH = "unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)"
 
 # A batch's rows of ``jobs`` are found, and updated, by primary-key probes whatever the

@@ -30,8 +30,10 @@ from engine.queries.jobs import (
     JOB_FAIL_MANY,
     JOB_FAILED_GROUP_PAGE,
     JOB_LOCK,
+    JOB_LOCK_MANY,
     JOB_QUEUE_READY,
     JOB_REQUEUE_DUE,
+    JOB_RETRY_MANY,
     JOB_RETURN_MANY,
     JOB_SET_STATE,
     JOB_STATE_MANY,
@@ -608,19 +610,53 @@ class BulkBatch:
 async def act_on_each(
     conn: AsyncConnection, action: str, ids: Sequence[int], reason: str
 ) -> BulkBatch:
-    """Retry or cancel each job of ``ids``: a retry through the operator's single-job
-    transition, in id order (so concurrent writers lock in one order), each under a
-    savepoint; a cancel as one statement (:func:`cancel_many`). A job whose state no
+    """Retry or cancel each job of ``ids`` (:func:`retry_many`, :func:`cancel_many`),
+    locking in id order so concurrent writers lock in one order. A job whose state no
     longer allows the action is skipped, without undoing the rest of the batch."""
     if action == "cancel":
         return await cancel_many(conn, ids, reason)
-    step = retry
+    return await retry_many(conn, ids, reason)
+
+
+async def retry_many(conn: AsyncConnection, ids: Sequence[int], reason: str) -> BulkBatch:
+    """Retry the jobs of ``ids`` as :func:`retry` does each: the batch is locked in id
+    order first; the plain cases (failed, retrying, or cancelled with no dependencies,
+    none holding an idempotency key) move in one statement; the rest one by one, each
+    under a savepoint, skipped when the retry does not apply."""
+    ordered = sorted(ids)
+    await conn.execute(JOB_LOCK_MANY, {"ids": ordered})
+    rows = (await conn.execute(JOB_RETRY_MANY, {"ids": ordered})).all()
     changes = ChangeSet()
-    done = skipped = 0
-    for job_id in sorted(ids):
+    for r in rows:
+        state = State(r.from_state)
+        check(r.id, state, State.QUEUED)
+        changes.transitions.append(
+            Transition(
+                r.id,
+                r.queue,
+                r.type,
+                state,
+                State.QUEUED,
+                r.attempts,
+                None,
+                reason,
+                version=r.version,
+            )
+        )
+        changes.runnables.append(Runnable(r.id, r.attempts, r.queue, r.priority))
+    if rows:
+        if any(State(r.from_state) is State.FAILED for r in rows):
+            await conn.execute(DEAD_LETTER_MARK_DIRTY)  # their dead-letter copies are stale
+        changes.extend(await _unblock_downstream(conn, [r.id for r in rows]))
+        await record(conn, changes.transitions)
+    plain = {r.id for r in rows}
+    done, skipped = len(rows), 0
+    for job_id in ordered:
+        if job_id in plain:
+            continue
         try:
             async with conn.begin_nested():
-                one = await step(conn, job_id, reason)
+                one = await retry(conn, job_id, reason)
         except UserError:  # IllegalTransition, JobNotFound, a held idempotency key
             skipped += 1
             continue
