@@ -833,7 +833,7 @@ def _bulk_terms(
         ids = [i for i in ids if 0 < i < 2**63]
         if not ids:
             return None
-    texts = (flt.text, flt.queue, flt.type)
+    texts = (flt.text, flt.queue, flt.type, flt.tenant)
     if any(t is not None and not storable(t) for t in texts):
         return None
     return {
@@ -841,6 +841,7 @@ def _bulk_terms(
         "queue": flt.queue,
         "job_type": flt.type,
         "workflow_id": flt.workflow_id,
+        "tenant": flt.tenant,
         "search": flt.text,
         "ids": None if ids is None else list(ids),
         "states": list(BULK_STATES[action]),

@@ -811,7 +811,7 @@ JOB_GRAPH_NODES = Sql(
 _SUMMARY_COLUMNS = """
     j.id, j.type, j.queue, j.priority, j.state, j.attempts, j.created_at, j.started_at,
     j.finished_at, j.worker_id, j.workflow_id, j.error_message, j.wait_reason, j.error_type,
-    j.error_fingerprint
+    j.error_fingerprint, j.tenant
 """
 
 # The jobs list's filter terms, in the order they are joined; each binds the parameter(s)
@@ -822,6 +822,7 @@ _JOB_PAGE_TERMS = {
     "queue": "j.queue = :queue",
     "type": "j.type = :type",
     "workflow_id": "j.workflow_id = :workflow_id",
+    "tenant": "j.tenant = :tenant",
     "ids": "j.id = ANY(CAST(:ids AS bigint[]))",
     "states": "j.state = ANY(CAST(:states AS text[]))",
     "text": (
@@ -882,6 +883,7 @@ def job_page_query(
     queue: str | None = None,
     job_type: str | None = None,
     workflow_id: int | None = None,
+    tenant: str | None = None,
     search: str | None = None,
     sort: str = "id",
     descending: bool = True,
@@ -903,6 +905,7 @@ def job_page_query(
         ("queue", queue),
         ("type", job_type),
         ("workflow_id", workflow_id),
+        ("tenant", tenant),
         ("ids", ids),
         ("states", states),
     ):
