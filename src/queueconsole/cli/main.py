@@ -23,6 +23,7 @@ from queueconsole.cli.commands import (
     routes,
     runtime,
     status,
+    tenants,
 )
 from queueconsole.cli.commands.console import with_default_command
 from queueconsole.cli.errors import EXIT_UNAVAILABLE, EXIT_USAGE, report
@@ -40,6 +41,7 @@ COMMAND_MODULES = (
     routes,
     runtime,
     operations,
+    tenants,
     dead,
     api,
     console,
