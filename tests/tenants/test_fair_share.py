@@ -99,7 +99,8 @@ async def test_max_running_holds_under_four_workers_and_a_killed_worker(migrated
         os.kill(int(pid), signal.SIGKILL)
         waiting = await wait_for(
             db,
-            "SELECT wait_reason FROM jobs WHERE wait_reason LIKE 'tenant capped at its running%' LIMIT 1",
+            "SELECT wait_reason FROM jobs "
+            "WHERE wait_reason LIKE 'tenant capped at its running%' LIMIT 1",
         )
         assert waiting == "tenant capped at its running limit 2/2"
         await wait_until_settled(db, ids)
