@@ -50,6 +50,8 @@ from engine.queries.jobs import (
     JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
     JOB_FAILED_GROUP_SIZE,
     JOB_GET,
+    JOB_TENANT_OF,
+    JOB_TENANT_OF_WORKFLOW,
     job_page_query,
 )
 from engine.queues import limits, pausing
@@ -657,9 +659,10 @@ class Client:
 
     # -- HTTP API tokens (engine.store.tokens) --------------------------------
 
-    async def create_token(self, name: str, scope: str) -> CreatedToken:
-        """A new API token; the secret in the answer is stored nowhere (only its hash)."""
-        return await self.db.run(lambda conn: tokens.create_token(conn, name, scope))
+    async def create_token(self, name: str, scope: str, tenant: str | None = None) -> CreatedToken:
+        """A new API token; the secret in the answer is stored nowhere (only its hash).
+        With ``tenant``, the token sees and acts on that tenant's jobs only."""
+        return await self.db.run(lambda conn: tokens.create_token(conn, name, scope, tenant))
 
     async def tokens(self) -> list[TokenInfo]:
         """Every API token, revoked ones included, oldest first."""
@@ -675,6 +678,24 @@ class Client:
         return await self.db.run(lambda conn: tokens.use_token(conn, secret))
 
     # -- tenants (engine.tenants) ----------------------------------------------
+
+    async def job_tenant(self, job_id: int) -> str | None:
+        """The tenant of a job (None: no such job)."""
+        if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id < 2**63:
+            return None
+        async with self.db.connection() as conn:
+            tenant: str | None = await conn.scalar(JOB_TENANT_OF, {"id": job_id})
+            return tenant
+
+    async def workflow_tenant(self, workflow_id: int) -> str | None:
+        """The tenant of a workflow's jobs (None: no such workflow)."""
+        if not 0 < workflow_id < 2**63:
+            return None
+        async with self.db.connection() as conn:
+            tenant: str | None = await conn.scalar(
+                JOB_TENANT_OF_WORKFLOW, {"workflow_id": workflow_id}
+            )
+            return tenant
 
     async def tenants(self) -> list[TenantInfo]:
         """Every tenant: its limits, weight, and live jobs waiting and running."""

@@ -1039,3 +1039,11 @@ JOB_TENANT_LIMIT_WAITING = Sql(
     LIMIT :limit
     """
 )
+
+# -- job_tenant_of -- one job's tenant (a tenant-bound API token's check).
+JOB_TENANT_OF = Sql("SELECT tenant FROM jobs WHERE id = :id")
+
+# -- job_tenant_of_workflow -- the tenant of a workflow's jobs (one: workflows are single-tenant).
+JOB_TENANT_OF_WORKFLOW = Sql(
+    "SELECT tenant FROM jobs WHERE workflow_id = :workflow_id ORDER BY id LIMIT 1"
+)
