@@ -146,3 +146,33 @@ async def test_max_running_is_enforced_in_the_claim_with_a_visible_reason(client
     # A second claim, from another worker, counts the first one's runs.
     again, _, _ = await db.run(lambda conn: claim(conn, [(ids[3], 0)], "w2"))
     assert again == []
+
+
+async def test_status_and_metrics_show_tenants_with_bounded_labels(client, db, migrated):
+    from engine.metrics.exporter import MetricsExporter
+    from engine.readapi.dashboard import TENANTS_SHOWN, tenant_loads
+
+    await client.add_tenant("capped", max_running=4)
+    for _ in range(3):
+        await client.submit("demo.noop", tenant="capped")
+    for i in range(TENANTS_SHOWN + 5):
+        await client.add_tenant(f"t{i:02d}")
+        await client.submit("demo.noop", tenant=f"t{i:02d}")
+    section = await tenant_loads(db)
+    names = [t.name for t in section.tenants]
+    assert names[0] == "capped" and len(names) == TENANTS_SHOWN + 1 and names[-1] == "(other)"
+    capped = section.tenants[0]
+    assert (capped.waiting, capped.running, capped.max_running) == (3, 0, 4)
+    exporter = MetricsExporter(migrated, db=db)
+    try:
+        text = (await exporter.metrics_text()).decode()
+    finally:
+        await exporter.stop()
+    assert 'queueconsole_tenant_jobs{state="waiting",tenant="capped"} 3.0' in text
+    assert 'queueconsole_tenant_running_limit{tenant="capped"} 4.0' in text
+    labels = {
+        line.split('tenant="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("queueconsole_tenant_jobs{")
+    }
+    assert len(labels) == TENANTS_SHOWN + 1

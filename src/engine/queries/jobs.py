@@ -771,7 +771,7 @@ JOB_FAILURE_GROUPS = Sql(
     f"""
     WITH recent AS (
         SELECT id, {JOB_FAILURE_GROUP_KEY} AS fingerprint,
-               finished_at
+               finished_at, tenant
         FROM jobs WHERE state = 'failed'
         ORDER BY id DESC
         LIMIT :scan
@@ -779,12 +779,13 @@ JOB_FAILURE_GROUPS = Sql(
         SELECT fingerprint, count(*) AS n, min(finished_at) AS first_seen,
                max(finished_at) AS last_seen, max(id) AS newest,
                (array_agg(id ORDER BY id DESC))[1:CAST(:sample AS int)] AS job_ids,
+               array_agg(DISTINCT tenant ORDER BY tenant) AS tenants,
                sum(count(*)) OVER () AS scanned
         FROM recent GROUP BY fingerprint
         ORDER BY n DESC, newest DESC
         LIMIT :groups
     )
-    SELECT g.fingerprint, g.n, g.first_seen, g.last_seen, g.job_ids, g.scanned,
+    SELECT g.fingerprint, g.n, g.first_seen, g.last_seen, g.job_ids, g.scanned, g.tenants,
            j.error_type, j.error_message
     FROM groups g JOIN jobs j ON j.id = g.newest
     ORDER BY g.n DESC, g.newest DESC

@@ -152,3 +152,29 @@ TENANT_ROOM_MANY = Sql(
     FROM tenants t WHERE t.max_running IS NOT NULL ORDER BY t.name
     """
 )
+
+# -- tenant_load -- every tenant's live jobs (waiting, running) and the jobs it finished in
+# -- the last :window_s seconds (done, failed), busiest first. Live counts come from
+# -- jobs_tenant_live_idx, finished ones from the recent end of jobs_finished_at_idx.
+TENANT_LOAD = Sql(
+    """
+    WITH live AS (
+        SELECT tenant, count(*) FILTER (WHERE state <> 'running') AS waiting,
+               count(*) FILTER (WHERE state = 'running') AS running
+        FROM jobs WHERE state IN ('pending', 'queued', 'retrying', 'blocked', 'running')
+        GROUP BY tenant
+    ), finished AS (
+        SELECT tenant, count(*) FILTER (WHERE state = 'completed') AS done,
+               count(*) FILTER (WHERE state = 'failed') AS failed
+        FROM jobs
+        WHERE state IN ('completed', 'failed', 'cancelled')
+          AND finished_at > now() - make_interval(secs => :window_s)
+        GROUP BY tenant
+    )
+    SELECT t.name, t.max_running, t.weight,
+           coalesce(l.waiting, 0) AS waiting, coalesce(l.running, 0) AS running,
+           coalesce(f.done, 0) AS done, coalesce(f.failed, 0) AS failed
+    FROM tenants t LEFT JOIN live l ON l.tenant = t.name LEFT JOIN finished f ON f.tenant = t.name
+    ORDER BY coalesce(l.waiting, 0) + coalesce(l.running, 0) DESC, t.name
+    """
+)
