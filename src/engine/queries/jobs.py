@@ -227,8 +227,9 @@ def among(rows: str) -> str:
 # -- the worker's id); the attempt in each message must still be current, so a stale or
 # -- duplicate message claims nothing. Jobs of a paused queue stay QUEUED (resuming the
 # -- queue publishes them again). Writes the events and count deltas.
-def _claim_many(tenant_rules: str) -> Sql:
-    """The claim statement, with the extra conditions ``tenant_rules`` on the locked rows."""
+def _claim_many(tenant_rules: str, clock: str = "now()") -> Sql:
+    """The claim statement, with the extra conditions ``tenant_rules`` on the locked rows;
+    ``clock`` is the SQL of the start time it records."""
     return Sql(
         f"""
     WITH c AS (
@@ -239,15 +240,15 @@ def _claim_many(tenant_rules: str) -> Sql:
           AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = j.queue AND q.paused)
           {tenant_rules}
     ), claimed AS (
-        UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = now(),
+        UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = {clock},
             finished_at = NULL, worker_id = CAST(:worker_id AS text), wait_reason = NULL,
             version = j.version + 1
         WHERE {among("target")}
         RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
                   j.memory_mb, j.cpu, j.queued_at, j.started_at, j.workflow_id, j.version, j.tenant
     ), events AS (
-        INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
-        SELECT id, 'queued', 'running', attempts, CAST(:worker_id AS text), 'claimed'
+        INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason, at)
+        SELECT id, 'queued', 'running', attempts, CAST(:worker_id AS text), 'claimed', started_at
         FROM claimed ORDER BY id
     ), deltas AS (
         INSERT INTO queue_state_deltas (queue, state, delta)
@@ -276,8 +277,10 @@ JOB_CLAIM_MANY = _claim_many(_TENANT_MANAGED)
 
 # -- job_claim_chosen -- the claim of the jobs the fair-share path chose (ids, attempts, the
 # -- worker's id), in its transaction under the queue's and tenants' locks: as job_claim_many
-# -- without leaving tenant-managed jobs out.
-JOB_CLAIM_CHOSEN = _claim_many("")
+# -- without leaving tenant-managed jobs out. The start it records is the clock's now, not the
+# -- transaction's start: that came before the locks, and a run that ended while this claim
+# -- waited for them would seem to overlap the one it made room for.
+JOB_CLAIM_CHOSEN = _claim_many("", clock="clock_timestamp()")
 
 # -- job_claimed_by -- after a claim that failed without saying whether it committed (the
 # -- connection dropped), every run the database says the worker holds: on a queue shared by

@@ -55,6 +55,7 @@ from engine.queries.tenants import (
 )
 
 FAIR_LOCK_CLASS = 0x5146  # first key of the advisory locks that serialize a shared queue's claims
+SLACK = 1.0  # runs (of weight 1) a tenant may be ahead of the least served and still go first
 
 _QUEUE_LOCK = Sql("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:queue))")
 
@@ -129,15 +130,14 @@ async def _claim_queue(
     named_tenants = sorted({row["tenant"] for _, _, row in turns})
     if shared:
         await conn.execute(_QUEUE_LOCK, {"lock_class": FAIR_LOCK_CLASS, "queue": queue})
-        # Jobs older than the ledger (submitted before tenants existed) join it here.
-        await conn.execute(
-            TENANT_QUEUE_JOIN,
-            {"queues": [queue] * len(named_tenants), "tenants": named_tenants},
-        )
-        ledger = {
-            r["tenant"]: _Share(r["tenant"], float(r["pass"]), float(r["weight"]), r["max_running"])
-            for r in (await conn.execute(TENANT_QUEUE_LEDGER, {"queue": queue})).mappings()
-        }
+        ledger = await _ledger(conn, queue)
+        absent = [t for t in named_tenants if t not in ledger]
+        if absent:
+            # Jobs older than the ledger (submitted before tenants existed) join it here.
+            await conn.execute(
+                TENANT_QUEUE_JOIN, {"queues": [queue] * len(absent), "tenants": absent}
+            )
+            ledger = await _ledger(conn, queue)
     else:
         ledger = {
             row["tenant"]: _Share(row["tenant"], 0.0, float(row["weight"]), row["max_running"])
@@ -153,9 +153,7 @@ async def _claim_queue(
         own = row["tenant"]
         named_ok = row["state"] == "queued" and row["attempts"] == attempt and job_id not in taken
         pick: tuple[int, int] | None = None
-        for share in sorted(ledger.values(), key=lambda s: (s.pass_, s.tenant)):
-            if share.tenant in idle or _at_limit(share, running):
-                continue
+        for share in _turn_order(ledger, own if named_ok else None, idle, running):
             if share.tenant == own and named_ok:
                 pick = (job_id, attempt)
             elif shared:
@@ -194,6 +192,34 @@ async def _claim_queue(
             },
         )
         out.rows.extend(result.mappings())
+
+
+def _turn_order(
+    ledger: Mapping[str, _Share], own: str | None, idle: set[str], running: Mapping[str, int]
+) -> list[_Share]:
+    """Tenants that may take this turn, the one to serve first first.
+
+    Least pass first, except that the named job's own tenant (``own``) goes first
+    while it is less than :data:`SLACK` runs ahead of the least: its job is then
+    claimed by its id, with no search for another tenant's, and no tenant drifts
+    more than that from its share.
+    """
+    eligible = [s for s in ledger.values() if s.tenant not in idle and not _at_limit(s, running)]
+    eligible.sort(key=lambda s: (s.pass_, s.tenant))
+    if own is not None and eligible:
+        mine = ledger.get(own)
+        if mine in eligible and mine is not None and mine.pass_ - eligible[0].pass_ < SLACK:
+            eligible.remove(mine)
+            eligible.insert(0, mine)
+    return eligible
+
+
+async def _ledger(conn: Connection, queue: str) -> dict[str, _Share]:
+    rows = (await conn.execute(TENANT_QUEUE_LEDGER, {"queue": queue})).mappings()
+    return {
+        r["tenant"]: _Share(r["tenant"], float(r["pass"]), float(r["weight"]), r["max_running"])
+        for r in rows
+    }
 
 
 def _at_limit(share: _Share, running: Mapping[str, int]) -> bool:
