@@ -127,3 +127,24 @@ async def test_max_running_holds_under_four_workers_and_a_killed_worker(migrated
         peak = max(peak, now)
     assert peak == 2, f"at one instant {peak} of the tenant's jobs ran (limit 2)"
     assert len(runs) > len(ids), "the killed worker's run was handed back and ran again"
+
+
+async def test_no_turn_is_lost_with_a_hundred_tenants_and_no_reconciler(migrated: Settings, db):
+    # With the dispatch reconciler out of reach (an hour), a message whose job another
+    # worker took as its turn must still claim something, or a job would wait forever.
+    settings = isolated(migrated)
+    async with running_engine(settings, queues=("shared",), workers=2, reconcile_after_s=3600) as (
+        _,
+        client,
+    ):
+        for i in range(100):
+            await client.add_tenant(f"t{i:03d}")
+        ids: list[int] = []
+        for batch in range(4):
+            specs = [
+                JobSpec("demo.noop", queue="shared", tenant=f"t{(batch * 500 + i) % 100:03d}")
+                for i in range(500)
+            ]
+            ids.extend(s.id for s in await client.submit_many(specs))
+        settled = await wait_until_settled(db, ids)
+    assert {s.value for s in settled.values()} == {"completed"}

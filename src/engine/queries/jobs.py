@@ -201,12 +201,14 @@ _CLAIM_BATCH = "unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id
 # to this, planned generically on an empty table.
 
 
-def locked_rows(batch: str) -> str:
+def locked_rows(batch: str, unlocked_unless: str = "") -> str:
     """FROM clause: the ``jobs`` rows (``j``) of the ids in CTE ``batch`` (``c``), each
     locked as it is found, in id order; filter on their state outside, where the check
-    sees the row version the lock waited for (OFFSET 0 keeps the probe a probe)."""
+    sees the row version the lock waited for (OFFSET 0 keeps the probe a probe).
+    ``unlocked_unless`` (``AND …`` on ``jobs``) leaves rows out before they are locked:
+    for conditions on columns no writer changes."""
     return f"""(SELECT * FROM {batch} ORDER BY id) AS c CROSS JOIN LATERAL (
-            SELECT * FROM jobs WHERE jobs.id = c.id OFFSET 0 FOR UPDATE
+            SELECT * FROM jobs WHERE jobs.id = c.id {unlocked_unless} OFFSET 0 FOR UPDATE
         ) AS j"""
 
 
@@ -235,10 +237,9 @@ def _claim_many(tenant_rules: str, clock: str = "now()") -> Sql:
     WITH c AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
     ), target AS (
-        SELECT j.id FROM {locked_rows("c")}
+        SELECT j.id FROM {locked_rows("c", tenant_rules)}
         WHERE j.state = 'queued' AND j.attempts = c.attempt
           AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = j.queue AND q.paused)
-          {tenant_rules}
     ), claimed AS (
         UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = {clock},
             finished_at = NULL, worker_id = CAST(:worker_id AS text), wait_reason = NULL,
@@ -262,16 +263,18 @@ def _claim_many(tenant_rules: str, clock: str = "now()") -> Sql:
     )
 
 
-# Jobs whose claim the fair-share path decides (engine.tenants.fair_claim): those of a queue
+# Jobs whose claim the fair-share path decides (engine.store.fair_claim): those of a queue
 # that several tenants share, and those of a tenant with a running limit. The plain claim
-# leaves them QUEUED; one indexed probe each keeps a single-tenant installation's claim as
-# it was.
+# leaves them QUEUED, and unlocked (queue and tenant never change), so the fair-share
+# path of another worker never finds them locked and takes their tenant for idle; one
+# indexed probe each keeps a single-tenant installation's claim as it was.
 _TENANT_MANAGED = """AND NOT EXISTS (
-              SELECT 1 FROM tenant_queues tq WHERE tq.queue = j.queue AND tq.tenant <> j.tenant
-          )
-          AND NOT EXISTS (
-              SELECT 1 FROM tenants t WHERE t.name = j.tenant AND t.max_running IS NOT NULL
-          )"""
+                SELECT 1 FROM tenant_queues tq
+                WHERE tq.queue = jobs.queue AND tq.tenant <> jobs.tenant
+            )
+            AND NOT EXISTS (
+                SELECT 1 FROM tenants t WHERE t.name = jobs.tenant AND t.max_running IS NOT NULL
+            )"""
 
 JOB_CLAIM_MANY = _claim_many(_TENANT_MANAGED)
 
@@ -1050,4 +1053,14 @@ JOB_TENANT_OF = Sql("SELECT tenant FROM jobs WHERE id = :id")
 # -- job_tenant_of_workflow -- the tenant of a workflow's jobs (one: workflows are single-tenant).
 JOB_TENANT_OF_WORKFLOW = Sql(
     "SELECT tenant FROM jobs WHERE workflow_id = :workflow_id ORDER BY id LIMIT 1"
+)
+
+# -- job_lock_named -- the jobs a fair-share claim's messages name, locked in id order under
+# -- the queue's lock: their state now, not as read before the lock (another worker's claim
+# -- may have taken one as its turn meanwhile).
+JOB_LOCK_NAMED = Sql(
+    """
+    SELECT id, state, attempts FROM jobs
+    WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE
+    """
 )

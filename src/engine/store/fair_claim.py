@@ -42,6 +42,7 @@ from engine.db.connection import Connection
 from engine.db.sql import Sql
 from engine.queries.jobs import (
     JOB_CLAIM_CHOSEN,
+    JOB_LOCK_NAMED,
     JOB_QUEUED_NEXT_OF_TENANT,
     JOB_TENANT_ROWS,
     JOB_WAIT_REASON_MANY,
@@ -144,6 +145,11 @@ async def _claim_queue(
             for _, _, row in turns
         }
     running = await _lock_running(conn, ledger)
+    named = {job_id for job_id, _, _ in turns}
+    now = {
+        r["id"]: (r["state"], r["attempts"])
+        for r in (await conn.execute(JOB_LOCK_NAMED, {"ids": sorted(named)})).mappings()
+    }
 
     chosen: list[tuple[int, int]] = []
     taken: list[int] = []
@@ -151,7 +157,7 @@ async def _claim_queue(
     waiting: dict[int, str] = {}
     for job_id, attempt, row in turns:
         own = row["tenant"]
-        named_ok = row["state"] == "queued" and row["attempts"] == attempt and job_id not in taken
+        named_ok = now.get(job_id) == ("queued", attempt) and job_id not in taken
         pick: tuple[int, int] | None = None
         for share in _turn_order(ledger, own if named_ok else None, idle, running):
             if share.tenant == own and named_ok:
@@ -202,9 +208,14 @@ def _turn_order(
     Least pass first, except that the named job's own tenant (``own``) goes first
     while it is less than :data:`SLACK` runs ahead of the least: its job is then
     claimed by its id, with no search for another tenant's, and no tenant drifts
-    more than that from its share.
+    more than that from its share. ``own`` is never left out as idle: its job is
+    right there, and a turn must not be lost while one can be taken.
     """
-    eligible = [s for s in ledger.values() if s.tenant not in idle and not _at_limit(s, running)]
+    eligible = [
+        s
+        for s in ledger.values()
+        if (s.tenant not in idle or s.tenant == own) and not _at_limit(s, running)
+    ]
     eligible.sort(key=lambda s: (s.pass_, s.tenant))
     if own is not None and eligible:
         mine = ledger.get(own)
