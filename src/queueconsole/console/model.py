@@ -25,6 +25,7 @@ from engine.snapshots import (
     SortKey,
     Worker,
 )
+from engine.snapshots.tenants import TenantLoad
 from engine.states import State
 
 
@@ -142,6 +143,7 @@ class DashboardParts:
     throughput: Series | None
     failures_rate: Series | None
     failures: FailuresView | None
+    tenants: tuple[TenantLoad, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,8 @@ class Overview:
     queues: tuple[QueueRow, ...] = ()
     workers: WorkersView = field(default_factory=WorkersView)
     charts: tuple[Series, ...] = ()
+    tenants: tuple[TenantLoad, ...] = ()
+    """Per-tenant load, busiest first (empty when the dashboard read API gave none)."""
 
     @property
     def down(self) -> tuple[ServiceHealth, ...]:

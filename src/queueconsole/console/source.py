@@ -127,7 +127,8 @@ class DataSource:
             throughput = parts.throughput
         if parts is not None and parts.failures_rate is not None:
             failures = parts.failures_rate
-        return Overview(at, services, queues, workers, (depth, throughput, failures))
+        tenants = parts.tenants if parts is not None else ()
+        return Overview(at, services, queues, workers, (depth, throughput, failures), tenants)
 
     async def minute_history(self, window: timedelta) -> MinuteHistory:
         """Every queue's per-minute history over ``window`` from PostgreSQL (the rollup
