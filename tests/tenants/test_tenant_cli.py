@@ -60,3 +60,15 @@ def test_max_waiting_refusal_names_the_tenant_and_figure(qc):
     code, _, err = qc("submit", "demo.noop", "--tenant", "small")
     assert code != 0
     assert "tenant 'small' is at its waiting limit: 1 jobs waiting, limit 1" in err
+
+
+def test_token_create_binds_a_tenant(qc):
+    assert qc("tenant", "add", "acme")[0] == 0
+    code, out, _ = qc(
+        "token", "create", "acme-bot", "--scope", "read", "--tenant", "acme", "--json"
+    )
+    assert code == 0 and json.loads(out)["tenant"] == "acme"
+    code, out, _ = qc("token", "list")
+    assert "acme-bot" in out and "acme" in out
+    code, _, err = qc("token", "create", "ghost-bot", "--scope", "read", "--tenant", "ghost")
+    assert code != 0 and "tenant 'ghost' does not exist" in err
