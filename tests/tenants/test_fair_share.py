@@ -69,9 +69,13 @@ async def test_weights_share_a_queue_three_to_one(migrated: Settings, db):
     async with running_engine(settings, queues=("shared",), workers=2) as (_, client):
         await client.add_tenant("gold", weight=3)
         await client.add_tenant("bronze", weight=1)
-        # The lighter tenant submits first: order and size must not decide the share.
+        # The lighter tenant submits first: order and size must not decide the share. The
+        # queue is paused meanwhile, so the window below starts with both tenants waiting
+        # rather than with however many of bronze's ran before gold's submit committed.
+        await client.pause_queue("shared")
         bronze = await submit_many(client, "bronze", 2000)
         gold = await submit_many(client, "gold", 3000)
+        await client.resume_queue("shared")
         await wait_until_settled(db, gold + bronze)
     order = await start_order(db)
     # A window in which both still had work waiting: the first 1,600 starts.

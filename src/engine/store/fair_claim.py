@@ -146,7 +146,9 @@ async def _claim_queue(
         }
     running = await _lock_running(conn, ledger)
     named = {job_id for job_id, _, _ in turns}
-    now = {
+    # The named jobs as they are now, under the locks: another worker's claim may have
+    # taken one as its turn since JOB_TENANT_ROWS read it.
+    current = {
         r["id"]: (r["state"], r["attempts"])
         for r in (await conn.execute(JOB_LOCK_NAMED, {"ids": sorted(named)})).mappings()
     }
@@ -157,7 +159,7 @@ async def _claim_queue(
     waiting: dict[int, str] = {}
     for job_id, attempt, row in turns:
         own = row["tenant"]
-        named_ok = now.get(job_id) == ("queued", attempt) and job_id not in taken
+        named_ok = current.get(job_id) == ("queued", attempt) and job_id not in taken
         pick: tuple[int, int] | None = None
         for share in _turn_order(ledger, own if named_ok else None, idle, running):
             if share.tenant == own and named_ok:
