@@ -72,3 +72,16 @@ def test_token_create_binds_a_tenant(qc):
     assert "acme-bot" in out and "acme" in out
     code, _, err = qc("token", "create", "ghost-bot", "--scope", "read", "--tenant", "ghost")
     assert code != 0 and "tenant 'ghost' does not exist" in err
+
+
+def test_status_names_tenants_once_there_are_some(qc):
+    assert qc("submit", "demo.noop")[0] == 0
+    code, out, _ = qc("status")
+    assert code in (0, 1) and "tenants:" not in out
+    assert qc("tenant", "add", "acme", "--max-running", "4")[0] == 0
+    assert qc("submit", "demo.noop", "--tenant", "acme")[0] == 0
+    code, out, _ = qc("status")
+    assert "acme 1 waiting, 0/4 running" in out
+    code, out, _ = qc("status", "--json")
+    tenants = {t["name"]: t for t in json.loads(out)["tenants"]}
+    assert (tenants["acme"]["waiting"], tenants["acme"]["max_running"]) == (1, 4)
