@@ -176,3 +176,26 @@ async def test_status_and_metrics_show_tenants_with_bounded_labels(client, db, m
         if line.startswith("queueconsole_tenant_jobs{")
     }
     assert len(labels) == TENANTS_SHOWN + 1
+
+
+async def test_the_ledger_forgets_a_tenant_with_nothing_left_on_a_queue(client, db):
+    from engine.maintenance.tenant_ledger import TenantLedger
+
+    await client.add_tenant("acme")
+    theirs = await client.submit("demo.noop", queue="q", tenant="acme")
+    ours = await client.submit("demo.noop", queue="q")
+
+    async def pairs() -> list[tuple[str, str]]:
+        async with db.connection() as conn:
+            rows = await conn.execute(text("SELECT queue, tenant FROM tenant_queues ORDER BY 2"))
+            return [(r.queue, r.tenant) for r in rows]
+
+    assert await pairs() == [("q", "acme"), ("q", "default")]
+    await TenantLedger(db).tick()
+    assert await pairs() == [("q", "acme"), ("q", "default")]  # both still have a job there
+    await client.cancel(theirs.id)
+    await TenantLedger(db).tick()
+    assert await pairs() == [("q", "default")]
+    # With the queue single-tenant again, its jobs take the plain claim.
+    claimed, _, _ = await db.run(lambda conn: claim(conn, [(ours.id, 0)], "w1"))
+    assert [c.id for c in claimed] == [ours.id]

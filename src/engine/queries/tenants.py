@@ -178,3 +178,17 @@ TENANT_LOAD = Sql(
     ORDER BY coalesce(l.waiting, 0) + coalesce(l.running, 0) DESC, t.name
     """
 )
+
+# -- tenant_queue_prune -- ledger rows of tenants with no live job left on the queue: a
+# -- queue whose other tenants went quiet returns to the plain claim, and a tenant that
+# -- comes back rejoins at the queue's virtual time (its next submission re-adds the row).
+TENANT_QUEUE_PRUNE = Sql(
+    """
+    DELETE FROM tenant_queues tq
+    WHERE NOT EXISTS (
+        SELECT 1 FROM jobs j
+        WHERE j.tenant = tq.tenant AND j.queue = tq.queue
+          AND j.state IN ('pending', 'queued', 'retrying', 'blocked', 'running')
+    )
+    """
+)
