@@ -252,6 +252,8 @@ class Ours:
         if rows:
             tables = ", ".join(f'"{r.tablename}"' for r in rows)
             self._sql(f"TRUNCATE {tables} RESTART IDENTITY")
+            # Jobs without a tenant belong to 'default', which the migration added.
+            self._sql("INSERT INTO tenants (name) VALUES ('default') ON CONFLICT DO NOTHING")
         client = redis_client(self.settings.redis_url)
         try:
             delete_prefixed(client, self.settings.namespace)
@@ -304,6 +306,77 @@ class Ours:
             "submit": n / (out["finished"] - out["started"]),
             "completed": n / (float(row.last) - out["started"]),
         }
+
+    def tenants_e2e(self, rep: int, n: int, tenants: int, timeout_s: float) -> dict[str, float]:
+        """As :meth:`e2e`, the jobs spread round-robin over ``tenants`` tenants of equal
+        weight on one queue (1: every job the default tenant's, the plain claim)."""
+        queue = f"tenants{tenants}-{rep}"
+        if tenants > 1:
+            self._sql(
+                "INSERT INTO tenants (name) SELECT 't' || lpad(i::text, 3, '0') "
+                "FROM generate_series(0, :k - 1) AS i ON CONFLICT DO NOTHING",
+                k=tenants,
+            )
+        workers = self._workers(queue, 2, self.prefetch)
+        try:
+            out = self._produce(
+                "e2e",
+                queue,
+                timeout_s,
+                "--n",
+                str(n),
+                "--batch",
+                str(self.batch),
+                *(("--tenants", str(tenants)) if tenants > 1 else ()),
+            )
+            self._wait_done(queue, out["first_id"], timeout_s, workers)
+            (row,) = self._sql(
+                "SELECT extract(epoch FROM max(finished_at)) AS last, count(*) AS n "
+                "FROM jobs WHERE queue = :queue AND id >= :from_id",
+                queue=queue,
+                from_id=out["first_id"],
+            )
+        finally:
+            self._finish(workers, queue)
+        if row.n != n:
+            raise BenchError(f"{row.n} of our {n} jobs were found")
+        return {"completed": n / (float(row.last) - out["started"])}
+
+    def tenants_fairness(self, rep: int, n: int, small: int, timeout_s: float) -> dict[str, float]:
+        """A tenant floods one queue with ``n`` jobs, another submits ``small`` just after:
+        how long until the last of the small tenant's jobs started, and the share of the
+        flood done by then."""
+        from engine.runtime.wiring import open_client
+
+        queue = f"fairness-{rep}"
+        self._sql("INSERT INTO tenants (name) VALUES ('flood'), ('small') ON CONFLICT DO NOTHING")
+        workers = self._workers(queue, 2, self.prefetch)
+
+        async def submit() -> tuple[float, list[int]]:
+            async with open_client(self.settings) as client:
+                spec = JobSpec(JOB_TYPE, payload={"key": "fairness"}, queue=queue, tenant="flood")
+                for first in range(0, n, MAX_SUBMISSION):
+                    await client.submit_many([spec] * min(MAX_SUBMISSION, n - first))
+                mark = time.time()
+                few = [dataclasses.replace(spec, tenant="small")] * small
+                return mark, [s.id for s in await client.submit_many(few)]
+
+        try:
+            mark, ids = self.loop.run_until_complete(submit())
+            self._wait_done(queue, ids[0] - n, timeout_s, workers)
+            (row,) = self._sql(
+                "SELECT extract(epoch FROM max(started_at)) AS last FROM jobs WHERE id = ANY(:ids)",
+                ids=ids,
+            )
+            (done,) = self._sql(
+                "SELECT count(*) AS n FROM jobs WHERE queue = :queue AND tenant = 'flood' "
+                "AND finished_at <= to_timestamp(:t)",
+                queue=queue,
+                t=float(row.last),
+            )
+        finally:
+            self._finish(workers, queue)
+        return {"wait": float(row.last) - mark, "flood_done": 100.0 * int(done.n) / n}
 
     def latency(self, rep: int, rate: float, seconds: float) -> dict[str, float]:
         """Submit-to-start at a steady light rate with idle workers: p50 and p99 in ms."""
@@ -443,6 +516,11 @@ async def _produce(args: argparse.Namespace) -> dict[str, Any]:
             for first in range(0, args.n, args.batch):
                 count = min(args.batch, args.n - first)
                 specs = [JobSpec(JOB_TYPE, payload=payload, queue=args.queue)] * count
+                if args.tenants:  # jobs of many tenants interleaved on one queue
+                    specs = [
+                        dataclasses.replace(s, tenant=f"t{(first + i) % args.tenants:03d}")
+                        for i, s in enumerate(specs)
+                    ]
                 done = await client.submit_many(specs)
                 ids.extend((done[0].id, done[-1].id))
         elif args.mode == "latency":
@@ -525,6 +603,9 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=50, help="concurrent tasks (callers)")
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--tenants", type=int, default=0, help="e2e: spread the jobs over t000…: round-robin"
+    )
     args = parser.parse_args()
     result = asyncio.run(_produce(args))
     print(json.dumps(result), flush=True)

@@ -1,7 +1,7 @@
 """Our engine against Celery and Dramatiq, and against this machine's limits, in one run.
 
     python -m bench [--quick] [--n 20000] [--reps 3]
-                    [--only e2e,limits,submit,latency,memory,single,http]
+                    [--only e2e,limits,submit,latency,memory,single,http,tenants]
 
 Every section alternates the systems within each repetition (ours, peer A,
 peer B, ours, …) so that a burst of load from someone else on a shared
@@ -52,7 +52,7 @@ from bench.peers import DEFAULT_PEERS, PEERS, Peer
 from bench.peers.runner import PeerRun
 from bench.submit import layered_workflow
 
-SECTIONS = ("e2e", "limits", "submit", "latency", "memory", "single", "http")
+SECTIONS = ("e2e", "limits", "submit", "latency", "memory", "single", "http", "tenants")
 OURS = "ours (queueconsole)"
 LIMIT_MQ = "limit: RabbitMQ"
 LIMIT_PG = "limit: PostgreSQL"
@@ -438,6 +438,45 @@ class Suite:
         if "http" in o.only:
             self._http(settings)
 
+        if "tenants" in o.only:
+            self._tenants(ours, ours_missing)
+
+    def _tenants(self, ours: Ours | None, ours_missing: str | None) -> None:
+        """Completed jobs/s on one queue with 1 tenant and with 100 (the fair-share claim),
+        alternating in the same run; then how soon a small tenant starts behind a flood."""
+        o = self.options
+        missing = None if ours is not None else f"n/a ({ours_missing})"
+        timeout = o.e2e_timeout_s(o.n)
+
+        def run(tenants: int) -> Callable[[int], dict[str, float]] | None:
+            if ours is None:
+                return None
+            return lambda rep: ours.tenants_e2e(rep, o.n, tenants, timeout)
+
+        measure(
+            self.results,
+            "tenants",
+            [
+                (OURS, f"1 tenant, 2 workers; N={o.n:,}", run(1), missing),
+                (OURS, f"100 tenants on one queue, 2 workers; N={o.n:,}", run(100), missing),
+            ],
+            lambda _s: (("completed", COMPLETED_RATE, ",.0f"),),
+            o.reps,
+            compare=lambda _s, _m: None,
+        )
+        fair = None if ours is None else (lambda rep: ours.tenants_fairness(rep, o.n, 20, timeout))
+        measure(
+            self.results,
+            "tenants",
+            [(OURS, f"20 jobs of a tenant behind {o.n:,} of another", fair, missing)],
+            lambda _s: (
+                ("wait", FAIR_WAIT, ",.2f"),
+                ("flood_done", FAIR_FLOOD_DONE, ",.1f"),
+            ),
+            o.reps,
+            compare=lambda _s, _m: None,
+        )
+
     def _http(self, settings: Any) -> None:
         """Submits/s over the HTTP API (1 and 32 keep-alive clients) against the in-process
         Client (one caller and 50), all on the same database, alternating."""
@@ -601,6 +640,41 @@ def summary(results: Results, options: Options) -> list[str]:
         lines.append(
             f"ours end-to-end: {ours.median:,.0f} jobs/s = {ours.median / lowest.median:.0%} of "
             f"the lower physical limit ({lowest.system}, {lowest.median:,.0f} {lowest.metric})."
+        )
+    lines.extend(_tenant_summary(results))
+    return lines
+
+
+FAIR_WAIT = "s until the 20 all started"
+FAIR_FLOOD_DONE = "% of the flood done by then"
+
+
+def _tenant_summary(results: Results) -> list[str]:
+    """The tenants section in one sentence: the cost of 100 tenants, and fairness."""
+    rates = sorted(
+        (r for r in results.rows.values() if r.section == "tenants" and r.metric == COMPLETED_RATE),
+        key=lambda r: r.configuration,
+    )
+    one = next((r for r in rates if r.configuration.startswith("1 tenant")), None)
+    many = next((r for r in rates if r.configuration.startswith("100 tenants")), None)
+    lines = []
+    if one is not None and many is not None and one.median and many.median:
+        lines.append(
+            f"tenants: {one.median:,.0f} completed jobs/s with 1 tenant, {many.median:,.0f} "
+            f"with 100 tenants sharing the queue ({many.median / one.median:.0%})."
+        )
+    wait = next((r for r in results.rows.values() if r.metric == FAIR_WAIT), None)
+    done = next((r for r in results.rows.values() if r.metric == FAIR_FLOOD_DONE), None)
+    if (
+        wait is not None
+        and done is not None
+        and wait.median is not None
+        and done.median is not None
+    ):
+        lines.append(
+            f"fairness: a tenant's 20 jobs submitted behind {wait.configuration.split()[-3]} "
+            f"of another's all started within {wait.median:.2f} s, with "
+            f"{done.median:.1f}% of the flood done by then."
         )
     return lines
 

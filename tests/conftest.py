@@ -43,6 +43,8 @@ TABLES = (
     "dead_letter_sweeps",
     "queue_minutes",
     "queue_minute_rollup",
+    "tenants",
+    "tenant_queues",
 )
 
 
@@ -84,6 +86,7 @@ async def truncate(db: Database) -> None:
     async with db.transaction() as conn:
         QUEUES_SEEN.update((await conn.execute(text("SELECT name FROM queues"))).scalars())
         await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
+        await conn.execute(text("INSERT INTO tenants (name) VALUES ('default')"))
 
 
 OBSERVED_TRANSITIONS: set[tuple[str | None, str]] = set()

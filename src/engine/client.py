@@ -50,6 +50,8 @@ from engine.queries.jobs import (
     JOB_FAILED_GROUP_BLOCKED_DESCENDANTS,
     JOB_FAILED_GROUP_SIZE,
     JOB_GET,
+    JOB_TENANT_OF,
+    JOB_TENANT_OF_WORKFLOW,
     job_page_query,
 )
 from engine.queues import limits, pausing
@@ -87,13 +89,22 @@ from engine.snapshots import (
     TokenInfo,
     WorkflowGraph,
 )
-from engine.specs import JobSpec, PreparedJob, check_workflow_name, prepare, storable
+from engine.specs import (
+    DEFAULT_TENANT,
+    JobSpec,
+    PreparedJob,
+    check_workflow_name,
+    prepare,
+    storable,
+)
 from engine.states import TERMINAL, State
 from engine.store import tokens, transitions
 from engine.store.changes import ChangeSet
 from engine.store.group_commit import GroupCommitter, is_plain, plain_changes
 from engine.store.submission import Submission, Submitted, insert_jobs
 from engine.store.transitions import BulkBatch
+from engine.tenants import settings as tenant_settings
+from engine.tenants.settings import TenantInfo
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -201,6 +212,7 @@ class Client:
         backoff_s: float = 1.0,
         backoff_max_s: float = 300.0,
         cpu: float | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> Submitted:
         """Submit one job. With a key held by a live job, returns that job as a duplicate.
 
@@ -222,6 +234,7 @@ class Client:
             backoff_s=backoff_s,
             backoff_max_s=backoff_max_s,
             cpu=cpu,
+            tenant=tenant,
         )
         (job,) = prepare([spec], workflow=False, routes=self.settings.routes)
         if is_plain(job):
@@ -229,7 +242,8 @@ class Client:
             if job_id is not None:
                 await self._after_submission(plain_changes(job, job_id))
                 return Submitted(job.ref, job_id, State.QUEUED, False)
-            # Its queue has a waiting limit: checked in a transaction of its own, below.
+            # Its queue or tenant has a waiting limit (or the tenant is unknown): checked in a
+            # transaction of its own, below.
         submission = await self._insert([job], workflow=False)
         return submission.jobs[0]
 
@@ -656,9 +670,10 @@ class Client:
 
     # -- HTTP API tokens (engine.store.tokens) --------------------------------
 
-    async def create_token(self, name: str, scope: str) -> CreatedToken:
-        """A new API token; the secret in the answer is stored nowhere (only its hash)."""
-        return await self.db.run(lambda conn: tokens.create_token(conn, name, scope))
+    async def create_token(self, name: str, scope: str, tenant: str | None = None) -> CreatedToken:
+        """A new API token; the secret in the answer is stored nowhere (only its hash).
+        With ``tenant``, the token sees and acts on that tenant's jobs only."""
+        return await self.db.run(lambda conn: tokens.create_token(conn, name, scope, tenant))
 
     async def tokens(self) -> list[TokenInfo]:
         """Every API token, revoked ones included, oldest first."""
@@ -672,6 +687,65 @@ class Client:
     async def use_token(self, secret: str) -> TokenInfo | None:
         """The live token behind ``secret`` (marked as used now), or None."""
         return await self.db.run(lambda conn: tokens.use_token(conn, secret))
+
+    # -- tenants (engine.tenants) ----------------------------------------------
+
+    async def job_tenant(self, job_id: int) -> str | None:
+        """The tenant of a job (None: no such job)."""
+        if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id < 2**63:
+            return None
+        async with self.db.connection() as conn:
+            tenant: str | None = await conn.scalar(JOB_TENANT_OF, {"id": job_id})
+            return tenant
+
+    async def workflow_tenant(self, workflow_id: int) -> str | None:
+        """The tenant of a workflow's jobs (None: no such workflow)."""
+        if not 0 < workflow_id < 2**63:
+            return None
+        async with self.db.connection() as conn:
+            tenant: str | None = await conn.scalar(
+                JOB_TENANT_OF_WORKFLOW, {"workflow_id": workflow_id}
+            )
+            return tenant
+
+    async def tenants(self) -> list[TenantInfo]:
+        """Every tenant: its limits, weight, and live jobs waiting and running."""
+        async with self.db.connection() as conn:
+            return await tenant_settings.list_tenants(conn)
+
+    async def add_tenant(
+        self,
+        name: str,
+        *,
+        max_waiting: int | str | None = None,
+        max_running: int | str | None = None,
+        weight: float | str = 1.0,
+    ) -> TenantInfo:
+        """A new tenant, with its limits (None: none) and weight on shared queues."""
+        return await self.db.run(
+            lambda conn: tenant_settings.add_tenant(
+                conn, name, max_waiting=max_waiting, max_running=max_running, weight=weight
+            )
+        )
+
+    async def set_tenant(
+        self,
+        name: str,
+        *,
+        max_waiting: int | str | None = tenant_settings.UNSET,
+        max_running: int | str | None = tenant_settings.UNSET,
+        weight: float | str = tenant_settings.UNSET,
+    ) -> TenantInfo:
+        """Change the given settings of a tenant (None, or ``"none"``, lifts a limit)."""
+        return await self.db.run(
+            lambda conn: tenant_settings.set_tenant(
+                conn, name, max_waiting=max_waiting, max_running=max_running, weight=weight
+            )
+        )
+
+    async def remove_tenant(self, name: str) -> None:
+        """Remove a tenant that has no live job."""
+        await self.db.run(lambda conn: tenant_settings.remove_tenant(conn, name))
 
     # -- queues (engine.queues), schedules and retention (engine.maintenance) --
 
@@ -791,7 +865,7 @@ def _bulk_terms(
         ids = [i for i in ids if 0 < i < 2**63]
         if not ids:
             return None
-    texts = (flt.text, flt.queue, flt.type)
+    texts = (flt.text, flt.queue, flt.type, flt.tenant)
     if any(t is not None and not storable(t) for t in texts):
         return None
     return {
@@ -799,6 +873,7 @@ def _bulk_terms(
         "queue": flt.queue,
         "job_type": flt.type,
         "workflow_id": flt.workflow_id,
+        "tenant": flt.tenant,
         "search": flt.text,
         "ids": None if ids is None else list(ids),
         "states": list(BULK_STATES[action]),

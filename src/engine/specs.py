@@ -33,6 +33,7 @@ DEFAULT_BACKOFF_MAX_S = 300.0  # seconds: the longest wait between two attempts
 # "demo.noop\n" through as a type (and a queue name into the broker's names).
 _TYPE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*\Z")
 _QUEUE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+DEFAULT_TENANT = "default"  # the tenant of a job submitted without one (and of old rows)
 _REF_RE = re.compile(r"^[^\x00-\x1f\x7f\ud800-\udfff]{1,200}\Z")
 _UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
 _NUL_ESCAPE_RE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
@@ -64,6 +65,9 @@ class JobSpec:
     cpu: float | None = None
     """Cores the job needs while it runs (fractional); a worker starts it only when its
     running jobs' requests plus this one fit its ``--cpus``."""
+    tenant: str = DEFAULT_TENANT
+    """Who the job belongs to: its limits, its share of a shared queue, which tokens see it.
+    Every job of a workflow has the same tenant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,7 @@ class PreparedJob:
     backoff_s: float
     backoff_max_s: float
     cpu: float | None = None
+    tenant: str = DEFAULT_TENANT
     given_ref: str | None = None
     """The ref as its submitter wrote it (``ref`` may be made up, ``#3``): stored, so the
     DAG view can name the job as the workflow did."""
@@ -136,6 +141,8 @@ def prepare(
                 raise ValidationError(
                     f"{p.label} depends on {dep!r}, which is not a ref in this workflow"
                 )
+    if workflow:
+        _check_one_tenant(prepared)
     edges = {p.ref: p.depends_on_refs for p in prepared}
     cycle = find_cycle(refs, edges)
     if cycle is not None:
@@ -187,8 +194,31 @@ def _prepare_one(
         backoff_s=_seconds(spec.backoff_s, "backoff", where, allow_zero=True),
         backoff_max_s=_seconds(spec.backoff_max_s, "backoff_max", where, allow_zero=True),
         cpu=_opt_cpu(spec.cpu, where),
+        tenant=check_tenant_name(spec.tenant, where),
         given_ref=spec.ref,
     )
+
+
+def check_tenant_name(tenant: Any, where: str = "job") -> str:
+    """The tenant's name, or a ValidationError saying what a tenant name may be (the
+    rule of queue names, so a tenant name is safe in a metric label and a URL)."""
+    if not isinstance(tenant, str) or not _QUEUE_RE.match(tenant):
+        raise ValidationError(
+            f"{where}: tenant {shown(tenant)} is not a tenant name (1 to 64 letters, "
+            "digits and '_.-', not starting with '.' or '-')"
+        )
+    return tenant
+
+
+def _check_one_tenant(prepared: Sequence[PreparedJob]) -> None:
+    """A workflow belongs to one tenant: its jobs share limits, share and visibility."""
+    first = prepared[0]
+    for p in prepared[1:]:
+        if p.tenant != first.tenant:
+            raise ValidationError(
+                f"{p.label} is for tenant {p.tenant!r} but {first.label} is for tenant "
+                f"{first.tenant!r}; every job of a workflow belongs to one tenant"
+            )
 
 
 def check_type_name(job_type: Any, where: str = "job") -> str:
@@ -359,6 +389,7 @@ _FILE_KEYS = {
     "ttl_s",
     "backoff_s",
     "backoff_max_s",
+    "tenant",
 }
 
 
@@ -412,6 +443,7 @@ def parse_workflow(document: Any) -> tuple[str | None, list[JobSpec]]:
                 ttl_s=item.get("ttl_s"),
                 backoff_s=item.get("backoff_s", DEFAULT_BACKOFF_S),
                 backoff_max_s=item.get("backoff_max_s", DEFAULT_BACKOFF_MAX_S),
+                tenant=item.get("tenant", DEFAULT_TENANT),
             )
         )
     return name, specs

@@ -38,8 +38,9 @@ from prometheus_client.registry import Collector
 
 from engine.config import Settings
 from engine.db.database import Database
-from engine.readapi.dashboard import BrokerDepths, queues, workers
+from engine.readapi.dashboard import BrokerDepths, queues, tenant_loads, workers
 from engine.snapshots import QueuesSection, ServiceHealth, WorkersSection
+from engine.snapshots.tenants import TenantsSection
 from engine.states import State
 from engine.status import events as codec
 from engine.status.cache import StatusCache
@@ -68,6 +69,7 @@ class _Snapshot(Collector):
     def __init__(self) -> None:
         self.queues: QueuesSection | None = None
         self.workers: WorkersSection | None = None
+        self.tenants: TenantsSection | None = None
 
     def collect(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(
@@ -125,6 +127,26 @@ class _Snapshot(Collector):
             for state, n in sorted(by_state.items()):
                 count.add_metric([state], n)
         yield from (rss, age, count)
+
+        # One label value per tenant an operator added, at most TENANTS_SHOWN of them and
+        # "(other)" for the rest: the label's cardinality is bounded by design.
+        tenant_jobs = GaugeMetricFamily(
+            "queueconsole_tenant_jobs",
+            "Live jobs per tenant: waiting (pending, queued, retrying, blocked) or running.",
+            labels=["tenant", "state"],
+        )
+        tenant_limit = GaugeMetricFamily(
+            "queueconsole_tenant_running_limit",
+            "A tenant's max-running (tenants without one are absent).",
+            labels=["tenant"],
+        )
+        if self.tenants is not None and self.tenants.available:
+            for t in self.tenants.tenants:
+                tenant_jobs.add_metric([t.name, "waiting"], t.waiting)
+                tenant_jobs.add_metric([t.name, "running"], t.running)
+                if t.max_running is not None:
+                    tenant_limit.add_metric([t.name], t.max_running)
+        yield from (tenant_jobs, tenant_limit)
 
 
 class MetricsExporter:
@@ -269,11 +291,13 @@ class MetricsExporter:
     async def metrics_text(self) -> bytes:
         """The ``/metrics`` body, built from a fresh snapshot."""
         async with self._scrape_lock:
-            q, w = await asyncio.gather(
+            q, w, t = await asyncio.gather(
                 queues(self.db, self.settings, cache=self.cache, broker_depths=self.broker_depths),
                 workers(self.db, cache=self.cache),
+                tenant_loads(self.db),
             )
             self._snapshot.queues, self._snapshot.workers = q, w
+            self._snapshot.tenants = t
             return generate_latest(self.registry)
 
     async def health(self) -> tuple[int, dict[str, Any]]:

@@ -77,7 +77,7 @@ EVENT_LIST_AFTER = Sql(
     )
     SELECT running.xids AS running,
            p.id, p.at, p.job_id, p.from_state, p.to_state, p.attempt, p.worker_id, p.reason,
-           j.queue, j.type, j.workflow_id
+           j.queue, j.type, j.workflow_id, j.tenant
     FROM running
     LEFT JOIN (picked p LEFT JOIN jobs j ON j.id = p.job_id) ON true
     ORDER BY p.id
@@ -89,7 +89,7 @@ EVENT_LIST_AFTER = Sql(
 EVENT_LIST_RANGE = Sql(
     """
     SELECT e.id, e.at, e.job_id, e.from_state, e.to_state, e.attempt, e.worker_id, e.reason,
-           j.queue, j.type, j.workflow_id
+           j.queue, j.type, j.workflow_id, j.tenant
     FROM (SELECT * FROM job_events WHERE id > :after AND id <= :upto ORDER BY id LIMIT :limit) e
     LEFT JOIN jobs j ON j.id = e.job_id
     ORDER BY e.id

@@ -16,7 +16,7 @@ JOB_COLUMNS = """
     j.memory_mb, j.cpu, j.ttl_s, j.deps_remaining, j.run_at, j.created_at, j.queued_at,
     j.started_at, j.finished_at, j.worker_id, j.wait_reason, j.error_type, j.error_message,
     j.error_traceback, j.error_fingerprint, j.result, j.peak_rss_bytes, j.cpu_time_s,
-    j.version
+    j.version, j.tenant
 """
 
 # -- job_ids_allocate -- ids for a submission before its rows exist, so edges can name them.
@@ -38,21 +38,33 @@ JOB_INSERT_MANY = Sql(
                              CAST(:backoffs_max_s AS real[]), CAST(:timeouts_s AS real[]),
                              CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]),
                              CAST(:deps_remaining AS int[]), CAST(:wait_reasons AS text[]),
-                             CAST(:refs AS text[]), CAST(:cpus AS real[]))
+                             CAST(:refs AS text[]), CAST(:cpus AS real[]),
+                             CAST(:tenants AS text[]))
              AS u(id, type, queue, priority, state, payload, key, workflow_id, max_retries,
                   backoff_s, backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
-                  wait_reason, ref, cpu)
+                  wait_reason, ref, cpu, tenant)
     ), queues_known AS (
         INSERT INTO queues (name) SELECT DISTINCT queue FROM u ORDER BY queue
         ON CONFLICT (name) DO NOTHING
+    ), ledger AS (
+        INSERT INTO tenant_queues (queue, tenant, pass)
+        SELECT p.queue, p.tenant,
+               coalesce((SELECT min(tq.pass) FROM tenant_queues tq WHERE tq.queue = p.queue), 0)
+        FROM (SELECT DISTINCT queue, tenant FROM u) AS p
+        WHERE NOT EXISTS (
+            SELECT 1 FROM tenant_queues tq WHERE tq.queue = p.queue AND tq.tenant = p.tenant
+        )
+        ORDER BY p.queue, p.tenant
+        ON CONFLICT (queue, tenant) DO NOTHING
     ), inserted AS (
         INSERT INTO jobs (id, type, queue, priority, state, payload, idempotency_key,
                           workflow_id, max_retries, backoff_s, backoff_max_s, timeout_s,
-                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason, ref, cpu)
+                          memory_mb, ttl_s, deps_remaining, queued_at, wait_reason, ref, cpu,
+                          tenant)
         SELECT u.id, u.type, u.queue, u.priority, u.state, u.payload, u.key, u.workflow_id,
                u.max_retries, u.backoff_s, u.backoff_max_s, u.timeout_s, u.memory_mb, u.ttl_s,
                u.deps_remaining, CASE WHEN u.state = 'queued' THEN now() END, u.wait_reason,
-               u.ref, u.cpu
+               u.ref, u.cpu, u.tenant
         FROM u
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
@@ -71,10 +83,11 @@ JOB_INSERT_MANY = Sql(
 # -- job_submit_plain -- one-job submissions from concurrent callers (group commit, see
 # -- engine.store.group_commit): jobs without dependencies or idempotency key, each made
 # -- QUEUED with its queue made known, its "submitted" event and its count delta, in ONE
-# -- statement that commits by itself. A job whose queue has a waiting limit is left out
-# -- (no id, nothing written): its caller submits it in a transaction of its own, where
-# -- the limit is checked under the queue's lock (engine.queues.limits). Rows: (ord, id)
-# -- for each job written, ord being its 1-based place in the arrays.
+# -- statement that commits by itself. A job whose queue or tenant has a waiting limit, or
+# -- whose tenant is unknown, is left out (no id, nothing written): its caller submits it in
+# -- a transaction of its own, where the limit is checked under the queue's and tenant's
+# -- locks (engine.queues.limits, engine.tenants.limits) and an unknown tenant is refused.
+# -- Rows: (ord, id) for each job written, ord being its 1-based place in the arrays.
 JOB_SUBMIT_PLAIN = Sql(
     """
     WITH u AS (
@@ -83,25 +96,37 @@ JOB_SUBMIT_PLAIN = Sql(
                              CAST(:max_retries AS int[]), CAST(:backoffs_s AS real[]),
                              CAST(:backoffs_max_s AS real[]), CAST(:timeouts_s AS real[]),
                              CAST(:memory_mb AS int[]), CAST(:ttls_s AS real[]),
-                             CAST(:cpus AS real[]))
+                             CAST(:cpus AS real[]), CAST(:tenants AS text[]))
              WITH ORDINALITY
              AS u(type, queue, priority, payload, max_retries, backoff_s, backoff_max_s,
-                  timeout_s, memory_mb, ttl_s, cpu, ord)
+                  timeout_s, memory_mb, ttl_s, cpu, tenant, ord)
     ), admitted AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id, u.* FROM u
         WHERE NOT EXISTS (
             SELECT 1 FROM queues q WHERE q.name = u.queue AND q.max_waiting IS NOT NULL
+        ) AND EXISTS (
+            SELECT 1 FROM tenants t WHERE t.name = u.tenant AND t.max_waiting IS NULL
         )
         ORDER BY u.ord
     ), queues_known AS (
         INSERT INTO queues (name) SELECT DISTINCT queue FROM admitted ORDER BY queue
         ON CONFLICT (name) DO NOTHING
+    ), ledger AS (
+        INSERT INTO tenant_queues (queue, tenant, pass)
+        SELECT p.queue, p.tenant,
+               coalesce((SELECT min(tq.pass) FROM tenant_queues tq WHERE tq.queue = p.queue), 0)
+        FROM (SELECT DISTINCT queue, tenant FROM admitted) AS p
+        WHERE NOT EXISTS (
+            SELECT 1 FROM tenant_queues tq WHERE tq.queue = p.queue AND tq.tenant = p.tenant
+        )
+        ORDER BY p.queue, p.tenant
+        ON CONFLICT (queue, tenant) DO NOTHING
     ), inserted AS (
         INSERT INTO jobs (id, type, queue, priority, state, payload, max_retries, backoff_s,
                           backoff_max_s, timeout_s, memory_mb, ttl_s, deps_remaining,
-                          queued_at, cpu)
+                          queued_at, cpu, tenant)
         SELECT id, type, queue, priority, 'queued', payload, max_retries, backoff_s,
-               backoff_max_s, timeout_s, memory_mb, ttl_s, 0, now(), cpu
+               backoff_max_s, timeout_s, memory_mb, ttl_s, 0, now(), cpu, tenant
         FROM admitted
     ), events AS (
         INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
@@ -118,7 +143,7 @@ JOB_SUBMIT_PLAIN = Sql(
 # -- (and miss our new edges) until we commit.
 JOB_SHARE_MANY = Sql(
     """
-    SELECT id, state, workflow_id FROM jobs
+    SELECT id, state, workflow_id, tenant FROM jobs
     WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR SHARE
     """
 )
@@ -134,7 +159,7 @@ JOB_IDEMPOTENCY_LOCK = Sql(
 # -- job_live_by_keys -- the live job holding each idempotency key, if any.
 JOB_LIVE_BY_KEYS = Sql(
     """
-    SELECT id, idempotency_key, state, workflow_id FROM jobs
+    SELECT id, idempotency_key, state, workflow_id, tenant FROM jobs
     WHERE idempotency_key = ANY(CAST(:keys AS text[]))
       AND state NOT IN ('completed', 'failed', 'cancelled')
     ORDER BY id FOR SHARE
@@ -220,12 +245,14 @@ _CLAIM_BATCH = "unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id
 # to this, planned generically on an empty table.
 
 
-def locked_rows(batch: str) -> str:
+def locked_rows(batch: str, unlocked_unless: str = "") -> str:
     """FROM clause: the ``jobs`` rows (``j``) of the ids in CTE ``batch`` (``c``), each
     locked as it is found, in id order; filter on their state outside, where the check
-    sees the row version the lock waited for (OFFSET 0 keeps the probe a probe)."""
+    sees the row version the lock waited for (OFFSET 0 keeps the probe a probe).
+    ``unlocked_unless`` (``AND …`` on ``jobs``) leaves rows out before they are locked:
+    for conditions on columns no writer changes."""
     return f"""(SELECT * FROM {batch} ORDER BY id) AS c CROSS JOIN LATERAL (
-            SELECT * FROM jobs WHERE jobs.id = c.id OFFSET 0 FOR UPDATE
+            SELECT * FROM jobs WHERE jobs.id = c.id {unlocked_unless} OFFSET 0 FOR UPDATE
         ) AS j"""
 
 
@@ -241,28 +268,32 @@ def among(rows: str) -> str:
 # the state change, its audit trail and its counts commit together even without an
 # explicit transaction.
 
+
 # -- job_claim_many -- QUEUED -> RUNNING for the messages a worker received (ids, attempts,
 # -- the worker's id); the attempt in each message must still be current, so a stale or
 # -- duplicate message claims nothing. Jobs of a paused queue stay QUEUED (resuming the
 # -- queue publishes them again). Writes the events and count deltas.
-JOB_CLAIM_MANY = Sql(
-    f"""
+def _claim_many(tenant_rules: str, clock: str = "now()") -> Sql:
+    """The claim statement, with the extra conditions ``tenant_rules`` on the locked rows;
+    ``clock`` is the SQL of the start time it records."""
+    return Sql(
+        f"""
     WITH c AS (
         SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
     ), target AS (
-        SELECT j.id FROM {locked_rows("c")}
+        SELECT j.id FROM {locked_rows("c", tenant_rules)}
         WHERE j.state = 'queued' AND j.attempts = c.attempt
           AND NOT EXISTS (SELECT 1 FROM queues q WHERE q.name = j.queue AND q.paused)
     ), claimed AS (
-        UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = now(),
+        UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, started_at = {clock},
             finished_at = NULL, worker_id = CAST(:worker_id AS text), wait_reason = NULL,
             version = j.version + 1
         WHERE {among("target")}
         RETURNING j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
-                  j.memory_mb, j.cpu, j.queued_at, j.started_at, j.workflow_id, j.version
+                  j.memory_mb, j.cpu, j.queued_at, j.started_at, j.workflow_id, j.version, j.tenant
     ), events AS (
-        INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason)
-        SELECT id, 'queued', 'running', attempts, CAST(:worker_id AS text), 'claimed'
+        INSERT INTO job_events (job_id, from_state, to_state, attempt, worker_id, reason, at)
+        SELECT id, 'queued', 'running', attempts, CAST(:worker_id AS text), 'claimed', started_at
         FROM claimed ORDER BY id
     ), deltas AS (
         INSERT INTO queue_state_deltas (queue, state, delta)
@@ -273,20 +304,41 @@ JOB_CLAIM_MANY = Sql(
     )
     SELECT * FROM claimed
     """
-)
+    )
 
-# -- job_claimed_by -- of the messages (ids, attempts) of a claim that failed without saying
-# -- whether it committed (the connection dropped), the runs the worker now holds: those it
-# -- did claim.
+
+# Jobs whose claim the fair-share path decides (engine.store.fair_claim): those of a queue
+# that several tenants share, and those of a tenant with a running limit. The plain claim
+# leaves them QUEUED, and unlocked (queue and tenant never change), so the fair-share
+# path of another worker never finds them locked and takes their tenant for idle; one
+# indexed probe each keeps a single-tenant installation's claim as it was.
+_TENANT_MANAGED = """AND NOT EXISTS (
+                SELECT 1 FROM tenant_queues tq
+                WHERE tq.queue = jobs.queue AND tq.tenant <> jobs.tenant
+            )
+            AND NOT EXISTS (
+                SELECT 1 FROM tenants t WHERE t.name = jobs.tenant AND t.max_running IS NOT NULL
+            )"""
+
+JOB_CLAIM_MANY = _claim_many(_TENANT_MANAGED)
+
+# -- job_claim_chosen -- the claim of the jobs the fair-share path chose (ids, attempts, the
+# -- worker's id), in its transaction under the queue's and tenants' locks: as job_claim_many
+# -- without leaving tenant-managed jobs out. The start it records is the clock's now, not the
+# -- transaction's start: that came before the locks, and a run that ended while this claim
+# -- waited for them would seem to overlap the one it made room for.
+JOB_CLAIM_CHOSEN = _claim_many("", clock="clock_timestamp()")
+
+# -- job_claimed_by -- after a claim that failed without saying whether it committed (the
+# -- connection dropped), every run the database says the worker holds: on a queue shared by
+# -- tenants a claim may have started other jobs than its messages named, so the worker
+# -- compares this with the runs it knows of rather than with the messages.
 JOB_CLAIMED_BY = Sql(
     """
     SELECT j.id, j.type, j.queue, j.priority, j.payload, j.attempts, j.timeout_s,
            j.memory_mb, j.cpu, j.queued_at, j.started_at, j.workflow_id, j.version
     FROM jobs j
-    JOIN unnest(CAST(:ids AS bigint[]), CAST(:attempts AS int[])) AS c(id, attempt)
-      ON c.id = j.id
     WHERE j.state = 'running' AND j.worker_id = CAST(:worker_id AS text)
-      AND j.attempts = c.attempt + 1
     ORDER BY j.id
     """
 )
@@ -769,7 +821,7 @@ JOB_FAILURE_GROUPS = Sql(
     f"""
     WITH recent AS (
         SELECT id, {JOB_FAILURE_GROUP_KEY} AS fingerprint,
-               finished_at
+               finished_at, tenant
         FROM jobs WHERE state = 'failed'
         ORDER BY id DESC
         LIMIT :scan
@@ -777,12 +829,13 @@ JOB_FAILURE_GROUPS = Sql(
         SELECT fingerprint, count(*) AS n, min(finished_at) AS first_seen,
                max(finished_at) AS last_seen, max(id) AS newest,
                (array_agg(id ORDER BY id DESC))[1:CAST(:sample AS int)] AS job_ids,
+               array_agg(DISTINCT tenant ORDER BY tenant) AS tenants,
                sum(count(*)) OVER () AS scanned
         FROM recent GROUP BY fingerprint
         ORDER BY n DESC, newest DESC
         LIMIT :groups
     )
-    SELECT g.fingerprint, g.n, g.first_seen, g.last_seen, g.job_ids, g.scanned,
+    SELECT g.fingerprint, g.n, g.first_seen, g.last_seen, g.job_ids, g.scanned, g.tenants,
            j.error_type, j.error_message
     FROM groups g JOIN jobs j ON j.id = g.newest
     ORDER BY g.n DESC, g.newest DESC
@@ -809,7 +862,7 @@ JOB_GRAPH_NODES = Sql(
 _SUMMARY_COLUMNS = """
     j.id, j.type, j.queue, j.priority, j.state, j.attempts, j.created_at, j.started_at,
     j.finished_at, j.worker_id, j.workflow_id, j.error_message, j.wait_reason, j.error_type,
-    j.error_fingerprint
+    j.error_fingerprint, j.tenant
 """
 
 # The jobs list's filter terms, in the order they are joined; each binds the parameter(s)
@@ -820,6 +873,7 @@ _JOB_PAGE_TERMS = {
     "queue": "j.queue = :queue",
     "type": "j.type = :type",
     "workflow_id": "j.workflow_id = :workflow_id",
+    "tenant": "j.tenant = :tenant",
     "ids": "j.id = ANY(CAST(:ids AS bigint[]))",
     "states": "j.state = ANY(CAST(:states AS text[]))",
     "text": (
@@ -880,6 +934,7 @@ def job_page_query(
     queue: str | None = None,
     job_type: str | None = None,
     workflow_id: int | None = None,
+    tenant: str | None = None,
     search: str | None = None,
     sort: str = "id",
     descending: bool = True,
@@ -901,6 +956,7 @@ def job_page_query(
         ("queue", queue),
         ("type", job_type),
         ("workflow_id", workflow_id),
+        ("tenant", tenant),
         ("ids", ids),
         ("states", states),
     ):
@@ -984,5 +1040,71 @@ JOB_MARK_STARTED = Sql(
     """
     UPDATE jobs SET started_at = now()
     WHERE id = :id AND state = 'running' AND attempts = :attempt
+    """
+)
+
+# -- job_tenant_rows -- the jobs of messages the plain claim left, with what decides them:
+# -- the queue paused, the queue shared by several tenants, the tenant's running limit.
+JOB_TENANT_ROWS = Sql(
+    """
+    SELECT j.id, j.queue, j.tenant, j.state, j.attempts,
+           coalesce(q.paused, false) AS paused,
+           EXISTS (SELECT 1 FROM tenant_queues tq
+                   WHERE tq.queue = j.queue AND tq.tenant <> j.tenant) AS shared,
+           t.max_running, coalesce(t.weight, 1) AS weight
+    FROM jobs j LEFT JOIN queues q ON q.name = j.queue LEFT JOIN tenants t ON t.name = j.tenant
+    WHERE j.id = ANY(CAST(:ids AS bigint[]))
+    ORDER BY j.id
+    """
+)
+
+# -- job_queued_next_of_tenant -- a tenant's next job on a queue (priority, then age), locked
+# -- for the claim that chose the tenant; jobs other claims hold are skipped, not waited for.
+JOB_QUEUED_NEXT_OF_TENANT = Sql(
+    """
+    SELECT id, attempts FROM jobs
+    WHERE tenant = :tenant AND queue = :queue AND state = 'queued'
+      AND id <> ALL(CAST(:taken AS bigint[]))
+    ORDER BY priority DESC, id
+    LIMIT 1 FOR UPDATE SKIP LOCKED
+    """
+)
+
+# -- job_wait_reason_many -- why QUEUED jobs a claim left wait (a tenant's running limit).
+JOB_WAIT_REASON_MANY = Sql(
+    """
+    UPDATE jobs j SET wait_reason = u.reason
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:reasons AS text[])) AS u(id, reason)
+    WHERE j.id = u.id AND j.state = 'queued' AND j.wait_reason IS DISTINCT FROM u.reason
+    """
+)
+
+# -- job_tenant_limit_waiting -- QUEUED jobs of a tenant a claim left at its running limit,
+# -- best first, to publish again once runs of the tenant ended.
+JOB_TENANT_LIMIT_WAITING = Sql(
+    """
+    SELECT id, attempts, queue, priority FROM jobs
+    WHERE tenant = :tenant AND state = 'queued' AND wait_reason LIKE 'tenant % running limit %'
+      AND id <> ALL(CAST(:recent AS bigint[]))
+    ORDER BY priority DESC, id
+    LIMIT :limit
+    """
+)
+
+# -- job_tenant_of -- one job's tenant (a tenant-bound API token's check).
+JOB_TENANT_OF = Sql("SELECT tenant FROM jobs WHERE id = :id")
+
+# -- job_tenant_of_workflow -- the tenant of a workflow's jobs (one: workflows are single-tenant).
+JOB_TENANT_OF_WORKFLOW = Sql(
+    "SELECT tenant FROM jobs WHERE workflow_id = :workflow_id ORDER BY id LIMIT 1"
+)
+
+# -- job_lock_named -- the jobs a fair-share claim's messages name, locked in id order under
+# -- the queue's lock: their state now, not as read before the lock (another worker's claim
+# -- may have taken one as its turn meanwhile).
+JOB_LOCK_NAMED = Sql(
+    """
+    SELECT id, state, attempts FROM jobs
+    WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE
     """
 )

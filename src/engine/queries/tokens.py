@@ -2,12 +2,13 @@
 
 from engine.db.sql import Sql
 
-_COLUMNS = "id, name, scope, created_at, last_used_at, revoked_at"
+_COLUMNS = "id, name, scope, created_at, last_used_at, revoked_at, tenant"
 
 # -- token_insert -- a new token; nothing when the name is taken.
 TOKEN_INSERT = Sql(
     f"""
-    INSERT INTO api_tokens (name, token_hash, scope) VALUES (:name, :token_hash, :scope)
+    INSERT INTO api_tokens (name, token_hash, scope, tenant)
+    VALUES (:name, :token_hash, :scope, :tenant)
     ON CONFLICT (name) DO NOTHING
     RETURNING {_COLUMNS}
     """

@@ -29,6 +29,7 @@ from engine.queries.counts import COUNT_SOURCE, COUNT_TOTALS
 from engine.queries.events import EVENT_LIST_RECENT, EVENT_THROUGHPUT_RECENT
 from engine.queries.jobs import JOB_FAILURE_GROUPS, JOB_LATENCY_RECENT, JOB_STATE_VERSION_MANY
 from engine.queries.queues import QUEUE_LIST
+from engine.queries.tenants import TENANT_LOAD
 from engine.queries.workers import WORKER_LIST_RECENT
 from engine.readapi.replica import ReplicaReads
 from engine.snapshots import (
@@ -52,6 +53,7 @@ from engine.snapshots import (
     WorkersSection,
     epoch_to_datetime,
 )
+from engine.snapshots.tenants import OTHER_TENANTS, TenantLoad, TenantsSection
 from engine.states import State
 from engine.status.cache import CachedJob, StatusCache
 from engine.status.health import probe_all
@@ -109,6 +111,10 @@ class DbClock:
         """Every row of one query run on a connection of its own, timed."""
         async with db.connection() as conn:
             return list((await self.execute(conn, statement, params)).all())
+
+
+TENANTS_SHOWN = 20  # tenants shown by name (Overview rows, metric labels); the rest summed
+TENANT_WINDOW_S = 600.0  # seconds of finished jobs the per-tenant done/failed figures cover
 
 
 def _why(exc: BaseException) -> str:
@@ -514,12 +520,53 @@ async def failure_groups(
                 first_seen=r.first_seen,
                 last_seen=r.last_seen,
                 job_ids=tuple(int(i) for i in r.job_ids),
+                tenants=tuple(r.tenants or ()),
             )
             for r in rows
         ),
         scanned=scanned,
         truncated=scanned >= scan,
     )
+
+
+async def tenant_loads(
+    db: Database,
+    *,
+    clock: DbClock | None = None,
+    shown: int = TENANTS_SHOWN,
+    window_s: float = TENANT_WINDOW_S,
+) -> TenantsSection:
+    """Tenants by live jobs, busiest first: the first ``shown`` by name, the rest summed
+    as one row, so the Overview's table and the metrics' labels stay bounded."""
+    clock = clock or DbClock()
+    try:
+        rows = await clock.rows(db, TENANT_LOAD, {"window_s": window_s})
+    except ServiceUnavailable as exc:
+        return TenantsSection(False, window_s=window_s, error=_why(exc))
+    loads = [
+        TenantLoad(
+            r.name,
+            int(r.waiting),
+            int(r.running),
+            r.max_running,
+            int(r.done),
+            int(r.failed),
+            float(r.weight),
+        )
+        for r in rows
+    ]
+    if len(loads) > shown:
+        rest = loads[shown:]
+        others = TenantLoad(
+            OTHER_TENANTS,
+            sum(t.waiting for t in rest),
+            sum(t.running for t in rest),
+            None,
+            sum(t.done for t in rest),
+            sum(t.failed for t in rest),
+        )
+        loads = [*loads[:shown], others]
+    return TenantsSection(True, tuple(loads), window_s=window_s)
 
 
 # ---------------------------------------------------------------------------
@@ -606,6 +653,7 @@ async def dashboard(
         ("workers", lambda: workers(db, cache=cache, clock=clock)),
         ("events", lambda: recent_events(db, cache=cache, clock=clock, source=source)),
         ("failures", lambda: failure_groups(db, clock=clock)),
+        ("tenants", lambda: tenant_loads(db, clock=clock)),
     ]
     if probe_services:
         works.append(("services", lambda: probe_all(db, settings, cache)))
@@ -625,6 +673,7 @@ async def dashboard(
         services=services,
         events=by_name["events"],
         failures=by_name["failures"],
+        tenants=by_name["tenants"],
         db_ms=clock.ms,
         timings_ms=tuple(sorted(timings)),
         read_replica=read_replica,

@@ -185,4 +185,5 @@ def _event(r: Any) -> TransitionEvent:
         workflow_id=r.workflow_id,
         attempt=int(r.attempt),
         worker_id=r.worker_id,
+        tenant=r.tenant,
     )

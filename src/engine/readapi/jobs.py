@@ -106,6 +106,7 @@ async def job_detail(conn: AsyncConnection, job_id: int) -> JobDetail:
         logs=logs,
         backoff_s=row.backoff_s,
         backoff_max_s=row.backoff_max_s,
+        tenant=row.tenant,
     )
 
 
@@ -146,7 +147,7 @@ async def job_page(
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE} (got {limit})")
     # Values no row can hold match nothing; sent as parameters they would fail in the
     # driver (NUL, lone surrogates, numbers beyond bigint) instead.
-    texts = (flt.text, flt.queue, flt.type)
+    texts = (flt.text, flt.queue, flt.type, flt.tenant)
     if any(t is not None and not storable(t) for t in texts) or (
         flt.workflow_id is not None and not 0 < flt.workflow_id <= BIGINT_MAX
     ):
@@ -177,6 +178,7 @@ async def job_page(
         queue=flt.queue,
         job_type=flt.type,
         workflow_id=flt.workflow_id,
+        tenant=flt.tenant,
         search=flt.text,
     )
     rows = (await conn.execute(sql, params)).all()
@@ -197,6 +199,7 @@ async def job_page(
             r.wait_reason,
             r.error_type,
             r.error_fingerprint,
+            r.tenant,
         )
         for r in rows[:limit]
     )

@@ -39,6 +39,8 @@ from engine.maintenance.retention import RetentionService
 from engine.maintenance.retries import RetryScheduler
 from engine.maintenance.rollup import MinuteRollup
 from engine.maintenance.scheduler import ScheduleService
+from engine.maintenance.tenant_ledger import TenantLedger
+from engine.maintenance.tenant_release import TenantRelease
 from engine.runtime.budgets import BUDGET_COMMAND, EngineBudget, budget_answer
 from engine.runtime.scaling import SCALE_COMMAND, ScaleAnswer, answer_message
 from engine.runtime.supervisor import Supervisor
@@ -243,6 +245,8 @@ def maintenance_services(
         ExpiryService(settings, db, hooks),
         DeadLetterService(settings, db, hooks),
         MinuteRollup(db),
+        TenantRelease(db, hooks),
+        TenantLedger(db),
     ]
     retention = RetentionService(settings, retention_db, hooks)
     if retention.enabled:

@@ -18,6 +18,7 @@ from engine.snapshots.failures import FailuresSection
 from engine.snapshots.health import ServiceHealth
 from engine.snapshots.queues import QueuesSection
 from engine.snapshots.replica import ReadReplicaStatus
+from engine.snapshots.tenants import TenantsSection
 from engine.snapshots.throughput import LatencySection, ThroughputSection
 from engine.snapshots.workers import Worker, WorkersSection
 
@@ -34,6 +35,8 @@ class Dashboard:
     services: tuple[ServiceHealth, ...]
     events: EventsSection
     failures: FailuresSection
+    tenants: TenantsSection = field(default=TenantsSection(False))
+    """Per-tenant load (waiting, running/limit, done, failed)."""
     db_ms: float = 0.0
     """Time spent waiting on PostgreSQL while building this snapshot (summed per query)."""
     timings_ms: tuple[tuple[str, float], ...] = field(default=())
@@ -55,6 +58,7 @@ class Dashboard:
             "workers": [w.to_json() for w in self.workers.workers],
             "hosts": hosts_json(self.workers.workers),
             "services": {s.name: s.to_json() for s in self.services},
+            "tenants": [t.to_json() for t in self.tenants.tenants],
             "sections": {
                 name: {"available": available, "source": source, "error": error}
                 for name, available, source, error in (

@@ -28,6 +28,8 @@ class FailureGroup:
     """Queues its known jobs are in, when the reader had them at hand."""
     jobs: tuple[JobSummary, ...] = ()
     """Rows of its known jobs, when the reader had them at hand."""
+    tenants: tuple[str, ...] = ()
+    """The tenants whose jobs failed this way (among the jobs scanned)."""
 
     @property
     def message(self) -> str:
@@ -44,6 +46,7 @@ class FailureGroup:
             "first_seen": iso(self.first_seen),
             "last_seen": iso(self.last_seen),
             "job_ids": list(self.job_ids),
+            "tenants": list(self.tenants),
         }
 
 

@@ -131,6 +131,8 @@ class JobDetail:
     """The longest wait between two attempts, in seconds."""
     cpu: float | None = None
     """Cores requested (None: no request)."""
+    tenant: str = "default"
+    """Who the job belongs to."""
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -149,6 +151,7 @@ class JobDetail:
             "id": self.id,
             "type": self.type,
             "queue": self.queue,
+            "tenant": self.tenant,
             "priority": self.priority.label,
             "state": self.state.value,
             "attempts": self.attempts,
@@ -202,6 +205,7 @@ class JobSummary:
     wait_reason: str | None
     error_type: str | None = None
     error_fingerprint: str | None = None
+    tenant: str = "default"
 
     @property
     def failure_group(self) -> str:
@@ -214,6 +218,7 @@ class JobSummary:
             "id": self.id,
             "type": self.type,
             "queue": self.queue,
+            "tenant": self.tenant,
             "priority": self.priority.label,
             "state": self.state.value,
             "attempts": self.attempts,
@@ -236,6 +241,8 @@ class JobFilter:
     type: str | None = None
     text: str | None = None
     workflow_id: int | None = None
+    tenant: str | None = None
+    """Only this tenant's jobs (a tenant-bound token's listing, ``tenant:T``, ``--tenant``)."""
 
 
 JOB_SORT_COLUMNS = ("id", "state", "type", "queue", "priority", "attempts")

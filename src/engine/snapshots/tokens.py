@@ -24,6 +24,8 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    tenant: str | None = None
+    """The one tenant whose jobs the token sees and acts on (None: every tenant's)."""
 
     @property
     def revoked(self) -> bool:
@@ -43,6 +45,7 @@ class TokenInfo:
             "created_at": iso(self.created_at),
             "last_used_at": iso(self.last_used_at),
             "revoked_at": iso(self.revoked_at),
+            "tenant": self.tenant,
         }
 
 

@@ -31,6 +31,8 @@ class TransitionEvent:
     workflow_id: int | None
     attempt: int
     worker_id: str | None
+    tenant: str | None = None
+    """The job's tenant (None once retention removed the job)."""
 
     def to_json(self) -> dict[str, Any]:
         """The stream's JSON object (a contract: fields are added, never renamed)."""
@@ -46,4 +48,5 @@ class TransitionEvent:
             "workflow_id": self.workflow_id,
             "attempt": self.attempt,
             "worker": self.worker_id,
+            "tenant": self.tenant,
         }

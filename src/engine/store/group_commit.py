@@ -12,9 +12,10 @@ next one: no timer, a batch is whatever queued up during the previous commit
 (at most :data:`MAX_BATCH`). With one caller every batch holds one job.
 
 Each caller still gets its own answer. Validation happens before a job joins a
-batch (:func:`~engine.specs.prepare`); a job whose queue has a waiting limit is
-left out of the statement and its caller told so (``None``), to submit it in a
-transaction of its own where the limit is checked under the queue's lock; and
+batch (:func:`~engine.specs.prepare`); a job whose queue or tenant has a waiting
+limit, or whose tenant is unknown, is left out of the statement and its caller
+told so (``None``), to submit it in a transaction of its own where the limit is
+checked under the queue's and tenant's locks; and
 if a shared statement fails for any reason but PostgreSQL being unreachable,
 each job of that batch is tried again alone, so one job's failure is only its
 own caller's.
@@ -163,4 +164,5 @@ def _plain_params(jobs: Sequence[PreparedJob]) -> dict[str, list[object]]:
         "memory_mb": [j.memory_mb for j in jobs],
         "ttls_s": [j.ttl_s for j in jobs],
         "cpus": [j.cpu for j in jobs],
+        "tenants": [j.tenant for j in jobs],
     }

@@ -27,6 +27,7 @@ from engine.queues.limits import check_queue_limits
 from engine.specs import PreparedJob
 from engine.states import BLOCKING, State
 from engine.store.changes import ChangeSet, Runnable, Transition
+from engine.tenants.limits import check_tenant_limits
 
 IDEMPOTENCY_LOCK_CLASS = 0x5143  # first key of the advisory locks on idempotency keys
 
@@ -55,6 +56,7 @@ class _Existing:
     id: int
     state: State
     workflow_id: int | None
+    tenant: str
 
 
 async def insert_jobs(
@@ -74,6 +76,7 @@ async def insert_jobs(
 
     new_jobs = [p for p in prepared if p.ref not in duplicates]
     await check_queue_limits(conn, [p.queue for p in new_jobs])  # refuses whole, writes nothing
+    await check_tenant_limits(conn, [p.tenant for p in new_jobs])  # likewise
     ids = (
         [row[0] for row in await conn.execute(JOB_IDS_ALLOCATE, {"n": len(new_jobs)})]
         if new_jobs
@@ -167,7 +170,7 @@ async def _lock_dependencies(
     if not wanted:
         return {}
     found = {
-        row.id: _Existing(row.id, State(row.state), row.workflow_id)
+        row.id: _Existing(row.id, State(row.state), row.workflow_id, row.tenant)
         for row in await conn.execute(JOB_SHARE_MANY, {"ids": wanted})
     }
     for p in prepared:
@@ -177,6 +180,13 @@ async def _lock_dependencies(
             raise ValidationError(
                 f"{p.label} depends on job{'s' if len(missing) > 1 else ''} {names}, "
                 f"which do{'es' if len(missing) == 1 else ''} not exist"
+            )
+        foreign = [d for d in p.depends_on_ids if found[d].tenant != p.tenant]
+        if foreign:
+            # Said as "does not exist" would hide nothing: the job is another tenant's.
+            raise ValidationError(
+                f"{p.label} is for tenant {p.tenant!r} and may depend only on jobs of that "
+                f"tenant; job {foreign[0]} belongs to tenant {found[foreign[0]].tenant!r}"
             )
     return found
 
@@ -190,7 +200,7 @@ async def _find_duplicates(
         return {}
     await conn.execute(JOB_IDEMPOTENCY_LOCK, {"lock_class": IDEMPOTENCY_LOCK_CLASS, "keys": keys})
     live = {
-        row.idempotency_key: _Existing(row.id, State(row.state), row.workflow_id)
+        row.idempotency_key: _Existing(row.id, State(row.state), row.workflow_id, row.tenant)
         for row in await conn.execute(JOB_LIVE_BY_KEYS, {"keys": keys})
     }
     duplicates: dict[str, _Existing] = {}
@@ -200,6 +210,12 @@ async def _find_duplicates(
         if key is None:
             continue
         if key in live:
+            if live[key].tenant != p.tenant:
+                # Keys are unique installation-wide; another tenant's job is not a duplicate
+                # to hand back, nor one to name.
+                raise ValidationError(
+                    f"{p.label}: idempotency key {key!r} is in use; choose another key"
+                )
             duplicates[p.ref] = live[key]
         elif key in first_with_key:
             raise ValidationError(
@@ -234,4 +250,5 @@ def _insert_params(
         "wait_reasons": [r[4] for r in rows],
         "refs": [r[0].given_ref for r in rows],
         "cpus": [r[0].cpu for r in rows],
+        "tenants": [r[0].tenant for r in rows],
     }

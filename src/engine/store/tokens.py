@@ -16,9 +16,10 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError, ValidationError, shown
+from engine.queries.tenants import TENANT_GET
 from engine.queries.tokens import TOKEN_FIND, TOKEN_INSERT, TOKEN_LIST, TOKEN_REVOKE, TOKEN_USE
 from engine.snapshots.tokens import TOKEN_SCOPES, CreatedToken, TokenInfo
-from engine.specs import storable
+from engine.specs import check_tenant_name, storable
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,18 +68,39 @@ def check_name(name: object) -> str:
 
 def _info(row: Any) -> TokenInfo:
     return TokenInfo(
-        int(row.id), row.name, row.scope, row.created_at, row.last_used_at, row.revoked_at
+        int(row.id),
+        row.name,
+        row.scope,
+        row.created_at,
+        row.last_used_at,
+        row.revoked_at,
+        row.tenant,
     )
 
 
-async def create_token(conn: AsyncConnection, name: str, scope: str) -> CreatedToken:
-    """A new token named ``name``; its secret is in the answer and nowhere else."""
+async def create_token(
+    conn: AsyncConnection, name: str, scope: str, tenant: str | None = None
+) -> CreatedToken:
+    """A new token named ``name``; its secret is in the answer and nowhere else. Bound to
+    ``tenant``, it sees and acts on that tenant's jobs only."""
     check_name(name)
     check_scope(scope)
+    if tenant is not None:
+        check_tenant_name(tenant, "token")
+        if (await conn.execute(TENANT_GET, {"name": tenant})).one_or_none() is None:
+            raise ValidationError(
+                f"tenant {tenant!r} does not exist; add it with `queueconsole tenant add`"
+            )
     secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
     row = (
         await conn.execute(
-            TOKEN_INSERT, {"name": name, "token_hash": hash_secret(secret), "scope": scope}
+            TOKEN_INSERT,
+            {
+                "name": name,
+                "token_hash": hash_secret(secret),
+                "scope": scope,
+                "tenant": tenant,
+            },
         )
     ).one_or_none()
     if row is None:

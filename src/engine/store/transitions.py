@@ -41,6 +41,7 @@ from engine.queries.jobs import (
 )
 from engine.states import BLOCKING, TERMINAL, State, check
 from engine.store.changes import ChangeSet, Runnable, Stop, Transition
+from engine.store.fair_claim import claim_for_tenants
 from engine.store.recorder import record
 
 if TYPE_CHECKING:  # savepoints are SQLAlchemy's; a worker never loads its async extension
@@ -128,6 +129,14 @@ async def claim(
         {"ids": list(unique), "attempts": list(unique.values()), "worker_id": worker_id},
     )
     claimed = [_claimed(r) for r in result.mappings()]
+    handled: set[int] = set()
+    plain = {c.id for c in claimed}
+    left = [(job_id, attempt) for job_id, attempt in unique.items() if job_id not in plain]
+    if left:
+        # Shared queues and limited tenants: the plain claim left those to this one.
+        by_tenant = await claim_for_tenants(conn, left, worker_id)
+        claimed.extend(_claimed(r) for r in by_tenant.rows)
+        handled = by_tenant.handled
     for c in claimed:
         changes.transitions.append(
             Transition(
@@ -145,7 +154,11 @@ async def claim(
             )
         )
     won = {c.id for c in claimed}
-    lost = [(job_id, attempt) for job_id, attempt in messages if job_id not in won]
+    lost = [
+        (job_id, attempt)
+        for job_id, attempt in messages
+        if job_id not in won and job_id not in handled
+    ]
     if lost:
         notes = ChangeSet()
         refused = await _explain_refusals(conn, lost, worker_id, notes)
@@ -159,7 +172,8 @@ async def claim(
 async def claimed_by(
     conn: Connection, messages: Sequence[tuple[int, int]], worker_id: str
 ) -> list[Claimed]:
-    """Of (job id, attempt) messages, the runs ``worker_id`` claimed from them and holds.
+    """The runs ``worker_id`` holds in the database (``messages`` only says whether to ask:
+    on a queue shared by tenants a claim may start other jobs than its messages named).
 
     For a claim that failed without saying whether it committed (the connection
     dropped after the claim statement ran): those runs are the worker's to start,
@@ -167,11 +181,7 @@ async def claimed_by(
     """
     if not messages:
         return []
-    unique = dict(messages)
-    result = await conn.execute(
-        JOB_CLAIMED_BY,
-        {"ids": list(unique), "attempts": list(unique.values()), "worker_id": worker_id},
-    )
+    result = await conn.execute(JOB_CLAIMED_BY, {"worker_id": worker_id})
     return [_claimed(r) for r in result.mappings()]
 
 

@@ -110,9 +110,11 @@ class _TokenCheck(HTTPBearer):
         if not secret and self.allow_query_token:
             secret = request.query_params.get("token")
         try:
-            return await check(request, secret, self.scope)
+            token = await check(request, secret, self.scope)
         except Refused as refused:
             raise _challenge(refused, self.scope) from None
+        request.state.token = token  # the routes read its tenant (queueconsole.api.tenancy)
+        return token
 
 
 def require(
@@ -140,7 +142,7 @@ async def authenticate_websocket(ws: WebSocket, scope: Scope) -> bool:
     of a refused handshake, learns why; False is returned and the caller returns.
     """
     try:
-        await check(ws, _websocket_secret(ws), scope)
+        ws.state.token = await check(ws, _websocket_secret(ws), scope)
     except Refused as refused:
         await ws.accept()
         await ws.close(code=POLICY_VIOLATION, reason=refused.detail[:120])

@@ -46,6 +46,10 @@ class JobIn(_Strict):
     )
     backoff_s: float | None = Field(default=None, description="First retry delay, seconds (1)")
     backoff_max_s: float | None = Field(default=None, description="Longest retry delay (300)")
+    tenant: str | None = Field(
+        default=None,
+        description="The tenant the job belongs to (default: the token's, else default)",
+    )
 
 
 class WorkflowJobIn(JobIn):
@@ -143,6 +147,7 @@ class JobOut(BaseModel):
     id: int
     type: str
     queue: str
+    tenant: str
     priority: str
     state: str
     attempts: int
@@ -179,6 +184,7 @@ class JobSummaryOut(BaseModel):
     id: int
     type: str
     queue: str
+    tenant: str
     priority: str
     state: str
     attempts: int

@@ -30,6 +30,7 @@ from engine.errors import (
     WorkflowNotFound,
 )
 from engine.queues.limits import QueueFull
+from engine.tenants.limits import TenantFull
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ async def _user_error(request: Request, exc: Exception) -> ProblemResponse:
         return problem(409, str(exc), kind="illegal-transition")
     if isinstance(exc, QueueFull):
         return problem(429, str(exc), kind="queue-full")
+    if isinstance(exc, TenantFull):
+        return problem(429, str(exc), kind="tenant-full")
     if isinstance(exc, CycleError):
         return problem(422, str(exc), kind="dependency-cycle", cycle=list(exc.cycle))
     # Anything else a user can cause is a request the engine cannot accept as it is.

@@ -39,9 +39,11 @@ def given(job: JobIn) -> dict[str, Any]:
     return job.model_dump(exclude_none=True)
 
 
-def spec(job: JobIn) -> JobSpec:
-    """The engine's spec of one submitted job."""
+def spec(job: JobIn, tenant: str | None = None) -> JobSpec:
+    """The engine's spec of one submitted job (for ``tenant``, when one is given)."""
     fields = given(job)
+    if tenant is not None:
+        fields["tenant"] = tenant
     if "depends_on" in fields:
         fields["depends_on"] = tuple(fields["depends_on"])
     return JobSpec(**fields)

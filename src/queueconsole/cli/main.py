@@ -24,6 +24,7 @@ from queueconsole.cli.commands import (
     runtime,
     serve,
     status,
+    tenants,
 )
 from queueconsole.cli.commands.console import with_default_command
 from queueconsole.cli.errors import EXIT_UNAVAILABLE, EXIT_USAGE, report
@@ -41,6 +42,7 @@ COMMAND_MODULES = (
     routes,
     runtime,
     operations,
+    tenants,
     dead,
     api,
     serve,

@@ -74,7 +74,8 @@ def parts_from_dashboard(d: Dashboard) -> DashboardParts:
             scanned=d.failures.scanned,
             complete=not d.failures.truncated,
         )
-    return DashboardParts(queues, workers, throughput, failures_rate, failures)
+    tenants = d.tenants.tenants if d.tenants.available else ()
+    return DashboardParts(queues, workers, throughput, failures_rate, failures, tenants)
 
 
 def merge_workers(reported: WorkersView | None, supervised: WorkersView) -> WorkersView:

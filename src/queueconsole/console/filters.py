@@ -1,4 +1,4 @@
-"""The Jobs pane's filter language: ``state:failed queue:mail type:resize some text``.
+"""The Jobs pane's filter language: ``state:failed queue:mail tenant:acme type:resize text``.
 
 Pure functions, so the parsing is tested without a terminal. Anything that is
 not a ``key:value`` token is free text, matched by the read API against type,
@@ -11,7 +11,7 @@ from engine.errors import UserError
 from engine.snapshots import JobFilter
 from engine.states import State
 
-KEYS = ("state", "queue", "type", "workflow")
+KEYS = ("state", "queue", "type", "workflow", "tenant")
 
 
 class FilterError(UserError):
@@ -22,7 +22,7 @@ def parse_filter(text: str) -> JobFilter:
     """A :class:`JobFilter` from what was typed in the filter bar."""
     state: State | None = None
     workflow_id: int | None = None
-    plain: dict[str, str] = {}  # queue, type
+    plain: dict[str, str] = {}  # queue, type, tenant
     words: list[str] = []
     for token in text.split():
         key, sep, value = token.partition(":")
@@ -50,6 +50,7 @@ def parse_filter(text: str) -> JobFilter:
         type=plain.get("type"),
         text=" ".join(words) or None,
         workflow_id=workflow_id,
+        tenant=plain.get("tenant"),
     )
 
 
@@ -62,6 +63,8 @@ def describe_filter(flt: JobFilter) -> str:
         parts.append(f"queue:{flt.queue}")
     if flt.type is not None:
         parts.append(f"type:{flt.type}")
+    if flt.tenant is not None:
+        parts.append(f"tenant:{flt.tenant}")
     if flt.workflow_id is not None:
         parts.append(f"workflow:{flt.workflow_id}")
     if flt.text:

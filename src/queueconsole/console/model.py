@@ -26,6 +26,7 @@ from engine.snapshots import (
     SortKey,
     Worker,
 )
+from engine.snapshots.tenants import TenantLoad
 from engine.states import State
 
 
@@ -156,6 +157,7 @@ class DashboardParts:
     throughput: Series | None
     failures_rate: Series | None
     failures: FailuresView | None
+    tenants: tuple[TenantLoad, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +169,8 @@ class Overview:
     queues: tuple[QueueRow, ...] = ()
     workers: WorkersView = field(default_factory=WorkersView)
     charts: tuple[Series, ...] = ()
+    tenants: tuple[TenantLoad, ...] = ()
+    """Per-tenant load, busiest first (empty when the dashboard read API gave none)."""
     read_replica: ReadReplicaStatus | None = None
     """Where reads go and the replica's lag; None without ``read_database_url``."""
 

@@ -135,10 +135,17 @@ class DataSource:
             throughput = parts.throughput
         if parts is not None and parts.failures_rate is not None:
             failures = parts.failures_rate
+        tenants = parts.tenants if parts is not None else ()
         # Asked last: the reads above may just have found the replica down.
         read_replica = await self._read_replica()
         return Overview(
-            at, services, queues, workers, (depth, throughput, failures), read_replica=read_replica
+            at,
+            services,
+            queues,
+            workers,
+            (depth, throughput, failures),
+            tenants=tenants,
+            read_replica=read_replica,
         )
 
     async def _read_replica(self) -> ReadReplicaStatus | None:

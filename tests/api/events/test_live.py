@@ -16,7 +16,7 @@ from tests.support.runtime import isolated, running_engine
 
 FIELDS = {
     "id", "job_id", "from", "to", "at", "reason", "queue", "type", "workflow_id", "attempt",
-    "worker",
+    "worker", "tenant",
 }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, W
 from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
-from queueconsole.api.events.filters import MAX_VALUES, EventFilter
+from queueconsole.api.events.filters import MAX_VALUES, EventFilter, token_tenant
 from queueconsole.api.events.hub import EventHub, Item, StreamClosed, Subscription
 
 KEEPALIVE_S = 15.0  # seconds of silence after which an SSE stream sends a comment line
@@ -115,7 +115,7 @@ def events_router(
         hub = hub_of(request.app)
         resume = last_event_id(last_event_id_header)
         start = resume if resume is not None else after
-        wanted = EventFilter.of(queue, job, workflow)
+        wanted = EventFilter.of(queue, job, workflow, token_tenant(request))
         if start is None:
             start = await _position(hub)
         return StreamingResponse(
@@ -143,7 +143,8 @@ def events_router(
             await websocket.close(WS_GOING_AWAY, why.reason)
             return
         await websocket.accept()
-        await _ws(websocket, hub, start, EventFilter.of(queue, job, workflow))
+        wanted = EventFilter.of(queue, job, workflow, token_tenant(websocket))
+        await _ws(websocket, hub, start, wanted)
 
     return router
 

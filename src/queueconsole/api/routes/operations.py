@@ -8,7 +8,7 @@ among them the dependents ``released`` (blocked jobs that may run again) and
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from engine.client import ChangeSet
@@ -18,6 +18,7 @@ from queueconsole.api.auth import Scope, require
 from queueconsole.api.models import ChangeOut, GroupRetriedOut, LimitIn, PauseOut, QueueOut
 from queueconsole.api.problems import documented
 from queueconsole.api.state import Api
+from queueconsole.api.tenancy import check_job, refuse_bound
 
 router = APIRouter(
     prefix="/v1",
@@ -54,16 +55,18 @@ def change_json(job_id: int, changes: ChangeSet) -> dict[str, object]:
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=ChangeOut, summary="Cancel a job")
-async def cancel_job(job_id: int, state: Api) -> JSONResponse:
+async def cancel_job(job_id: int, state: Api, request: Request) -> JSONResponse:
     """A live job becomes cancelled (a running one is stopped on its worker); its pending
     dependents become blocked. 409 when the job has already finished."""
+    await check_job(request, state.client, job_id)
     return JSONResponse(change_json(job_id, await state.client.cancel(job_id)))
 
 
 @router.post("/jobs/{job_id}/retry", response_model=ChangeOut, summary="Retry a job")
-async def retry_job(job_id: int, state: Api) -> JSONResponse:
+async def retry_job(job_id: int, state: Api, request: Request) -> JSONResponse:
     """A failed or cancelled job runs again with a fresh attempt budget (a retrying one runs
     now); blocked dependents are released when it completes. 409 for other states."""
+    await check_job(request, state.client, job_id)
     return JSONResponse(change_json(job_id, await state.client.retry(job_id)))
 
 
@@ -72,9 +75,10 @@ async def retry_job(job_id: int, state: Api) -> JSONResponse:
     response_model=GroupRetriedOut,
     summary="Retry every failed job of a failure group",
 )
-async def retry_group(fingerprint: str, state: Api) -> JSONResponse:
+async def retry_group(fingerprint: str, state: Api, request: Request) -> JSONResponse:
     """The group's key is the ``fingerprint`` of ``GET /v1/failures``. 404 when no failed
     job is left in it."""
+    refuse_bound(request, "a failure group")
     done = await state.client.retry_group(fingerprint)
     return JSONResponse(
         {
@@ -92,19 +96,22 @@ def _pause_json(change: PauseChange) -> dict[str, object]:
 
 
 @router.post("/queues/{name}/pause", response_model=PauseOut, summary="Pause a queue")
-async def pause_queue(name: str, state: Api) -> JSONResponse:
+async def pause_queue(name: str, state: Api, request: Request) -> JSONResponse:
     """Jobs are still accepted; none starts on any worker; running ones finish."""
+    refuse_bound(request, "a queue")
     return JSONResponse(_pause_json(await state.client.pause_queue(name)))
 
 
 @router.post("/queues/{name}/resume", response_model=PauseOut, summary="Resume a queue")
-async def resume_queue(name: str, state: Api) -> JSONResponse:
+async def resume_queue(name: str, state: Api, request: Request) -> JSONResponse:
     """Its queued jobs are published again (``republished``)."""
+    refuse_bound(request, "a queue")
     return JSONResponse(_pause_json(await state.client.resume_queue(name)))
 
 
 @router.put("/queues/{name}/limit", response_model=QueueOut, summary="Set a queue's limit")
-async def set_limit(name: str, body: LimitIn, state: Api) -> JSONResponse:
+async def set_limit(name: str, body: LimitIn, state: Api, request: Request) -> JSONResponse:
     """At most ``limit`` jobs waiting (pending, queued, retrying, blocked); null lifts it.
     A submission past the limit is refused with 429."""
+    refuse_bound(request, "a queue")
     return JSONResponse((await state.client.set_queue_limit(name, body.limit)).to_json())

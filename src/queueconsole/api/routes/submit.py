@@ -18,6 +18,7 @@ from queueconsole.api.models import BatchIn, BatchOut, JobIn, SubmittedOut, Work
 from queueconsole.api.problems import documented
 from queueconsole.api.state import Api, state_of
 from queueconsole.api.submission import given, parse_body, refusal, spec
+from queueconsole.api.tenancy import submit_tenant
 
 router = APIRouter(
     prefix="/v1",
@@ -52,6 +53,9 @@ async def submit_job(request: Request) -> JSONResponse:
     job = parse_body(JobIn, await request.body())
     state = state_of(request)
     fields = given(job)
+    tenant = submit_tenant(request, fields.pop("tenant", None))
+    if tenant is not None:
+        fields["tenant"] = tenant
     try:
         submitted = await state.client.submit(fields.pop("type"), **fields)
     except ValidationError as exc:
@@ -65,11 +69,12 @@ async def submit_job(request: Request) -> JSONResponse:
     response_model=BatchOut,
     summary="Submit up to 10,000 independent jobs, all or nothing",
 )
-async def submit_batch(batch: BatchIn, state: Api) -> JSONResponse:
+async def submit_batch(batch: BatchIn, state: Api, request: Request) -> JSONResponse:
     """One transaction: every job is written, or (on any refusal) none. ``ids`` are in the
     order the jobs were sent."""
+    specs = [spec(j, submit_tenant(request, j.tenant)) for j in batch.jobs]
     try:
-        submitted = await state.client.submit_many([spec(j) for j in batch.jobs])
+        submitted = await state.client.submit_many(specs)
     except ValidationError as exc:
         raise refusal(exc, batch.jobs) from None
     return JSONResponse(
@@ -84,13 +89,12 @@ async def submit_batch(batch: BatchIn, state: Api) -> JSONResponse:
     response_model=WorkflowOut,
     summary="Submit a workflow: jobs that depend on each other by ref",
 )
-async def submit_workflow(workflow: WorkflowIn, state: Api) -> JSONResponse:
+async def submit_workflow(workflow: WorkflowIn, state: Api, request: Request) -> JSONResponse:
     """All jobs and edges in one transaction. A cycle is a 422 whose ``cycle`` lists the
     refs on it; an unknown ref or id is a 422 too, and nothing is written."""
+    specs = [spec(j, submit_tenant(request, j.tenant)) for j in workflow.jobs]
     try:
-        result = await state.client.submit_workflow(
-            [spec(j) for j in workflow.jobs], name=workflow.name
-        )
+        result = await state.client.submit_workflow(specs, name=workflow.name)
     except ValidationError as exc:
         raise refusal(exc, workflow.jobs, workflow=True) from None
     return JSONResponse({"workflow_id": result.workflow_id, "jobs": result.ids}, status_code=201)

@@ -110,6 +110,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="read (GETs, streams) < submit (+ submissions) < operate (+ cancel, retry, "
         "pause, limits)",
     )
+    a.add_argument(
+        "--tenant",
+        metavar="T",
+        help="bind the token to tenant T: it sees, submits and operates on T's jobs only",
+    )
     a.add_argument("--json", action="store_true", help="print JSON")
     a.set_defaults(handler=run_token_create)
     a = verbs.add_parser("list", parents=parents, help="every token (never a secret)")
@@ -236,12 +241,14 @@ async def run_token_create(args: argparse.Namespace, settings: Settings) -> int:
     from engine.client import Client
 
     async with Client(settings) as client:
-        created = await client.create_token(args.name, args.scope)
+        created = await client.create_token(args.name, args.scope, args.tenant)
     if args.json:
         print_json({**created.token.to_json(), "secret": created.secret})
     else:
         print(
-            f"token {created.token.name} (scope {created.token.scope}) created. Its secret, "
+            f"token {created.token.name} (scope {created.token.scope}"
+            + (f", tenant {created.token.tenant}" if created.token.tenant else "")
+            + ") created. Its secret, "
             "shown only now (send it as `Authorization: Bearer <secret>`):"
         )
         print(created.secret)
@@ -260,12 +267,13 @@ async def run_token_list(args: argparse.Namespace, settings: Settings) -> int:
         print("no API tokens: create one with `queueconsole token create NAME --scope read`")
     else:
         table(
-            ["id", "name", "scope", "created", "last used", "revoked"],
+            ["id", "name", "scope", "tenant", "created", "last used", "revoked"],
             [
                 [
                     t.id,
                     t.name,
                     t.scope,
+                    t.tenant or "(all)",
                     when(t.created_at),
                     when(t.last_used_at),
                     when(t.revoked_at),

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
 from engine.errors import UserError
-from engine.specs import DEFAULT_BACKOFF_MAX_S, DEFAULT_BACKOFF_S, parse_workflow
+from engine.specs import DEFAULT_BACKOFF_MAX_S, DEFAULT_BACKOFF_S, DEFAULT_TENANT, parse_workflow
 from queueconsole.cli.arguments import (
     job_id,
     non_negative_int,
@@ -63,6 +64,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="run only after job ID completed (repeatable)",
     )
     p.add_argument("--key", metavar="K", help="idempotency key")
+    p.add_argument(
+        "--tenant",
+        metavar="T",
+        help="the tenant the job (or every job of --file) belongs to (default: 'default')",
+    )
     p.add_argument("--max-retries", metavar="N", type=non_negative_int, default=3)
     p.add_argument("--timeout", metavar="S", type=seconds, help="seconds before the run is killed")
     p.add_argument("--memory-mb", metavar="M", type=int, help="memory the job needs, in MiB")
@@ -102,6 +108,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--state", type=state, metavar="S")
     p.add_argument("--queue", metavar="Q")
     p.add_argument("--type", metavar="T")
+    p.add_argument("--tenant", metavar="T", help="only this tenant's jobs")
     p.add_argument("--text", metavar="TEXT", help="match type, error, key or id")
     p.add_argument("--limit", type=int, default=50, metavar="N")
     p.add_argument("--before", type=job_id, metavar="ID", help="only jobs older than ID (paging)")
@@ -161,6 +168,10 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
             flags = ", ".join("--" + f.replace("_", "-") for f in given)
             raise UserError(f"{flags} apply to one job; a workflow file sets them per job")
         name, specs = parse_workflow(_read_workflow(args.file))
+        if args.tenant is not None:  # the file's jobs that name no tenant of their own
+            specs = [
+                replace(s, tenant=args.tenant) if s.tenant == DEFAULT_TENANT else s for s in specs
+            ]
         async with writing_client(settings) as client:
             result = await client.submit_workflow(specs, name=name)
         if args.json:
@@ -192,6 +203,7 @@ async def run_submit(args: argparse.Namespace, settings: Settings) -> int:
             backoff_s=backoff,
             backoff_max_s=backoff_max,
             cpu=args.cpu,
+            tenant=DEFAULT_TENANT if args.tenant is None else args.tenant,
         )
     if args.json:
         print_json(
@@ -225,6 +237,7 @@ def _print_detail(d: JobDetail) -> None:
         ("job", f"{d.id}  {d.type}"),
         ("state", d.state.value + (f" ({d.wait_reason})" if d.wait_reason else "")),
         ("queue", f"{d.queue}  priority {d.priority.label}"),
+        ("tenant", d.tenant),
         ("attempts", f"{d.attempts} (max retries {d.max_retries}, {d.attempts_left} left)"),
         ("backoff", f"{d.backoff_s:g} s doubling, at most {d.backoff_max_s:g} s"),
         ("workflow", d.workflow_id if d.workflow_id is not None else "-"),
@@ -277,7 +290,9 @@ async def run_jobs(args: argparse.Namespace, settings: Settings) -> int:
     from engine.client import Client
     from engine.snapshots import JobFilter
 
-    flt = JobFilter(state=args.state, queue=args.queue, type=args.type, text=args.text)
+    flt = JobFilter(
+        state=args.state, queue=args.queue, type=args.type, text=args.text, tenant=args.tenant
+    )
     async with Client(settings) as client:
         page = await client.jobs(flt, limit=args.limit, before=args.before)
     if args.json:

@@ -12,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from engine.config import Settings
+from engine.specs import DEFAULT_TENANT
 from engine.states import State
 from queueconsole.cli.output import print_json, printable, table
 from queueconsole.documents import status_document, status_problems
@@ -19,6 +20,7 @@ from queueconsole.documents import status_document, status_problems
 if TYPE_CHECKING:
     from engine.doctor import DoctorReport
     from engine.snapshots import Dashboard
+    from engine.snapshots.tenants import TenantsSection
 
 MIB = 1024 * 1024
 
@@ -87,6 +89,16 @@ def _num(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
+def tenants_line(section: TenantsSection) -> str:
+    """``tenants: acme 12 waiting, 4/4 running; default 0 waiting, 1/- running``."""
+    parts = [
+        f"{t.name} {t.waiting:,} waiting, {t.running:,}/"
+        f"{'-' if t.max_running is None else f'{t.max_running:,}'} running"
+        for t in section.tenants
+    ]
+    return "tenants: " + "; ".join(parts)
+
+
 def print_table(snap: Dashboard) -> None:
     """The compact, human form: queues, then workers, then one line each for the rest."""
     section = snap.queues
@@ -150,6 +162,9 @@ def print_table(snap: Dashboard) -> None:
             f"last {lat.window_s // 60} min ({lat.sample} jobs): wait p50 {_ms(lat.wait_p50_ms)} "
             f"p95 {_ms(lat.wait_p95_ms)}, run p50 {_ms(lat.run_p50_ms)} p95 {_ms(lat.run_p95_ms)}"
         )
+    tenants = snap.tenants
+    if tenants.available and any(t.name != DEFAULT_TENANT for t in tenants.tenants):
+        print(printable(tenants_line(tenants), keep_newlines=False))
     fails = snap.failures
     if fails.available and fails.groups:
         top = fails.groups[0]

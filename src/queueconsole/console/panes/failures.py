@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
 from engine.snapshots import FailureGroup, JobSummary
+from engine.specs import DEFAULT_TENANT
 from queueconsole.console.messages import OpenJob
 from queueconsole.console.model import FailuresView, Selection
 from queueconsole.console.panes.base import Pane
@@ -37,6 +38,13 @@ FAILED_COLUMNS = (
 )
 
 
+def with_tenants(where: str, tenants: tuple[str, ...]) -> str:
+    """``queue`` and, when any is not the default tenant, whose jobs: ``mail (acme)``."""
+    if not tenants or tenants == (DEFAULT_TENANT,):
+        return where
+    return f"{where} ({','.join(tenants)})"
+
+
 def group_cells(g: FailureGroup) -> tuple[object, ...]:
     """One group's row: the error message is job text, so it stays literal."""
     message = literal(g.message, one_line=True)
@@ -45,7 +53,7 @@ def group_cells(g: FailureGroup) -> tuple[object, ...]:
     return (
         Text(f"{g.count:,}", style="bold red"),
         message,
-        literal(",".join(g.queues)),
+        literal(with_tenants(",".join(g.queues), g.tenants)),
         Text(when(g.first_seen)),
         Text(when(g.last_seen)),
     )
@@ -57,7 +65,7 @@ def failed_cells(job: JobSummary, dead: bool = False) -> tuple[object, ...]:
     return (
         Text(str(job.id)),
         literal(job.type),
-        literal(job.queue),
+        literal(with_tenants(job.queue, (job.tenant,))),
         Text(str(job.attempts)),
         Text(clock_time(job.finished_at)),
         Text("dead", style="magenta") if dead else Text("-", style="dim"),

@@ -21,6 +21,8 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from engine.snapshots import MinuteHistory, ReadReplicaStatus, ServiceHealth
+from engine.snapshots.tenants import TenantLoad
+from engine.specs import DEFAULT_TENANT
 from queueconsole.console.chart_ranges import (
     DEFAULT_RANGE,
     HISTORY_EVERY_S,
@@ -68,6 +70,36 @@ def queue_cells(q: QueueRow) -> tuple[object, ...]:
         count(q.completed),
         count(q.workers),
     )
+
+
+TENANT_COLUMNS = (
+    ("tenant", "tenant"),
+    ("waiting", "waiting"),
+    ("running", "running/limit"),
+    ("done", "done 10m"),
+    ("failed", "failed 10m"),
+)
+
+
+def tenant_cells(t: TenantLoad) -> tuple[object, ...]:
+    """One tenant's row; at its running limit it says so in words as well as colour."""
+    limit = "-" if t.max_running is None else count(t.max_running)
+    full = t.max_running is not None and t.running >= t.max_running
+    running = Text(f"{count(t.running)}/{limit}", style="yellow" if full else "")
+    if full:
+        running.append(" full", style="yellow")
+    return (
+        literal(t.name),
+        count(t.waiting),
+        running,
+        count(t.done),
+        Text(count(t.failed), style="red" if t.failed else ""),
+    )
+
+
+def shows_tenants(tenants: tuple[TenantLoad, ...]) -> bool:
+    """The tenant table is shown once the installation has a tenant besides the default."""
+    return any(t.name != DEFAULT_TENANT for t in tenants)
 
 
 def health_text(
@@ -121,6 +153,11 @@ class OverviewPane(Pane):
         height: auto;
         max-height: 45%;
     }
+    OverviewPane #tenants {
+        height: auto;
+        max-height: 25%;
+        display: none;
+    }
     OverviewPane #charts {
         height: 1fr;
         min-height: 6;
@@ -148,6 +185,7 @@ class OverviewPane(Pane):
         yield Static(classes="line", id="services")
         yield Static(classes="line", id="workers-summary")
         yield KeyedTable(QUEUE_COLUMNS, id="queues")
+        yield KeyedTable(TENANT_COLUMNS, id="tenants")
         yield Static(classes="line", id="chart-caption")
         with Horizontal(id="charts"):
             yield SeriesChart("depth", id="chart-depth")
@@ -214,6 +252,10 @@ class OverviewPane(Pane):
         self.query_one("#workers-summary", Static).update(workers_text(overview.workers))
         table = self.query_one("#queues", KeyedTable)
         table.set_rows([(q.name, queue_cells(q)) for q in overview.queues])
+        tenants = self.query_one("#tenants", KeyedTable)
+        tenants.display = shows_tenants(overview.tenants)
+        if tenants.display:
+            tenants.set_rows([(t.name, tenant_cells(t)) for t in overview.tenants])
         if overview.charts:
             self.query_one("#chart-depth", SeriesChart).series = overview.charts[0]
         status = self.query_one(".pane-status", Static)
