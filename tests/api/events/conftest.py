@@ -56,7 +56,9 @@ async def serve_events(
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     listener.bind(("127.0.0.1", 0))
     port = int(listener.getsockname()[1])
-    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio")
+    # log_config=None: uvicorn's default logging config would stop its loggers from
+    # propagating, and later tests that read the access log through caplog would see nothing.
+    config = uvicorn.Config(app, log_level="warning", log_config=None, ws="websockets-sansio")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
