@@ -12,14 +12,13 @@ without another.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from engine.broker.control import ControlBus
+from engine.runtime.answers import AnswerGatherer
 from engine.snapshots import SupervisorSnapshot
 
 log = logging.getLogger(__name__)
@@ -102,22 +101,7 @@ class BudgetRequester:
 
     def __init__(self, bus: ControlBus) -> None:
         self.bus = bus
-        self._pending: dict[str, tuple[list[EngineBudget], asyncio.Event]] = {}
-        self._subscribed = False
-
-    async def _on_command(self, command: dict[str, Any]) -> None:
-        if command.get("cmd") != BUDGET_ANSWER_COMMAND:
-            return
-        waiting = self._pending.get(str(command.get("request_id")))
-        if waiting is None:
-            return  # someone else's request, or one that stopped waiting
-        budget = EngineBudget.from_command(command)
-        if budget is None:
-            log.warning("ignored a malformed budget answer: %r", command)
-            return
-        answers, arrived = waiting
-        answers.append(budget)
-        arrived.set()
+        self._answers = AnswerGatherer(bus, BUDGET_ANSWER_COMMAND, EngineBudget.from_command)
 
     async def request(
         self, *, wait_s: float = BUDGET_WAIT_S, quiet_s: float = BUDGET_QUIET_S
@@ -126,29 +110,6 @@ class BudgetRequester:
 
         Raises :class:`~engine.errors.ServiceUnavailable` when the broker cannot be reached.
         """
-        if not self._subscribed:
-            await self.bus.subscribe(self._on_command)
-            self._subscribed = True
-        request_id = uuid.uuid4().hex
-        answers: list[EngineBudget] = []
-        arrived = asyncio.Event()
-        self._pending[request_id] = (answers, arrived)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        try:
-            await self.bus.publish({"cmd": BUDGET_COMMAND, "request_id": request_id})
-            while True:
-                left = deadline - loop.time()
-                timeout = min(quiet_s, left) if answers else left
-                if timeout <= 0:
-                    break
-                arrived.clear()
-                try:
-                    await asyncio.wait_for(arrived.wait(), timeout)
-                except TimeoutError:
-                    if answers:
-                        break  # quiet: the engines that will answer have
-        finally:
-            self._pending.pop(request_id, None)
+        answers = await self._answers.ask({"cmd": BUDGET_COMMAND}, wait_s=wait_s, quiet_s=quiet_s)
         by_engine = {a.engine: a for a in answers}
         return tuple(by_engine[k] for k in sorted(by_engine))

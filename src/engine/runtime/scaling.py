@@ -21,14 +21,13 @@ ignore it without a word, so "no answer" then means no engine on that host.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from engine.broker.control import ControlBus
+from engine.runtime.answers import AnswerGatherer
 
 log = logging.getLogger(__name__)
 
@@ -150,22 +149,7 @@ class ScaleRequester:
 
     def __init__(self, bus: ControlBus) -> None:
         self.bus = bus
-        self._pending: dict[str, tuple[list[ScaleAnswer], asyncio.Event]] = {}
-        self._subscribed = False
-
-    async def _on_command(self, command: dict[str, Any]) -> None:
-        if command.get("cmd") != ANSWER_COMMAND:
-            return
-        waiting = self._pending.get(str(command.get("request_id")))
-        if waiting is None:
-            return  # someone else's request, or one that stopped waiting
-        answer = ScaleAnswer.from_command(command)
-        if answer is None:
-            log.warning("ignored a malformed scale answer: %r", command)
-            return
-        answers, arrived = waiting
-        answers.append(answer)
-        arrived.set()
+        self._answers = AnswerGatherer(bus, ANSWER_COMMAND, ScaleAnswer.from_command)
 
     async def request(
         self,
@@ -181,38 +165,10 @@ class ScaleRequester:
 
         Raises :class:`~engine.errors.ServiceUnavailable` when the broker cannot be reached.
         """
-        if not self._subscribed:
-            await self.bus.subscribe(self._on_command)
-            self._subscribed = True
-        request_id = uuid.uuid4().hex
-        answers: list[ScaleAnswer] = []
-        arrived = asyncio.Event()
-        self._pending[request_id] = (answers, arrived)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        try:
-            command: dict[str, Any] = {
-                "cmd": SCALE_COMMAND,
-                "queue": queue,
-                "workers": workers,
-                "request_id": request_id,
-            }
-            if host is not None:
-                command["host"] = host
-            await self.bus.publish(command)
-            while True:
-                left = deadline - loop.time()
-                timeout = min(quiet_s, left) if answers else left
-                if timeout <= 0:
-                    break
-                arrived.clear()
-                try:
-                    await asyncio.wait_for(arrived.wait(), timeout)
-                except TimeoutError:
-                    if answers:
-                        break  # quiet: the engines that will answer have
-        finally:
-            self._pending.pop(request_id, None)
+        command: dict[str, Any] = {"cmd": SCALE_COMMAND, "queue": queue, "workers": workers}
+        if host is not None:
+            command["host"] = host
+        answers = await self._answers.ask(command, wait_s=wait_s, quiet_s=quiet_s)
         return ScaleOutcome(queue, workers, tuple(answers), wait_s, host)
 
 
