@@ -52,6 +52,18 @@ def _start(args: list[str], env: dict[str, str], ready: str) -> subprocess.Popen
     pytest.fail(f"queueconsole {' '.join(args)} did not start")
 
 
+def _submit_token(env: dict[str, str]) -> str:
+    """A ``submit`` token made by ``queueconsole token create``; its secret."""
+    made = subprocess.run(
+        [sys.executable, "-m", "queueconsole", "token", "create", "svc", "--scope", "submit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=90)
@@ -80,14 +92,7 @@ def test_the_engine_serves_metrics_healthz_and_the_api(cli_env, db, flag):
 
 @pytest.mark.slow
 def test_api_command_with_a_token_made_by_the_token_command(cli_env, db):
-    made = subprocess.run(
-        [sys.executable, "-m", "queueconsole", "token", "create", "svc", "--scope", "submit"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    secret = made.stdout.strip().splitlines()[-1]
+    secret = _submit_token(cli_env)
     port = free_port()
     proc = _start(["api", "--port", str(port)], cli_env, "HTTP API on")
     try:
@@ -117,14 +122,7 @@ def _children_of(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_api_workers_share_the_port_agree_on_metrics_and_replace_a_dead_process(cli_env, db):
-    made = subprocess.run(
-        [sys.executable, "-m", "queueconsole", "token", "create", "svc", "--scope", "submit"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    secret = made.stdout.strip().splitlines()[-1]
+    secret = _submit_token(cli_env)
     api_port, engine_port = free_port(), free_port()
     api = _start(["api", "--port", str(api_port), "--workers", "3"], cli_env, "3 processes")
     engine = _start(
