@@ -19,6 +19,7 @@ from tests.console.conftest import notifications, screen_text, settle, until
         (":job 123", Command("job", "123")),
         ("workflow 7", Command("workflow", "7")),
         ("queue mail", Command("queue", "mail")),
+        ("tenant acme", Command("tenant", "acme")),
         ("state FAILED", Command("state", "failed")),
         ("type mail.send", Command("type", "mail.send")),
         ("failures", Command("pane", "failures")),
@@ -89,18 +90,20 @@ async def test_colon_job_opens_the_job(client, make_app):
         await until(pilot, lambda: "demo.noop" in screen_text(app))
 
 
-async def test_colon_queue_filters_the_jobs_pane(client, make_app):
-    mail = await client.submit("demo.noop", queue="mail")
+@pytest.mark.parametrize("field", ["queue", "tenant"])
+async def test_colon_queue_or_tenant_filters_the_jobs_pane(client, make_app, field):
+    await client.add_tenant("mail")
+    mail = await client.submit("demo.noop", **{field: "mail"})
     other = await client.submit("demo.noop", queue="default")
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await app.refresh_now()
-        await type_command(app, pilot, "queue mail")
+        await type_command(app, pilot, f"{field} mail")
         await app.refresh_now()
         await settle(app, pilot)
         pane = app.query_one("#jobs", JobsPane)
         assert app.query_one("#panes").current == "jobs"
-        assert pane.filter_text == "queue:mail"
+        assert pane.filter_text == f"{field}:mail"
         rows = pane.query_one("#jobs-table").row_keys
         assert mail.id in rows and other.id not in rows
 

@@ -321,7 +321,7 @@ class ConsoleApp(App[None]):
         elif command.kind == "workflow":
             self.run_worker(self._show_workflow(command.number), group="command")
             return
-        elif command.kind in ("queue", "state", "type"):
+        elif command.kind in ("queue", "tenant", "state", "type"):
             jobs = self.pane("jobs")
             assert isinstance(jobs, JobsPane)
             jobs.set_filter(parse_filter(f"{command.kind}:{command.arg}"))

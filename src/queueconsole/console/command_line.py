@@ -1,5 +1,5 @@
 """The ``:`` command line's language (k9s's convention): ``:123``, ``:job 123``,
-``:workflow 7``, ``:queue mail``, ``:state failed``, ``:jobs``, ``:quit``.
+``:workflow 7``, ``:queue mail``, ``:tenant acme``, ``:state failed``, ``:jobs``, ``:quit``.
 
 Pure functions, so parsing, completion and history are tested without a terminal;
 :class:`~queueconsole.console.widgets.command_line.CommandLine` puts them on screen
@@ -16,12 +16,13 @@ from engine.errors import UserError
 from engine.states import State
 from queueconsole.console.widgets.pane_bar import PANES
 
-Kind = Literal["job", "workflow", "queue", "state", "type", "pane", "quit"]
+Kind = Literal["job", "workflow", "queue", "tenant", "state", "type", "pane", "quit"]
 
 VERBS: dict[str, str] = {
     "job": "open a job: job 123 (or just 123)",
     "workflow": "its graph on the DAG pane: workflow 7",
     "queue": "the Jobs pane filtered by queue: queue mail",
+    "tenant": "the Jobs pane filtered by tenant: tenant acme",
     "state": "the Jobs pane filtered by state: state failed",
     "type": "the Jobs pane filtered by type: type mail.send",
     "quit": "quit (drains the embedded engine)",
@@ -81,7 +82,8 @@ def parse(text: str) -> Command:
 
 def usage() -> str:
     """One line naming what the command line understands."""
-    return "N, job N, workflow N, queue NAME, state S, type T, " + ", ".join(PANE_IDS) + ", quit"
+    verbs = "N, job N, workflow N, queue NAME, tenant T, state S, type T"
+    return f"{verbs}, {', '.join(PANE_IDS)}, quit"
 
 
 def complete(text: str, queues: Iterable[str] = ()) -> str:
