@@ -117,6 +117,9 @@ class ApiChildren:
                     if line.decode(errors="replace").strip() == READY_LINE:
                         return proc
         except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()  # hung while starting: never left behind by the next attempt
+            await proc.wait()
             raise UserError(
                 f"API process {slot + 2} did not start within {START_TIMEOUT_S:.0f} s"
             ) from None
