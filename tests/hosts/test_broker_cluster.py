@@ -29,6 +29,7 @@ async def test_a_stopped_broker_node_loses_nothing_and_completes_nothing_twice(
     migrated, tmp_path: Path
 ):
     row = await broker_node_down(migrated, 150, FLAGS, tmp_path, lambda line: None)
+    assert row.queue_type == "quorum", row  # replicated: the stopped node held a leader
     assert row.settled, row
     assert row.tally.lost == 0, row
     assert row.tally.completed_twice == 0, row
