@@ -45,6 +45,7 @@ from engine.states import State
 from engine.status import events as codec
 from engine.status.cache import StatusCache
 from engine.status.health import probe_postgres, probe_rabbitmq, probe_redis
+from engine.status.pubsub import close_pubsub
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +283,7 @@ class MetricsExporter:
                 log.debug("metrics: event channel lost: %s", exc)
             finally:
                 self.subscribed.clear()
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                await close_pubsub(pubsub)
             await asyncio.sleep(SUBSCRIBE_RETRY_S)
 
     # -- what the HTTP routes serve -------------------------------------------------

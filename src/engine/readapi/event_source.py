@@ -26,6 +26,7 @@ from engine.readapi.event_order import GAP_GIVE_UP_S, EventOrder
 from engine.snapshots.transitions import TransitionEvent
 from engine.states import State
 from engine.status.cache import StatusCache
+from engine.status.pubsub import close_pubsub
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,7 @@ class EventSource:
                 log.debug("event stream: Redis channel lost: %s", exc)
             finally:
                 self.subscribed.clear()
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                await close_pubsub(pubsub)
             await asyncio.sleep(RESUBSCRIBE_S)
 
 
