@@ -6,17 +6,16 @@ own node, and PostgreSQL and Redis through the forwarders on the bridge. The har
 submits through node 1 from the root namespace. Once a third of the work is done, one
 node is stopped for good; the run then has to finish on the other two.
 
-Queues are declared as quorum queues when the engine knows ``QUEUECONSOLE_QUEUE_TYPE``
-(the variable is always passed; an engine without the setting ignores it and declares
-classic queues). The row says which type the cluster really holds. With classic queues
-a queue lives on one node only, so the node stopped is one that does not hold it: the
-point is then the engines on the stopped node's host, not the queue.
+Queues are declared as quorum queues (``queue_type = "quorum"``, replicated on the three
+nodes) and the node stopped is the one leading the engine queue. The row says which
+type the cluster really holds, as RabbitMQ lists it. Should it hold classic queues
+(a queue on one node only), the node stopped is one that does not hold it: the point
+is then the engines on the stopped node's host, not the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from engine.config import Settings
 from engine.db.database import Database
 from engine.runtime.wiring import open_client
 
-QUEUE_TYPE_ENV = "QUEUECONSOLE_QUEUE_TYPE"
 STOP_AT_SHARE = 1 / 3  # of the jobs completed when the node is stopped
 _COMPLETED = text("SELECT count(*) FROM jobs WHERE state = 'completed'")
 
@@ -67,7 +65,6 @@ async def broker_node_down(
     settings: Settings, jobs: int, flags: EngineFlags, log_dir: Path, say: Say
 ) -> ClusterRow:
     """Run the workload on three hosts with a clustered broker; stop one node mid-run."""
-    os.environ.setdefault(QUEUE_TYPE_ENV, "quorum")  # the engines inherit it
     batches = build(jobs, seed=13, mix=THROUGHPUT_MIX, queues=(flags.queue,))
     total = count(batches)
     with Network(3, tag="c", bridged=True) as network:
@@ -77,7 +74,8 @@ async def broker_node_down(
         with RabbitCluster(network) as cluster:
             say(f"cluster: {', '.join(cluster.running_nodes())} running")
             first = cluster.nodes[0]
-            root = settings.evolve(amqp_url=first.url)
+            # The engines get their settings from these (the queue type included).
+            root = settings.evolve(amqp_url=first.url, queue_type="quorum")
             urls = {n.host.name: f"{n.url}?heartbeat={AMQP_HEARTBEAT_S}" for n in cluster.nodes}
             async with scratch(root, "c") as own:
                 db = Database(own)
