@@ -100,7 +100,7 @@ async def test_dependencies_are_navigable_from_the_detail_screen(client, make_ap
 
 async def test_help_lists_every_binding(make_app):
     app = make_app()
-    async with app.run_test(size=(120, 60)) as pilot:
+    async with app.run_test(size=(120, 70)) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
