@@ -120,6 +120,14 @@ async def client(migrated: Settings, db: Database) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
+async def tokens(client: Client) -> dict[str, str]:
+    """A secret per scope: {"read": …, "submit": …, "operate": …}."""
+    return {
+        s: (await client.create_token(f"t-{s}", s)).secret for s in ("read", "submit", "operate")
+    }
+
+
+@pytest.fixture
 def cli_env(migrated: Settings) -> Iterator[dict[str, str]]:
     """Environment for running the ``queueconsole`` command against this run's services."""
     env = dict(os.environ)

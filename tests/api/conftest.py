@@ -10,7 +10,6 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from engine.client import Client
 from engine.config import Settings
 from engine.db.database import Database
 from queueconsole.api.app import create_app
@@ -26,14 +25,6 @@ async def serving(settings: Settings, **options) -> AsyncIterator[ApiServer]:
         yield server
     finally:
         await server.stop()
-
-
-@pytest.fixture
-async def tokens(client: Client) -> dict[str, str]:
-    """A secret per scope: {"read": …, "submit": …, "operate": …}."""
-    return {
-        s: (await client.create_token(f"t-{s}", s)).secret for s in ("read", "submit", "operate")
-    }
 
 
 @pytest.fixture

@@ -39,14 +39,6 @@ async def serving(
 
 
 @pytest.fixture
-async def tokens(client: Client) -> dict[str, str]:
-    """A secret per scope: {"read": …, "submit": …, "operate": …}."""
-    return {
-        s: (await client.create_token(f"t-{s}", s)).secret for s in ("read", "submit", "operate")
-    }
-
-
-@pytest.fixture
 async def server(migrated: Settings, client: Client) -> AsyncIterator[ConsoleServer]:
     async with serving(migrated, client) as s:
         yield s

@@ -61,8 +61,16 @@ async def check_queue_limits(conn: Connection, new_job_queues: Iterable[str]) ->
             raise QueueFull(queue, limits[queue], waiting[queue], adding[queue])
 
 
-def parse_limit(value: str | int | None) -> int | None:
-    """``none`` (or None) clears the limit; otherwise a whole number of at least 1."""
+def parse_limit(
+    value: str | int | None,
+    what: str = "queue limit",
+    hint: str | None = "`queueconsole pause` stops starts without refusing jobs",
+) -> int | None:
+    """``none`` (or None) clears the limit; otherwise a whole number of at least 1.
+
+    ``what`` names the limit in errors (tenants' limits use it too); ``hint`` is added
+    to the error for a number below 1.
+    """
     if value is None:
         return None
     if isinstance(value, str):
@@ -73,17 +81,15 @@ def parse_limit(value: str | int | None) -> int | None:
             value = int(cleaned)
         except ValueError:
             raise UserError(
-                f"queue limit {value!r} is not a number; give a whole number of jobs or 'none'"
+                f"{what} {value!r} is not a number; give a whole number of jobs or 'none'"
             ) from None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"queue limit {value!r} is not a whole number of jobs")
+        raise UserError(f"{what} {value!r} is not a whole number of jobs")
     if value < 1:
-        raise UserError(
-            f"queue limit {value} must be at least 1 ('none' removes the limit; "
-            "`queueconsole pause` stops starts without refusing jobs)"
-        )
+        extra = f"; {hint}" if hint else ""
+        raise UserError(f"{what} {value} must be at least 1 ('none' removes the limit{extra})")
     if value > MAX_LIMIT:
-        raise UserError(f"queue limit {value:,} is larger than {MAX_LIMIT:,}")
+        raise UserError(f"{what} {value:,} is larger than {MAX_LIMIT:,}")
     return value
 
 

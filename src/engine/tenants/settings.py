@@ -22,9 +22,9 @@ from engine.queries.tenants import (
     TENANT_QUEUES_DELETE,
     TENANT_UPDATE,
 )
+from engine.queues.limits import parse_limit
 from engine.specs import DEFAULT_TENANT, check_tenant_name
 
-MAX_LIMIT = 2**31 - 1  # the limit columns are integers
 MAX_WEIGHT = 1_000_000.0  # a larger weight starves nobody faster; a typo more likely
 UNSET: Any = object()
 """A setting ``set_tenant`` leaves as it is (None clears a limit)."""
@@ -73,25 +73,7 @@ def _name(name: Any) -> str:
 
 def parse_tenant_limit(value: str | int | None, what: str) -> int | None:
     """``none`` (or None) clears the limit; otherwise a whole number from 1 up."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        cleaned = value.strip().replace("_", "").replace(",", "")
-        if cleaned.lower() in ("none", "off", "unlimited"):
-            return None
-        try:
-            value = int(cleaned)
-        except ValueError:
-            raise UserError(
-                f"{what} {value!r} is not a number; give a whole number of jobs or 'none'"
-            ) from None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{what} {value!r} is not a whole number of jobs")
-    if value < 1:
-        raise UserError(f"{what} {value} must be at least 1 ('none' removes the limit)")
-    if value > MAX_LIMIT:
-        raise UserError(f"{what} {value:,} is larger than {MAX_LIMIT:,}")
-    return value
+    return parse_limit(value, what, hint=None)
 
 
 def parse_weight(value: str | float | int) -> float:
