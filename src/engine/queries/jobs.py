@@ -324,10 +324,12 @@ JOB_CLAIM_MANY = _claim_many(_TENANT_MANAGED)
 
 # -- job_claim_chosen -- the claim of the jobs the fair-share path chose (ids, attempts, the
 # -- worker's id), in its transaction under the queue's and tenants' locks: as job_claim_many
-# -- without leaving tenant-managed jobs out. The start it records is the clock's now, not the
-# -- transaction's start: that came before the locks, and a run that ended while this claim
-# -- waited for them would seem to overlap the one it made room for.
-JOB_CLAIM_CHOSEN = _claim_many("", clock="clock_timestamp()")
+# -- without leaving tenant-managed jobs out. The start it records is this statement's start,
+# -- not the transaction's: that came before the locks, and a run that ended while this claim
+# -- waited for them would seem to overlap the one it made room for. One time for the whole
+# -- batch, as it is one claim: a per-row clock would order the batch by id (the order rows
+# -- are updated in) rather than by the turns that chose them.
+JOB_CLAIM_CHOSEN = _claim_many("", clock="statement_timestamp()")
 
 # -- job_claimed_by -- after a claim that failed without saying whether it committed (the
 # -- connection dropped), every run the database says the worker holds: on a queue shared by
