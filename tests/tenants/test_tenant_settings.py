@@ -222,3 +222,15 @@ async def test_a_batch_of_turns_comes_back_in_turn_order_at_one_claim_time(clien
         assert abs(order[:n].count("b") - order[:n].count("g") / 3) <= 2, order
     assert len(order) == 8 and order.count("g") >= 5, order
     assert len({c.started_at for c in claimed}) == 1
+
+
+async def test_a_job_the_ledger_upkeep_made_single_tenant_meanwhile_is_still_claimed(client, db):
+    # The plain claim leaves a shared queue's job to the fair-share path; if the ledger
+    # upkeep drops the queue's other tenant in between, that path must claim it by its id
+    # (not refuse it and leave it for the reconciler's republish minutes later).
+    from engine.store.fair_claim import claim_for_tenants
+
+    job = await client.submit("demo.noop", queue="q")
+    done = await db.run(lambda conn: claim_for_tenants(conn, [(job.id, 0)], "w1"))
+    assert [r["id"] for r in done.rows] == [job.id] and done.handled == {job.id}
+    assert (await client.job(job.id)).state is State.RUNNING

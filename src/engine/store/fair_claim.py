@@ -108,11 +108,10 @@ async def claim_for_tenants(
         if row["shared"]:
             shared_queues.add(row["queue"])
             turns.setdefault(row["queue"], []).append((job_id, attempt, row))
-        elif (
-            row["max_running"] is not None
-            and row["state"] == "queued"
-            and row["attempts"] == attempt
-        ):
+        elif row["state"] == "queued" and row["attempts"] == attempt:
+            # A limited tenant's job; or one the plain claim took for a shared queue's
+            # while the ledger upkeep was making the queue single-tenant again (claimed
+            # here by its id, rather than left for the reconciler to publish again).
             turns.setdefault(row["queue"], []).append((job_id, attempt, row))
     for queue in sorted(turns):
         async with conn.begin_nested():

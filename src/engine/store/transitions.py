@@ -227,6 +227,9 @@ async def _explain_refusals(
             why = f"job already {state.value}"
         elif row["attempts"] != attempt:
             why = f"attempt {attempt} superseded by attempt {row['attempts']}"
+        elif state is State.QUEUED:
+            # Its queue was paused for the claim and resumed since: the resume publishes it.
+            why = f"queue {row['queue']} was paused; the resume publishes it again"
         else:
             why = f"job is {state.value}, not queued"
         reason = f"stale message (attempt {attempt}) ignored: {why}"
