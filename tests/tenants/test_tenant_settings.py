@@ -234,3 +234,34 @@ async def test_a_job_the_ledger_upkeep_made_single_tenant_meanwhile_is_still_cla
     done = await db.run(lambda conn: claim_for_tenants(conn, [(job.id, 0)], "w1"))
     assert [r["id"] for r in done.rows] == [job.id] and done.handled == {job.id}
     assert (await client.job(job.id)).state is State.RUNNING
+
+
+async def test_remove_waits_for_a_submit_in_flight_and_then_refuses(client, db):
+    # Without the submit's lock on the tenant row, the remove counted no live job while
+    # the submit was still uncommitted, and the job ended up under a removed tenant.
+    from engine.specs import prepare
+    from engine.store.submission import insert_jobs
+
+    await client.add_tenant("acme")
+    async with db.transaction() as conn:
+        await insert_jobs(conn, prepare([JobSpec("demo.noop", tenant="acme")], workflow=False))
+        removing = asyncio.create_task(client.remove_tenant("acme"))
+        await asyncio.sleep(0.3)
+        assert not removing.done(), "the remove did not wait for the submit in flight"
+    with pytest.raises(UserError, match="tenant 'acme' has 1 live job"):
+        await removing
+    assert [t.name for t in await client.tenants()] == ["acme", "default"]
+
+
+async def test_a_submit_after_a_remove_in_flight_finds_the_tenant_gone(client, db):
+    from engine.tenants.settings import remove_tenant
+
+    await client.add_tenant("acme")
+    async with db.transaction() as conn:
+        await remove_tenant(conn, "acme")
+        submitting = asyncio.create_task(client.submit("demo.noop", tenant="acme"))
+        await asyncio.sleep(0.3)
+        assert not submitting.done(), "the submit did not wait for the remove in flight"
+    with pytest.raises(UnknownTenant, match="tenant 'acme' does not exist"):
+        await submitting
+    assert await jobs_written(db) == 0

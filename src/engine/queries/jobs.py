@@ -104,9 +104,14 @@ JOB_SUBMIT_PLAIN = Sql(
         SELECT nextval(pg_get_serial_sequence('jobs', 'id')) AS id, u.* FROM u
         WHERE NOT EXISTS (
             SELECT 1 FROM queues q WHERE q.name = u.queue AND q.max_waiting IS NOT NULL
-        ) AND EXISTS (
+        ) AND CASE WHEN u.tenant = 'default' THEN EXISTS (
             SELECT 1 FROM tenants t WHERE t.name = u.tenant AND t.max_waiting IS NULL
-        )
+        ) ELSE EXISTS (
+            -- held until this statement commits, so a `tenant remove` waits and then
+            -- counts these jobs (as tenant_known_many does for a submit's transaction)
+            SELECT 1 FROM tenants t WHERE t.name = u.tenant AND t.max_waiting IS NULL
+            FOR KEY SHARE
+        ) END
         ORDER BY u.ord
     ), queues_known AS (
         INSERT INTO queues (name) SELECT DISTINCT queue FROM admitted ORDER BY queue

@@ -60,9 +60,23 @@ TENANT_QUEUES_DELETE = Sql("DELETE FROM tenant_queues WHERE tenant = :name")
 # -- tenant_live_count -- a tenant's live jobs (a tenant with any cannot be removed).
 TENANT_LIVE_COUNT = Sql(f"SELECT count(*) FROM jobs WHERE tenant = :name AND state IN {_LIVE}")
 
-# -- tenant_known_many -- the tenants of a submission that exist, with their waiting limits.
+# -- tenant_known_many -- the tenants of a submission that exist, with their waiting limits;
+# -- each but 'default' (which cannot be removed) held FOR KEY SHARE until the submission
+# -- commits, so a `tenant remove` waits for it and then counts its jobs as live, and a
+# -- submit after a remove finds the tenant gone. The lock a foreign key would take, on
+# -- named tenants only: every submit sharing the default row's lock would cost them all.
 TENANT_KNOWN_MANY = Sql(
-    "SELECT name, max_waiting FROM tenants WHERE name = ANY(CAST(:names AS text[])) ORDER BY name"
+    """
+    WITH named AS (
+        SELECT name, max_waiting FROM tenants
+        WHERE name = ANY(CAST(:names AS text[])) AND name <> 'default'
+        ORDER BY name FOR KEY SHARE
+    )
+    SELECT name, max_waiting FROM named
+    UNION ALL
+    SELECT name, max_waiting FROM tenants
+    WHERE name = 'default' AND 'default' = ANY(CAST(:names AS text[]))
+    """
 )
 
 # -- tenant_waiting_lock -- the limited tenants a submission adds to, locked in name order,
